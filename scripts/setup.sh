@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Installs everything `npm start` and `npm test` need, skipping what is already present.
+# Idempotent: safe to run before every start or test. Facts behind each step:
+# ../shared/reference/toolchain.md (wasm32 target, wasm-bindgen-cli, wasm-pack, Chromium).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+have() { command -v "$1" >/dev/null 2>&1; }
+export PATH="$HOME/.cargo/bin:$PATH"
+
+apt_updated=0
+apt_install() {
+  if [ "$(id -u)" != 0 ] && ! have sudo; then
+    log "cannot install $* (not root and no sudo)"; return 1
+  fi
+  local SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  if [ "$apt_updated" = 0 ]; then
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    apt_updated=1
+  fi
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+# 1. Rust components and the wasm32 target.
+if ! cargo fmt --version >/dev/null 2>&1; then rustup component add rustfmt >&2; fi
+if ! cargo clippy --version >/dev/null 2>&1; then rustup component add clippy >&2; fi
+if ! rustc --print sysroot >/dev/null 2>&1 || \
+   [ ! -d "$(rustc --print sysroot)/lib/rustlib/wasm32-unknown-unknown/lib" ]; then
+  log "adding the wasm32-unknown-unknown target"
+  if ! timeout -k 5 120 rustup target add wasm32-unknown-unknown >&2; then
+    log "rustup could not add the target; building it from Debian's rust-web sources"
+    apt_install rustc-web cargo-web rust-web-src rust-web-llvm lld-22
+    scratch="$(mktemp -d)"
+    (cd "$scratch" && cargo new -q --lib stdbuild && cd stdbuild &&
+      RUSTC_BOOTSTRAP=1 RUSTFLAGS=-Cembed-bitcode=yes /usr/bin/cargo build -q --release \
+        --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort,test)
+    dest=/usr/lib/rustlib/wasm32-unknown-unknown/lib
+    mkdir -p "$dest"
+    find "$scratch/stdbuild/target/wasm32-unknown-unknown/release/deps" -name 'lib*.rlib' \
+      ! -name 'libstdbuild*' -exec cp {} "$dest/" \;
+    rm -rf "$scratch"
+  fi
+fi
+
+# 2. wasm-bindgen-cli, exactly the version in Cargo.lock (wasm-pack uses the one on PATH
+#    only when the versions are equal; otherwise it tries to download one, which fails here).
+want_wb="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)"
+have_wb="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)"
+if [ "$have_wb" != "$want_wb" ]; then
+  log "installing wasm-bindgen-cli $want_wb"
+  cargo install -q wasm-bindgen-cli --version "=$want_wb" --locked >&2 ||
+    cargo install -q wasm-bindgen-cli --version "=$want_wb" >&2
+fi
+
+# 3. wasm-pack.
+if ! have wasm-pack; then
+  log "installing wasm-pack"
+  cargo install -q wasm-pack --locked >&2
+fi
+
+# 4. Chromium and its driver, from Debian.
+if ! have chromium || ! have chromedriver; then
+  log "installing chromium and chromium-driver"
+  apt_install chromium chromium-driver
+fi
+
+# 5. npm packages (TypeScript, Playwright's driver for the system Chromium, binaryen).
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing npm packages"
+  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund >&2; else npm install --no-audit --no-fund >&2; fi
+fi
+log "ready"

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Every test of the project, in order of cost: formatting, lints for native and wasm32,
+# native unit/property/integration tests, then the browser tests in headless Chromium.
+# Stops at the first failure. Set-up (tools, browser, npm packages) runs first and is
+# skipped where already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+bash scripts/setup.sh
+
+passed=0
+failed=0
+step() {
+  local name="$1"; shift
+  printf '\n=== %s\n' "$name"
+  local t0=$SECONDS
+  if "$@"; then
+    passed=$((passed + 1)); printf -- '--- ok: %s (%ss)\n' "$name" $((SECONDS - t0))
+  else
+    failed=$((failed + 1)); printf -- '--- FAILED: %s\n' "$name"
+    printf '\nsteps: %d passed, %d failed\n' "$passed" "$failed"
+    exit 1
+  fi
+}
+
+export CHROMEDRIVER=/usr/bin/chromedriver
+# INVARIANT: RUSTFLAGS stays unset: it would replace the wasm32 rustflags of .cargo/config.toml.
+unset RUSTFLAGS
+
+step "cargo fmt --check" cargo fmt --all -- --check
+step "clippy (native)" cargo clippy --workspace --all-targets --locked -- -D warnings
+step "clippy (wasm32)" cargo clippy -p card-relay --all-targets --all-features --locked \
+  --target wasm32-unknown-unknown -- -D warnings
+step "cargo test (native)" cargo test --workspace --locked
+step "cargo test (native, simulator feature)" cargo test -p card-relay --all-features --locked --lib
+step "wasm-pack test --headless --chrome" wasm-pack test --headless --chrome . --locked
+step "build (wasm package + reference server)" bash scripts/build.sh
+step "end-to-end (demo page in Chromium)" node --test --test-concurrency=1 tests/e2e/
+
+printf '\nsteps: %d passed, %d failed\n' "$passed" "$failed"

@@ -1,0 +1,26 @@
+//! card-relay: remote smart card access from a web page.
+//!
+//! A server-side application (an OpenSCDP Scripting Server or a GlobalPlatform remote
+//! application management server) drives a smart card in a USB reader on the user's desk:
+//! this crate speaks CCID to the reader over WebUSB and runs the RAMOverHTTP loop over
+//! `fetch`.
+//!
+//! Layers, from the bottom up (dependencies only point down):
+//! - [`proto`]: pure codecs and protocol engines. No I/O, no clock, no async, no JS types.
+//! - [`reader`] and [`session`]: pure state machines for a CCID reader and a RAMOverHTTP
+//!   session. Bytes and time go in; messages, requests and deadlines come out.
+//! - `web` (wasm32 only): the WebUSB and fetch adapters and the JavaScript API.
+#![forbid(unsafe_code)]
+#![warn(missing_debug_implementations, rust_2018_idioms)]
+
+pub mod proto;
+pub mod reader;
+pub mod session;
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;
+
+// Unit tests of the pure core also run in headless Chromium (`wasm-pack test`), which catches
+// wasm-only panics (a clock read, an overflow that only 32-bit usize hits).
+#[cfg(all(test, target_arch = "wasm32"))]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
