@@ -1,1 +1,1262 @@
-//! Placeholder: written by its owner.
+//! The CCID reader state machine: power on, parameters, IFS, and transmit at the reader's
+//! exchange level (CCID Rev 1.1 §3, §6; ISO/IEC 7816-3).
+//!
+//! Pure: it never performs I/O and never reads a clock. The caller (the async driver, or a
+//! test) moves bytes and time in and out:
+//!
+//! 1. start an operation with [`Reader::start`];
+//! 2. write every message [`Reader::poll_transmit`] yields to the bulk-OUT endpoint;
+//! 3. while [`Reader::awaiting_response`] is true, read the bulk-IN endpoint, reassemble
+//!    whole messages ([`crate::proto::ccid::Reassembler`]) and pass each to
+//!    [`Reader::handle_message`]; if [`Reader::poll_timeout`] passes first, call
+//!    [`Reader::handle_timeout`];
+//! 4. pass interrupt-IN data to [`Reader::handle_interrupt`];
+//! 5. drain [`Reader::poll_event`]: the operation's completion and card insert/remove events.
+//!
+//! Semantics a caller can trip on:
+//! - Every response is matched by bSlot and bSeq. A message with another bSeq is a stale
+//!   answer to an operation that was abandoned (a WebUSB `transferIn` cannot be cancelled):
+//!   it is dropped and reading goes on.
+//! - A time extension (bmCommandStatus 2) means "read again", never "send again"; the
+//!   deadline moves by the multiplier the reader gives.
+//! - After a timeout or an abort in the middle of a T=1 exchange, host and card may disagree
+//!   on sequence numbers; the T=1 engine resynchronises on the next exchange (that APDU may
+//!   then fail with a resynchronisation error and can be sent again).
+
+use std::collections::VecDeque;
+
+use crate::proto::apdu::{ApduError, CommandApdu};
+use crate::proto::atr::{self, Atr, AtrError, FiDi};
+use crate::proto::ccid::{
+    CcidError, CommandStatus, Header, IccStatus, InterruptMessage, PcToRdr, PcToRdrGetSlotStatus,
+    PcToRdrIccPowerOff, PcToRdrIccPowerOn, PcToRdrSetParameters, PcToRdrXfrBlock, PowerSelect,
+    RdrToPc, SlotError, SlotState,
+};
+use crate::proto::descriptor::{CcidClassDescriptor, ExchangeLevel};
+use crate::proto::pps::{self, ParameterPlan, PpsError, PpsRequest};
+use crate::proto::t0::{T0Error, T0Exchange, T0Step};
+use crate::proto::t1::{self, T1Config, T1Error, T1Event, T1Send, T1};
+
+/// Milliseconds on the caller's monotonic clock (in a browser, `performance.now()`).
+pub type Millis = u64;
+
+/// Deadline for answers that involve no card exchange (slot status, power off, parameters).
+pub const CONTROL_TIMEOUT_MS: Millis = 3_000;
+/// Deadline for the ATR after PC_to_RDR_IccPowerOn (activation, ATR, reader auto sequence).
+pub const POWER_ON_TIMEOUT_MS: Millis = 5_000;
+/// Added to every card waiting time for USB and reader latency.
+pub const TRANSPORT_MARGIN_MS: Millis = 1_000;
+/// A card exchange is never given less than this.
+pub const MIN_EXCHANGE_TIMEOUT_MS: Millis = 3_000;
+/// Stale messages tolerated while one answer is awaited (libccid tolerates 10 duplicates).
+pub const MAX_STALE_MESSAGES: u32 = 16;
+/// Size of the CCID header, which dwMaxCCIDMessageLength includes.
+const HEADER_LEN: u32 = 10;
+/// Prologue and largest epilogue of a T=1 block.
+const T1_OVERHEAD: u32 = 5;
+
+/// wLevelParameter / bChainParameter values at extended APDU level (CCID §6.1.4, §6.2.1).
+mod chain {
+    /// The command or response is complete in this message.
+    pub const WHOLE: u16 = 0x00;
+    /// First part of a chain; more follows.
+    pub const BEGINS: u16 = 0x01;
+    /// Last part of a chain.
+    pub const ENDS: u16 = 0x02;
+    /// A middle part of a chain.
+    pub const CONTINUES: u16 = 0x03;
+    /// An empty message asking for (or announcing) the next part.
+    pub const CONTINUE: u16 = 0x10;
+}
+
+/// Why a reader operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReaderError {
+    /// The reader's class descriptor describes something this driver cannot drive.
+    #[error("unsupported reader: {0}")]
+    Unsupported(&'static str),
+    /// Another operation is still running.
+    #[error("reader busy")]
+    Busy,
+    /// The slot number is beyond bMaxSlotIndex.
+    #[error("no slot {0}")]
+    NoSuchSlot(u8),
+    /// No card in the slot.
+    #[error("no card in the reader")]
+    CardAbsent,
+    /// The card did not answer (bError ICC_MUTE), or no ATR.
+    #[error("card does not answer")]
+    CardMute,
+    /// A transmit on a slot whose card is not powered.
+    #[error("card not powered")]
+    NotPowered,
+    /// The reader did not answer before the deadline.
+    #[error("reader did not answer in time")]
+    Timeout,
+    /// The operation was abandoned by the caller.
+    #[error("aborted")]
+    Aborted,
+    /// The reader reported a failure (bmCommandStatus 1) not covered by a variant above.
+    #[error("reader reported {0}")]
+    Slot(SlotError),
+    /// The reader's answer is malformed or is not the answer to the command sent.
+    #[error("protocol error: {0}")]
+    Protocol(&'static str),
+    /// A CCID message does not decode.
+    #[error("bad ccid message")]
+    Ccid(#[source] CcidError),
+    /// The ATR does not decode.
+    #[error("bad atr")]
+    Atr(#[source] AtrError),
+    /// No protocol both card and reader can use, or bad PPS.
+    #[error("protocol selection failed")]
+    Pps(#[source] PpsError),
+    /// The command is not a valid APDU.
+    #[error("invalid apdu")]
+    Apdu(#[source] ApduError),
+    /// The APDU does not fit this reader (extended APDU on a short-APDU reader or a T=0
+    /// card, or longer than dwMaxCCIDMessageLength allows).
+    #[error("apdu too long for this reader: {len} bytes, at most {max}")]
+    TooLong {
+        /// Encoded length of the command.
+        len: usize,
+        /// What the reader and card can carry.
+        max: usize,
+    },
+    /// T=0 TPDU mapping failed.
+    #[error("t=0 exchange failed")]
+    T0(#[source] T0Error),
+    /// The T=1 block protocol failed.
+    #[error("t=1 exchange failed")]
+    T1(#[source] T1Error),
+}
+
+/// What a finished operation produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Completion {
+    /// The card is active: its ATR and the protocol in use (0 or 1).
+    PoweredOn {
+        /// The answer to reset as the reader returned it.
+        atr: Vec<u8>,
+        /// T=0 or T=1.
+        protocol: u8,
+    },
+    /// The card is deactivated.
+    PoweredOff,
+    /// The slot's state (PC_to_RDR_GetSlotStatus).
+    Status(IccStatus),
+    /// The response APDU: data followed by SW1 SW2.
+    Response(Vec<u8>),
+}
+
+/// Something the caller should know about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReaderEvent {
+    /// The operation started with [`Reader::start`] ended.
+    Completed(Result<Completion, ReaderError>),
+    /// A card was inserted in the slot.
+    CardInserted(u8),
+    /// The card was removed from the slot; it must be powered on again after reinsertion.
+    CardRemoved(u8),
+    /// RDR_to_PC_HardwareError on the interrupt endpoint (e.g. overcurrent).
+    HardwareError {
+        /// bSlot.
+        slot: u8,
+        /// bHardwareErrorCode (1 = overcurrent).
+        code: u8,
+    },
+}
+
+/// An operation on one slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operation {
+    /// Activate the card, read its ATR, set the protocol parameters and (T=1 at TPDU level)
+    /// negotiate IFSD. `protocol` names a preferred protocol, used when the card offers it.
+    PowerOn {
+        /// Slot number.
+        slot: u8,
+        /// Preferred protocol (0 or 1), if any.
+        protocol: Option<u8>,
+    },
+    /// Deactivate the card.
+    PowerOff {
+        /// Slot number.
+        slot: u8,
+    },
+    /// Ask whether a card is present and active.
+    Status {
+        /// Slot number.
+        slot: u8,
+    },
+    /// Send one command APDU and return the whole response APDU.
+    Transmit {
+        /// Slot number.
+        slot: u8,
+        /// The command APDU as bytes (short or extended).
+        apdu: Vec<u8>,
+    },
+}
+
+/// Counters for tests and diagnostics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReaderStats {
+    /// Bulk-OUT messages produced.
+    pub commands: u64,
+    /// Messages dropped for a wrong bSlot or bSeq, or with no operation waiting.
+    pub stale_dropped: u64,
+    /// Time extensions received.
+    pub time_extensions: u64,
+}
+
+/// The active card of a slot.
+#[derive(Debug, Clone)]
+struct Card {
+    atr: Atr,
+    protocol: u8,
+    /// T=1 engine, present when the host runs T=1 itself (TPDU level).
+    t1: Option<T1>,
+    /// The card's waiting time in ms (WWT for T=0, BWT for T=1).
+    waiting_ms: Millis,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Slot {
+    /// Last known presence, `None` before anything was heard about the slot.
+    present: Option<bool>,
+    card: Option<Card>,
+}
+
+/// The operation in flight.
+#[derive(Debug)]
+enum Pending {
+    PowerOn {
+        slot: u8,
+        preferred: Option<u8>,
+        /// Voltages still to try after the one in use.
+        voltages: VecDeque<PowerSelect>,
+        stage: PowerOnStage,
+        /// Set after a failed PPS: the card was reset and is driven at default parameters.
+        skip_pps: bool,
+    },
+    PowerOff {
+        slot: u8,
+    },
+    Status {
+        slot: u8,
+    },
+    Transmit {
+        slot: u8,
+        mode: TransmitMode,
+    },
+}
+
+#[derive(Debug)]
+enum PowerOnStage {
+    Activating,
+    Pps {
+        atr: Atr,
+        plan: ParameterPlan,
+        request: PpsRequest,
+    },
+    SetParameters {
+        atr: Atr,
+        plan: ParameterPlan,
+    },
+    Ifs {
+        atr: Atr,
+        plan: ParameterPlan,
+        t1: T1,
+    },
+}
+
+#[derive(Debug)]
+enum TransmitMode {
+    /// T=0 TPDUs built by the host.
+    T0(T0Exchange),
+    /// T=1 blocks built by the slot's engine.
+    T1,
+    /// Short or extended APDU level: the command's remaining chunks and the response so far.
+    Apdu {
+        /// Chunks still to send, each with its wLevelParameter.
+        chunks: VecDeque<(u16, Vec<u8>)>,
+        response: Vec<u8>,
+    },
+}
+
+/// What [`Reader::handle_message`] expects next.
+#[derive(Debug, Clone, Copy)]
+struct Awaiting {
+    slot: u8,
+    seq: u8,
+    response_type: u8,
+    deadline: Millis,
+    /// Time added per time-extension unit.
+    extension_unit: Millis,
+    stale: u32,
+}
+
+/// A CCID reader (one interface, all its slots), driven by bytes and time.
+#[derive(Debug)]
+pub struct Reader {
+    desc: CcidClassDescriptor,
+    level: ExchangeLevel,
+    seq: u8,
+    slots: Vec<Slot>,
+    pending: Option<Pending>,
+    awaiting: Option<Awaiting>,
+    outbox: VecDeque<Vec<u8>>,
+    events: VecDeque<ReaderEvent>,
+    stats: ReaderStats,
+}
+
+impl Reader {
+    /// A reader described by its CCID class descriptor.
+    ///
+    /// Character-level readers and readers of an undefined exchange level are refused: the
+    /// host would have to time every character itself, which USB transfers cannot do.
+    pub fn new(desc: CcidClassDescriptor) -> Result<Reader, ReaderError> {
+        let level = desc.exchange_level();
+        match level {
+            ExchangeLevel::Tpdu | ExchangeLevel::ShortApdu | ExchangeLevel::ExtendedApdu => {}
+            ExchangeLevel::Character => {
+                return Err(ReaderError::Unsupported("character level exchange"))
+            }
+            ExchangeLevel::Unknown(_) => {
+                return Err(ReaderError::Unsupported("undefined exchange level"))
+            }
+        }
+        if desc.max_message_length() < HEADER_LEN + 5 {
+            return Err(ReaderError::Unsupported("dwMaxCCIDMessageLength too small"));
+        }
+        let slots = vec![Slot::default(); desc.slot_count()];
+        Ok(Reader {
+            desc,
+            level,
+            seq: 0,
+            slots,
+            pending: None,
+            awaiting: None,
+            outbox: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: ReaderStats::default(),
+        })
+    }
+
+    /// The class descriptor the reader was built from.
+    pub fn descriptor(&self) -> &CcidClassDescriptor {
+        &self.desc
+    }
+
+    /// The exchange level in use.
+    pub fn exchange_level(&self) -> ExchangeLevel {
+        self.level
+    }
+
+    /// Counters for diagnostics.
+    pub fn stats(&self) -> ReaderStats {
+        self.stats
+    }
+
+    /// Whether an operation is in flight.
+    pub fn is_busy(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Whether a bulk-IN message is awaited (the caller should be reading).
+    pub fn awaiting_response(&self) -> bool {
+        self.awaiting.is_some()
+    }
+
+    /// The last known presence of a card in `slot` (`None`: not known yet).
+    pub fn card_present(&self, slot: u8) -> Option<bool> {
+        self.slots.get(usize::from(slot)).and_then(|s| s.present)
+    }
+
+    /// The ATR of the active card in `slot`, if powered.
+    pub fn atr(&self, slot: u8) -> Option<&[u8]> {
+        self.card(slot).map(|c| c.atr.raw())
+    }
+
+    /// The protocol of the active card in `slot`, if powered.
+    pub fn protocol(&self, slot: u8) -> Option<u8> {
+        self.card(slot).map(|c| c.protocol)
+    }
+
+    fn card(&self, slot: u8) -> Option<&Card> {
+        self.slots
+            .get(usize::from(slot))
+            .and_then(|s| s.card.as_ref())
+    }
+
+    /// The longest command APDU this reader and the card in `slot` can carry in one
+    /// exchange.
+    pub fn max_command_length(&self, slot: u8) -> usize {
+        let payload =
+            usize::try_from(self.desc.max_message_length() - HEADER_LEN).unwrap_or(usize::MAX);
+        match self.level {
+            ExchangeLevel::ExtendedApdu => 65_544,
+            ExchangeLevel::Tpdu if self.protocol(slot) == Some(1) => 65_544,
+            ExchangeLevel::Tpdu => payload.min(260),
+            _ => payload.min(261),
+        }
+    }
+
+    /// Starts an operation. Its outcome arrives as [`ReaderEvent::Completed`].
+    pub fn start(&mut self, op: Operation, now: Millis) -> Result<(), ReaderError> {
+        if self.pending.is_some() {
+            return Err(ReaderError::Busy);
+        }
+        let slot = match &op {
+            Operation::PowerOn { slot, .. }
+            | Operation::PowerOff { slot }
+            | Operation::Status { slot }
+            | Operation::Transmit { slot, .. } => *slot,
+        };
+        if usize::from(slot) >= self.slots.len() {
+            return Err(ReaderError::NoSuchSlot(slot));
+        }
+        match op {
+            Operation::PowerOn { slot, protocol } => {
+                let features = self.desc.features.bits();
+                let mut voltages: VecDeque<PowerSelect> =
+                    pps::power_on_sequence(features, self.desc.voltage_support).into();
+                let first = voltages.pop_front().unwrap_or(PowerSelect::Auto);
+                self.slots[usize::from(slot)].card = None;
+                self.send_power_on(slot, first, now);
+                self.pending = Some(Pending::PowerOn {
+                    slot,
+                    preferred: protocol,
+                    voltages,
+                    stage: PowerOnStage::Activating,
+                    skip_pps: false,
+                });
+            }
+            Operation::PowerOff { slot } => {
+                let seq = self.next_seq();
+                self.push_command(
+                    PcToRdr::IccPowerOff(PcToRdrIccPowerOff { slot, seq }),
+                    now + CONTROL_TIMEOUT_MS,
+                    CONTROL_TIMEOUT_MS,
+                );
+                self.pending = Some(Pending::PowerOff { slot });
+            }
+            Operation::Status { slot } => {
+                let seq = self.next_seq();
+                self.push_command(
+                    PcToRdr::GetSlotStatus(PcToRdrGetSlotStatus { slot, seq }),
+                    now + CONTROL_TIMEOUT_MS,
+                    CONTROL_TIMEOUT_MS,
+                );
+                self.pending = Some(Pending::Status { slot });
+            }
+            Operation::Transmit { slot, apdu } => {
+                let mode = self.begin_transmit(slot, &apdu, now)?;
+                self.pending = Some(Pending::Transmit { slot, mode });
+            }
+        }
+        Ok(())
+    }
+
+    /// Abandons the operation in flight: it completes with [`ReaderError::Aborted`], and its
+    /// late answer will be dropped as stale.
+    pub fn abort(&mut self) {
+        if self.pending.is_some() {
+            self.finish(Err(ReaderError::Aborted));
+        }
+    }
+
+    /// The next bulk-OUT message to write.
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.outbox.pop_front()
+    }
+
+    /// When [`Reader::handle_timeout`] must be called if no answer came.
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        self.awaiting.map(|a| a.deadline)
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<ReaderEvent> {
+        self.events.pop_front()
+    }
+
+    /// The deadline passed without an answer: the operation fails with
+    /// [`ReaderError::Timeout`]. Calls before the deadline are ignored.
+    pub fn handle_timeout(&mut self, now: Millis) {
+        match self.awaiting {
+            Some(a) if now >= a.deadline => self.finish(Err(ReaderError::Timeout)),
+            _ => {}
+        }
+    }
+
+    /// Data from the interrupt-IN endpoint: slot changes and hardware errors.
+    pub fn handle_interrupt(&mut self, data: &[u8]) -> Result<(), ReaderError> {
+        match InterruptMessage::decode(data).map_err(ReaderError::Ccid)? {
+            InterruptMessage::NotifySlotChange(n) => {
+                for slot in 0..self.slots.len() {
+                    // INVARIANT: slot_count() is at most 256 (bMaxSlotIndex + 1).
+                    let Ok(s) = u8::try_from(slot) else { break };
+                    if usize::from(s) >= n.slot_capacity() {
+                        break;
+                    }
+                    let present = n.present(s);
+                    let known = self.slots[slot].present;
+                    if n.changed(s) || known != Some(present) {
+                        self.set_presence(s, present);
+                    }
+                }
+            }
+            InterruptMessage::HardwareError(e) => {
+                self.events.push_back(ReaderEvent::HardwareError {
+                    slot: e.slot,
+                    code: e.hard_error_code,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// One whole bulk-IN message.
+    pub fn handle_message(&mut self, msg: &[u8], now: Millis) {
+        let Some(mut awaiting) = self.awaiting else {
+            self.stats.stale_dropped += 1;
+            return;
+        };
+        let header = match Header::decode(msg) {
+            Ok(h) => h,
+            Err(e) => return self.finish(Err(ReaderError::Ccid(e))),
+        };
+        if header.slot != awaiting.slot || header.seq != awaiting.seq {
+            self.stats.stale_dropped += 1;
+            awaiting.stale += 1;
+            self.awaiting = Some(awaiting);
+            if awaiting.stale > MAX_STALE_MESSAGES {
+                self.finish(Err(ReaderError::Protocol("too many unexpected messages")));
+            }
+            return;
+        }
+        let message = match RdrToPc::decode(msg) {
+            Ok(m) => m,
+            Err(e) => return self.finish(Err(ReaderError::Ccid(e))),
+        };
+        if message.message_type() != awaiting.response_type {
+            return self.finish(Err(ReaderError::Protocol("answer of the wrong type")));
+        }
+        let state = message.state();
+        self.note_presence(header.slot, state.icc);
+        if state.command == CommandStatus::TimeExtension {
+            // Read again, never resend: the deadline moves by the multiplier the reader gives.
+            self.stats.time_extensions += 1;
+            let factor = Millis::from(state.error_raw.max(1));
+            awaiting.deadline = now + factor * awaiting.extension_unit + TRANSPORT_MARGIN_MS;
+            self.awaiting = Some(awaiting);
+            return;
+        }
+        self.awaiting = None;
+        if let Err(e) = self.advance(message, state, now) {
+            self.finish(Err(e));
+        }
+    }
+
+    fn advance(
+        &mut self,
+        message: RdrToPc,
+        state: SlotState,
+        now: Millis,
+    ) -> Result<(), ReaderError> {
+        let Some(pending) = self.pending.take() else {
+            return Ok(());
+        };
+        match pending {
+            Pending::Status { slot: _ } => {
+                if state.command != CommandStatus::Ok {
+                    return Err(slot_failure(state));
+                }
+                self.finish(Ok(Completion::Status(state.icc)));
+                Ok(())
+            }
+            Pending::PowerOff { slot } => {
+                if state.command != CommandStatus::Ok {
+                    return Err(slot_failure(state));
+                }
+                self.slots[usize::from(slot)].card = None;
+                self.finish(Ok(Completion::PoweredOff));
+                Ok(())
+            }
+            Pending::PowerOn {
+                slot,
+                preferred,
+                voltages,
+                stage,
+                skip_pps,
+            } => self.advance_power_on(
+                slot, preferred, voltages, stage, skip_pps, message, state, now,
+            ),
+            Pending::Transmit { slot, mode } => {
+                self.advance_transmit(slot, mode, message, state, now)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn advance_power_on(
+        &mut self,
+        slot: u8,
+        preferred: Option<u8>,
+        mut voltages: VecDeque<PowerSelect>,
+        stage: PowerOnStage,
+        skip_pps: bool,
+        message: RdrToPc,
+        state: SlotState,
+        now: Millis,
+    ) -> Result<(), ReaderError> {
+        match stage {
+            PowerOnStage::Activating => {
+                if state.command != CommandStatus::Ok {
+                    let err = slot_failure(state);
+                    // A card that does not answer at one voltage may at the next (libccid
+                    // tries 5 V, then 3 V, then 1.8 V).
+                    if matches!(err, ReaderError::CardMute | ReaderError::Slot(_)) {
+                        if let Some(next) = voltages.pop_front() {
+                            self.send_power_on(slot, next, now);
+                            self.pending = Some(Pending::PowerOn {
+                                slot,
+                                preferred,
+                                voltages,
+                                stage: PowerOnStage::Activating,
+                                skip_pps,
+                            });
+                            return Ok(());
+                        }
+                    }
+                    return Err(err);
+                }
+                let RdrToPc::DataBlock(block) = message else {
+                    return Err(ReaderError::Protocol("answer of the wrong type"));
+                };
+                if block.data.is_empty() {
+                    return Err(ReaderError::CardMute);
+                }
+                let atr = Atr::parse(&block.data).map_err(ReaderError::Atr)?;
+                let features = self.desc.features.bits();
+                let mut plan = pps::plan(
+                    &atr,
+                    features,
+                    self.desc.voltage_support,
+                    if skip_pps { None } else { preferred },
+                )
+                .map_err(ReaderError::Pps)?;
+                if !self.reader_supports(plan.protocol) {
+                    return Err(ReaderError::Unsupported(
+                        "card protocol not supported by reader",
+                    ));
+                }
+                if skip_pps {
+                    plan.pps = None;
+                    plan.fi_di = FiDi::DEFAULT;
+                    plan.set_parameters = plan
+                        .set_parameters
+                        .map(|p| p.with_findex_dindex(FiDi::DEFAULT.ta1()));
+                }
+                if let Some(request) = plan.pps {
+                    if self.level == ExchangeLevel::Tpdu {
+                        self.send_xfr(slot, 0, 0, request.encode(), now, POWER_ON_TIMEOUT_MS);
+                        self.pending = Some(Pending::PowerOn {
+                            slot,
+                            preferred,
+                            voltages,
+                            stage: PowerOnStage::Pps { atr, plan, request },
+                            skip_pps,
+                        });
+                        return Ok(());
+                    }
+                }
+                self.after_pps(slot, preferred, voltages, atr, plan, skip_pps, now)
+            }
+            PowerOnStage::Pps {
+                atr,
+                mut plan,
+                request,
+            } => {
+                let outcome = match (&message, state.command) {
+                    (RdrToPc::DataBlock(b), CommandStatus::Ok) => {
+                        pps::check_pps_response(&request, &b.data).ok()
+                    }
+                    _ => None,
+                };
+                match outcome {
+                    Some(o) => {
+                        plan.fi_di = o.fi_di;
+                        plan.set_parameters = plan
+                            .set_parameters
+                            .map(|p| p.with_findex_dindex(o.fi_di.ta1()));
+                        self.after_pps(slot, preferred, voltages, atr, plan, skip_pps, now)
+                    }
+                    None if !skip_pps => {
+                        // ISO/IEC 7816-3 §9.3: after a failed PPS exchange the card must be
+                        // reset; it is then driven at the default parameters.
+                        let select = if self.desc.features.auto_voltage() {
+                            PowerSelect::Auto
+                        } else {
+                            PowerSelect::V5
+                        };
+                        self.send_power_on(slot, select, now);
+                        self.pending = Some(Pending::PowerOn {
+                            slot,
+                            preferred,
+                            voltages,
+                            stage: PowerOnStage::Activating,
+                            skip_pps: true,
+                        });
+                        Ok(())
+                    }
+                    None => Err(ReaderError::Protocol("pps refused")),
+                }
+            }
+            PowerOnStage::SetParameters { atr, plan } => {
+                if state.command != CommandStatus::Ok {
+                    return Err(slot_failure(state));
+                }
+                self.after_set_parameters(slot, atr, plan, now)
+            }
+            PowerOnStage::Ifs { atr, plan, mut t1 } => {
+                if state.command != CommandStatus::Ok {
+                    let failure = slot_failure(state);
+                    if failure != ReaderError::CardMute {
+                        return Err(failure);
+                    }
+                    let send = t1.on_timeout().map_err(ReaderError::T1)?;
+                    self.send_t1(slot, &send, &atr, now);
+                    self.pending = Some(Pending::PowerOn {
+                        slot,
+                        preferred,
+                        voltages,
+                        stage: PowerOnStage::Ifs { atr, plan, t1 },
+                        skip_pps,
+                    });
+                    return Ok(());
+                }
+                let RdrToPc::DataBlock(block) = message else {
+                    return Err(ReaderError::Protocol("answer of the wrong type"));
+                };
+                match t1.on_block(&block.data).map_err(ReaderError::T1)? {
+                    T1Event::IfsdAccepted(_) | T1Event::Done(_) => {
+                        self.activate(slot, atr, plan.protocol, Some(t1));
+                        Ok(())
+                    }
+                    T1Event::Send(send) => {
+                        self.send_t1(slot, &send, &atr, now);
+                        self.pending = Some(Pending::PowerOn {
+                            slot,
+                            preferred,
+                            voltages,
+                            stage: PowerOnStage::Ifs { atr, plan, t1 },
+                            skip_pps,
+                        });
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn after_pps(
+        &mut self,
+        slot: u8,
+        preferred: Option<u8>,
+        voltages: VecDeque<PowerSelect>,
+        atr: Atr,
+        plan: ParameterPlan,
+        skip_pps: bool,
+        now: Millis,
+    ) -> Result<(), ReaderError> {
+        if let Some(params) = plan.set_parameters.clone() {
+            let seq = self.next_seq();
+            self.push_command(
+                PcToRdr::SetParameters(PcToRdrSetParameters {
+                    slot,
+                    seq,
+                    parameters: params,
+                }),
+                now + CONTROL_TIMEOUT_MS,
+                CONTROL_TIMEOUT_MS,
+            );
+            self.pending = Some(Pending::PowerOn {
+                slot,
+                preferred,
+                voltages,
+                stage: PowerOnStage::SetParameters { atr, plan },
+                skip_pps,
+            });
+            return Ok(());
+        }
+        self.after_set_parameters(slot, atr, plan, now)?;
+        Ok(())
+    }
+
+    fn after_set_parameters(
+        &mut self,
+        slot: u8,
+        atr: Atr,
+        plan: ParameterPlan,
+        now: Millis,
+    ) -> Result<(), ReaderError> {
+        if plan.protocol != 1 || self.level != ExchangeLevel::Tpdu {
+            self.activate(slot, atr, plan.protocol, None);
+            return Ok(());
+        }
+        let mut t1 = T1::new(self.t1_config(&atr)?);
+        if !plan.send_ifs {
+            self.activate(slot, atr, plan.protocol, Some(t1));
+            return Ok(());
+        }
+        let block = t1.ifs_request().map_err(ReaderError::T1)?;
+        self.send_t1(slot, &T1Send { block, bwi: 0 }, &atr, now);
+        self.pending = Some(Pending::PowerOn {
+            slot,
+            preferred: None,
+            voltages: VecDeque::new(),
+            stage: PowerOnStage::Ifs { atr, plan, t1 },
+            skip_pps: false,
+        });
+        Ok(())
+    }
+
+    /// T=1 engine parameters: IFSC from the ATR and IFSD = min(dwMaxIFSD, 254, what
+    /// dwMaxCCIDMessageLength carries), both capped so a block always fits one XfrBlock.
+    fn t1_config(&self, atr: &Atr) -> Result<T1Config, ReaderError> {
+        let fits = self
+            .desc
+            .max_message_length()
+            .saturating_sub(HEADER_LEN + T1_OVERHEAD);
+        let cap = u8::try_from(fits.min(254)).unwrap_or(254);
+        let ifsd = u8::try_from(self.desc.max_ifsd().min(254))
+            .unwrap_or(254)
+            .clamp(1, cap.max(1));
+        let ifsc = atr.ifsc().map_err(ReaderError::Atr)?.min(cap.max(1));
+        let edc = match atr.edc() {
+            atr::Edc::Lrc => t1::Edc::Lrc,
+            atr::Edc::Crc => t1::Edc::Crc,
+        };
+        Ok(T1Config {
+            ifsc,
+            ifsd,
+            edc,
+            nad: 0,
+            max_retries: 3,
+        })
+    }
+
+    fn activate(&mut self, slot: u8, atr: Atr, protocol: u8, t1: Option<T1>) {
+        let clock = self.desc.default_clock.max(1);
+        let waiting_us = if protocol == 1 {
+            atr.block_waiting_time_us(clock)
+        } else {
+            atr.work_waiting_time_us(clock)
+        };
+        let waiting_ms = waiting_us.map_or(MIN_EXCHANGE_TIMEOUT_MS, |us| us.div_ceil(1000));
+        let raw = atr.raw().to_vec();
+        let s = &mut self.slots[usize::from(slot)];
+        s.present = Some(true);
+        s.card = Some(Card {
+            atr,
+            protocol,
+            t1,
+            waiting_ms,
+        });
+        self.finish(Ok(Completion::PoweredOn { atr: raw, protocol }));
+    }
+
+    fn reader_supports(&self, protocol: u8) -> bool {
+        match protocol {
+            0 => self.desc.supports_t0(),
+            1 => self.desc.supports_t1(),
+            _ => false,
+        }
+    }
+
+    fn begin_transmit(
+        &mut self,
+        slot: u8,
+        apdu: &[u8],
+        now: Millis,
+    ) -> Result<TransmitMode, ReaderError> {
+        let command = CommandApdu::parse(apdu).map_err(ReaderError::Apdu)?;
+        let Some(card) = self.card(slot) else {
+            return Err(if self.card_present(slot) == Some(false) {
+                ReaderError::CardAbsent
+            } else {
+                ReaderError::NotPowered
+            });
+        };
+        let protocol = card.protocol;
+        let payload =
+            usize::try_from(self.desc.max_message_length() - HEADER_LEN).unwrap_or(usize::MAX);
+        match (self.level, protocol) {
+            (ExchangeLevel::Tpdu, 0) => {
+                let exchange = T0Exchange::new(&command, self.desc.class_get_response).map_err(
+                    |e| match e {
+                        T0Error::ExtendedNotSupported => ReaderError::TooLong {
+                            len: apdu.len(),
+                            max: 261,
+                        },
+                        other => ReaderError::T0(other),
+                    },
+                )?;
+                let tpdu = exchange.first_tpdu();
+                if tpdu.len() > payload {
+                    return Err(ReaderError::TooLong {
+                        len: tpdu.len(),
+                        max: payload,
+                    });
+                }
+                let timeout = self.exchange_timeout(slot);
+                self.send_xfr(slot, 0, 0, tpdu, now, timeout);
+                Ok(TransmitMode::T0(exchange))
+            }
+            (ExchangeLevel::Tpdu, _) => {
+                let timeout = self.exchange_timeout(slot);
+                let card = self.slots[usize::from(slot)]
+                    .card
+                    .as_mut()
+                    .ok_or(ReaderError::NotPowered)?;
+                let t1 = card.t1.as_mut().ok_or(ReaderError::NotPowered)?;
+                let send = t1.transmit(apdu).map_err(ReaderError::T1)?;
+                self.send_xfr(slot, send.bwi, 0, send.block, now, timeout);
+                Ok(TransmitMode::T1)
+            }
+            (ExchangeLevel::ShortApdu, _) => {
+                if command.is_extended() || apdu.len() > payload {
+                    return Err(ReaderError::TooLong {
+                        len: apdu.len(),
+                        max: payload.min(261),
+                    });
+                }
+                let timeout = self.exchange_timeout(slot);
+                self.send_xfr(slot, 0, chain::WHOLE, apdu.to_vec(), now, timeout);
+                Ok(TransmitMode::Apdu {
+                    chunks: VecDeque::new(),
+                    response: Vec::new(),
+                })
+            }
+            _ => {
+                // Extended APDU level: one XfrBlock when it fits, else a chain of them
+                // (CCID §6.1.4: wLevelParameter 1 begins, 3 continues, 2 ends).
+                let mut chunks: VecDeque<(u16, Vec<u8>)> = VecDeque::new();
+                if apdu.len() <= payload {
+                    chunks.push_back((chain::WHOLE, apdu.to_vec()));
+                } else {
+                    let parts: Vec<&[u8]> = apdu.chunks(payload.max(1)).collect();
+                    let last = parts.len() - 1;
+                    for (i, part) in parts.into_iter().enumerate() {
+                        let level = match i {
+                            0 => chain::BEGINS,
+                            i if i == last => chain::ENDS,
+                            _ => chain::CONTINUES,
+                        };
+                        chunks.push_back((level, part.to_vec()));
+                    }
+                }
+                let (level, first) = chunks.pop_front().unwrap_or((chain::WHOLE, Vec::new()));
+                let timeout = self.exchange_timeout(slot);
+                self.send_xfr(slot, 0, level, first, now, timeout);
+                Ok(TransmitMode::Apdu {
+                    chunks,
+                    response: Vec::new(),
+                })
+            }
+        }
+    }
+
+    fn advance_transmit(
+        &mut self,
+        slot: u8,
+        mode: TransmitMode,
+        message: RdrToPc,
+        state: SlotState,
+        now: Millis,
+    ) -> Result<(), ReaderError> {
+        let timeout = self.exchange_timeout(slot);
+        match mode {
+            TransmitMode::T0(mut exchange) => {
+                if state.command != CommandStatus::Ok {
+                    return Err(slot_failure(state));
+                }
+                let RdrToPc::DataBlock(block) = message else {
+                    return Err(ReaderError::Protocol("answer of the wrong type"));
+                };
+                match exchange.on_response(&block.data).map_err(ReaderError::T0)? {
+                    T0Step::Send(tpdu) => {
+                        self.send_xfr(slot, 0, 0, tpdu, now, timeout);
+                        self.pending = Some(Pending::Transmit {
+                            slot,
+                            mode: TransmitMode::T0(exchange),
+                        });
+                    }
+                    T0Step::Done(response) => self.finish(Ok(Completion::Response(response))),
+                }
+                Ok(())
+            }
+            TransmitMode::T1 => {
+                let card = self.slots[usize::from(slot)]
+                    .card
+                    .as_mut()
+                    .ok_or(ReaderError::NotPowered)?;
+                let t1 = card.t1.as_mut().ok_or(ReaderError::NotPowered)?;
+                let event = if state.command == CommandStatus::Ok {
+                    let RdrToPc::DataBlock(block) = message else {
+                        return Err(ReaderError::Protocol("answer of the wrong type"));
+                    };
+                    t1.on_block(&block.data)
+                } else {
+                    match slot_failure(state) {
+                        // The reader saw no valid block within BWT (or a parity error):
+                        // for T=1 that is a missing block, answered with an R-block
+                        // (ISO/IEC 7816-3 §11.6.3).
+                        ReaderError::CardMute | ReaderError::Slot(SlotError::XfrParityError) => {
+                            t1.on_timeout().map(T1Event::Send)
+                        }
+                        other => return Err(other),
+                    }
+                };
+                match event {
+                    Ok(T1Event::Send(send)) => {
+                        let multiplier = Millis::from(send.deadline_multiplier());
+                        let waiting = self.card(slot).map_or(0, |c| c.waiting_ms);
+                        let deadline = (waiting * multiplier + TRANSPORT_MARGIN_MS)
+                            .max(MIN_EXCHANGE_TIMEOUT_MS);
+                        self.send_xfr(slot, send.bwi, 0, send.block, now, deadline);
+                        self.pending = Some(Pending::Transmit {
+                            slot,
+                            mode: TransmitMode::T1,
+                        });
+                        Ok(())
+                    }
+                    Ok(T1Event::Done(response)) => {
+                        self.finish(Ok(Completion::Response(response)));
+                        Ok(())
+                    }
+                    Ok(T1Event::IfsdAccepted(_)) => {
+                        Err(ReaderError::Protocol("unexpected ifs response"))
+                    }
+                    Err(T1Error::Aborted { send }) => {
+                        // Tell the card its abort was accepted, then fail the APDU.
+                        self.send_unawaited_t1(slot, &send);
+                        Err(ReaderError::T1(T1Error::Aborted { send }))
+                    }
+                    Err(e) => Err(ReaderError::T1(e)),
+                }
+            }
+            TransmitMode::Apdu {
+                mut chunks,
+                mut response,
+            } => {
+                if state.command != CommandStatus::Ok {
+                    return Err(slot_failure(state));
+                }
+                let RdrToPc::DataBlock(block) = message else {
+                    return Err(ReaderError::Protocol("answer of the wrong type"));
+                };
+                if let Some((level, chunk)) = chunks.pop_front() {
+                    // An intermediate answer to a command chain carries no response data.
+                    if !block.data.is_empty() {
+                        return Err(ReaderError::Protocol(
+                            "data in the middle of a command chain",
+                        ));
+                    }
+                    self.send_xfr(slot, 0, level, chunk, now, timeout);
+                    self.pending = Some(Pending::Transmit {
+                        slot,
+                        mode: TransmitMode::Apdu { chunks, response },
+                    });
+                    return Ok(());
+                }
+                if response.len().saturating_add(block.data.len()) > 65_538 {
+                    return Err(ReaderError::Protocol("response chain too long"));
+                }
+                response.extend_from_slice(&block.data);
+                match u16::from(block.chain_parameter) {
+                    chain::WHOLE | chain::ENDS => {
+                        self.finish(Ok(Completion::Response(response)));
+                        Ok(())
+                    }
+                    chain::BEGINS | chain::CONTINUES | chain::CONTINUE => {
+                        self.send_xfr(slot, 0, chain::CONTINUE, Vec::new(), now, timeout);
+                        self.pending = Some(Pending::Transmit {
+                            slot,
+                            mode: TransmitMode::Apdu { chunks, response },
+                        });
+                        Ok(())
+                    }
+                    _ => Err(ReaderError::Protocol("bad bChainParameter")),
+                }
+            }
+        }
+    }
+
+    /// The read deadline for one card exchange: the card's waiting time plus a margin.
+    fn exchange_timeout(&self, slot: u8) -> Millis {
+        let waiting = self.card(slot).map_or(0, |c| c.waiting_ms);
+        (waiting + TRANSPORT_MARGIN_MS).max(MIN_EXCHANGE_TIMEOUT_MS)
+    }
+
+    fn send_power_on(&mut self, slot: u8, power_select: PowerSelect, now: Millis) {
+        let seq = self.next_seq();
+        self.push_command(
+            PcToRdr::IccPowerOn(PcToRdrIccPowerOn {
+                slot,
+                seq,
+                power_select,
+            }),
+            now + POWER_ON_TIMEOUT_MS,
+            POWER_ON_TIMEOUT_MS,
+        );
+    }
+
+    fn send_t1(&mut self, slot: u8, send: &T1Send, atr: &Atr, now: Millis) {
+        let clock = self.desc.default_clock.max(1);
+        let bwt = atr
+            .block_waiting_time_us(clock)
+            .map_or(MIN_EXCHANGE_TIMEOUT_MS, |us| us.div_ceil(1000));
+        let timeout = (bwt * Millis::from(send.deadline_multiplier()) + TRANSPORT_MARGIN_MS)
+            .max(MIN_EXCHANGE_TIMEOUT_MS);
+        self.send_xfr(slot, send.bwi, 0, send.block.clone(), now, timeout);
+    }
+
+    /// Sends a block whose answer nobody waits for (S(ABORT response)); a late answer is
+    /// dropped as stale.
+    fn send_unawaited_t1(&mut self, slot: u8, send: &T1Send) {
+        let seq = self.next_seq();
+        let msg = PcToRdr::XfrBlock(PcToRdrXfrBlock {
+            slot,
+            seq,
+            bwi: send.bwi,
+            level_parameter: 0,
+            data: send.block.clone(),
+        });
+        self.stats.commands += 1;
+        self.outbox.push_back(msg.encode());
+    }
+
+    fn send_xfr(
+        &mut self,
+        slot: u8,
+        bwi: u8,
+        level: u16,
+        data: Vec<u8>,
+        now: Millis,
+        timeout: Millis,
+    ) {
+        let seq = self.next_seq();
+        self.push_command(
+            PcToRdr::XfrBlock(PcToRdrXfrBlock {
+                slot,
+                seq,
+                bwi,
+                level_parameter: level,
+                data,
+            }),
+            now + timeout,
+            timeout,
+        );
+    }
+
+    fn push_command(&mut self, msg: PcToRdr, deadline: Millis, extension_unit: Millis) {
+        self.awaiting = Some(Awaiting {
+            slot: msg.slot(),
+            seq: msg.seq(),
+            response_type: msg.response_type(),
+            deadline,
+            extension_unit,
+            stale: 0,
+        });
+        self.stats.commands += 1;
+        self.outbox.push_back(msg.encode());
+    }
+
+    fn next_seq(&mut self) -> u8 {
+        let s = self.seq;
+        self.seq = self.seq.wrapping_add(1);
+        s
+    }
+
+    fn finish(&mut self, result: Result<Completion, ReaderError>) {
+        self.pending = None;
+        self.awaiting = None;
+        self.events.push_back(ReaderEvent::Completed(result));
+    }
+
+    /// Records what a response's bmICCStatus says about the slot.
+    fn note_presence(&mut self, slot: u8, icc: IccStatus) {
+        match icc {
+            IccStatus::Absent => self.set_presence(slot, false),
+            IccStatus::PresentActive | IccStatus::PresentInactive => {
+                if self.card_present(slot) == Some(false) {
+                    self.set_presence(slot, true);
+                } else if let Some(s) = self.slots.get_mut(usize::from(slot)) {
+                    s.present = Some(true);
+                }
+            }
+            IccStatus::Reserved => {}
+        }
+        if icc == IccStatus::PresentInactive {
+            if let Some(s) = self.slots.get_mut(usize::from(slot)) {
+                s.card = None;
+            }
+        }
+    }
+
+    fn set_presence(&mut self, slot: u8, present: bool) {
+        let Some(s) = self.slots.get_mut(usize::from(slot)) else {
+            return;
+        };
+        let was = s.present;
+        s.present = Some(present);
+        if !present {
+            s.card = None;
+        }
+        match (was, present) {
+            (Some(true), false) => self.events.push_back(ReaderEvent::CardRemoved(slot)),
+            (Some(false) | None, true) => self.events.push_back(ReaderEvent::CardInserted(slot)),
+            (Some(true), true) => {
+                // Removed and reinserted between two notifications: the card was reset.
+                self.events.push_back(ReaderEvent::CardRemoved(slot));
+                self.events.push_back(ReaderEvent::CardInserted(slot));
+            }
+            // First news of an empty slot, or still empty: nothing changed for the caller.
+            (None | Some(false), false) => {}
+        }
+        // An operation on a card that left cannot complete: fail it now; the reader's late
+        // answer will be dropped as stale.
+        if !present && self.pending_slot() == Some(slot) {
+            self.finish(Err(ReaderError::CardAbsent));
+        }
+    }
+
+    fn pending_slot(&self) -> Option<u8> {
+        match self.pending.as_ref()? {
+            Pending::PowerOn { slot, .. }
+            | Pending::PowerOff { slot }
+            | Pending::Status { slot }
+            | Pending::Transmit { slot, .. } => Some(*slot),
+        }
+    }
+}
+
+/// Maps a failed bStatus/bError to an error (CCID §6.2.6; libccid's mapping).
+fn slot_failure(state: SlotState) -> ReaderError {
+    if state.icc == IccStatus::Absent {
+        return ReaderError::CardAbsent;
+    }
+    match state.error() {
+        Some(SlotError::IccMute) => ReaderError::CardMute,
+        Some(SlotError::CmdSlotBusy) => ReaderError::Busy,
+        Some(e) => ReaderError::Slot(e),
+        None => ReaderError::Protocol("failure without error code"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

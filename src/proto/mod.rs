@@ -14,3 +14,4 @@ pub mod ram;
 pub mod t0;
 pub mod t1;
 pub mod tlv;
+pub mod trace;

@@ -1,0 +1,754 @@
+//! The reader state machine against a scripted CCID reader: every command it sends is
+//! decoded and checked, and answered with hand-built RDR_to_PC messages or by a card model
+//! (T=1 via the engine's card side, T=0 by a small TPDU card).
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use super::*;
+use crate::proto::ccid::{
+    ClockStatus, ProtocolParameters, RdrToPcDataBlock, RdrToPcNotifySlotChange, RdrToPcParameters,
+    RdrToPcSlotStatus,
+};
+use crate::proto::descriptor::Features;
+use crate::proto::hex::h;
+use crate::proto::t1::card::{Fault, T1Card, T1CardConfig};
+
+/// The SmartCard-HSM ATR of the seed (T=1, TA1 = 18).
+const HSM_ATR: &str = "3B FE 18 00 00 81 31 FE 45 80 31 81 54 48 53 4D 31 73 80 21 40 81 07 FA";
+/// A T=0-only ATR with default parameters (ISO/IEC 7816-3 minimal form).
+const T0_ATR: &str = "3B 02 14 50";
+
+/// A reader descriptor: GemPCTwin (libccid readers/GemPCTwin.txt) with the given
+/// dwFeatures and dwMaxCCIDMessageLength.
+fn descriptor(features: u32, max_message: u32) -> CcidClassDescriptor {
+    CcidClassDescriptor {
+        descriptor_type: 0x21,
+        bcd_ccid: 0x0100,
+        max_slot_index: 0,
+        voltage_support: 0x07,
+        protocols: 0x03,
+        default_clock: 4000,
+        maximum_clock: 4000,
+        num_clock_supported: 0,
+        data_rate: 10752,
+        max_data_rate: 344086,
+        num_data_rates_supported: 0,
+        max_ifsd: 254,
+        synch_protocols: 0,
+        mechanical: 0,
+        features: Features(features),
+        max_ccid_message_length: max_message,
+        class_get_response: 0x00,
+        class_envelope: 0x00,
+        lcd_layout: 0,
+        pin_support: 0,
+        max_ccid_busy_slots: 1,
+    }
+}
+
+/// GemPCTwin: TPDU, no automatic PPS, parameters or IFSD (the host does everything).
+const GEMPC_TWIN: u32 = 0x0001_0230;
+/// A short-APDU reader doing everything itself.
+const SHORT_APDU_AUTO: u32 = 0x0002_04FE;
+/// An extended-APDU reader doing everything itself.
+const EXTENDED_APDU_AUTO: u32 = 0x0004_04FE;
+
+fn data_block(slot: u8, seq: u8, state: SlotState, chain: u8, data: Vec<u8>) -> Vec<u8> {
+    RdrToPc::DataBlock(RdrToPcDataBlock {
+        slot,
+        seq,
+        state,
+        chain_parameter: chain,
+        data,
+    })
+    .encode()
+}
+
+fn ok_data(cmd: &PcToRdr, data: Vec<u8>) -> Vec<u8> {
+    data_block(
+        cmd.slot(),
+        cmd.seq(),
+        SlotState::ok(IccStatus::PresentActive),
+        0,
+        data,
+    )
+}
+
+fn ok_status(cmd: &PcToRdr, icc: IccStatus) -> Vec<u8> {
+    RdrToPc::SlotStatus(RdrToPcSlotStatus {
+        slot: cmd.slot(),
+        seq: cmd.seq(),
+        state: SlotState::ok(icc),
+        clock_status: ClockStatus::from_byte(0),
+    })
+    .encode()
+}
+
+fn ok_parameters(cmd: &PcToRdr, parameters: ProtocolParameters) -> Vec<u8> {
+    RdrToPc::Parameters(RdrToPcParameters {
+        slot: cmd.slot(),
+        seq: cmd.seq(),
+        state: SlotState::ok(IccStatus::PresentActive),
+        parameters,
+    })
+    .encode()
+}
+
+/// Drives the reader through one operation: every bulk-OUT message goes to `answer`, whose
+/// messages are fed back. Returns the completion and every command the reader sent.
+fn run(
+    reader: &mut Reader,
+    op: Operation,
+    mut answer: impl FnMut(&PcToRdr) -> Vec<Vec<u8>>,
+) -> (Result<Completion, ReaderError>, Vec<PcToRdr>) {
+    let mut now = 1_000;
+    let mut sent = Vec::new();
+    reader.start(op, now).expect("start");
+    for _ in 0..1_000 {
+        while let Some(ev) = reader.poll_event() {
+            if let ReaderEvent::Completed(result) = ev {
+                return (result, sent);
+            }
+        }
+        if let Some(out) = reader.poll_transmit() {
+            let cmd = PcToRdr::decode(&out).expect("the reader sends valid CCID");
+            for msg in answer(&cmd) {
+                reader.handle_message(&msg, now);
+            }
+            sent.push(cmd);
+            continue;
+        }
+        match reader.poll_timeout() {
+            Some(deadline) => {
+                now = deadline;
+                reader.handle_timeout(now);
+            }
+            None => panic!("reader stalled: nothing to send, nothing awaited, no completion"),
+        }
+    }
+    panic!("operation did not finish in 1000 steps");
+}
+
+/// A T=0 card behind a TPDU-level reader (the reader consumes the procedure bytes and returns
+/// data and SW1 SW2): SELECT answers 61xx and the FCI comes by GET RESPONSE; GET CHALLENGE
+/// answers 6C08 to any Le but 8.
+fn t0_card(tpdu: &[u8], pending: &mut Vec<u8>) -> Vec<u8> {
+    match tpdu {
+        // GET CHALLENGE with P3 = 8: procedure byte (INS) + 8 bytes + 9000.
+        [0x00, 0x84, 0x00, 0x00, 0x08] => {
+            let mut r: Vec<u8> = (1..=8u8).collect();
+            r.extend([0x90, 0x00]);
+            r
+        }
+        // GET CHALLENGE with another Le: "wrong length, 8 available".
+        [0x00, 0x84, 0x00, 0x00, _] => vec![0x6C, 0x08],
+        // SELECT (case 4 sent as case 3, without Le): 61 05.
+        [0x00, 0xA4, 0x04, 0x00, lc, rest @ ..] if usize::from(*lc) == rest.len() => {
+            *pending = h("6F 03 84 01 AA");
+            vec![0x61, 0x05]
+        }
+        // GET RESPONSE.
+        [0x00, 0xC0, 0x00, 0x00, le] if usize::from(*le) == pending.len() => {
+            let mut r = std::mem::take(pending);
+            r.extend([0x90, 0x00]);
+            r
+        }
+        _ => vec![0x6D, 0x00],
+    }
+}
+
+fn power_on(reader: &mut Reader, atr: &[u8]) -> Vec<PcToRdr> {
+    let atr = atr.to_vec();
+    let (result, sent) = run(
+        reader,
+        Operation::PowerOn {
+            slot: 0,
+            protocol: None,
+        },
+        |cmd| {
+            match cmd {
+                PcToRdr::IccPowerOn(_) => vec![ok_data(cmd, atr.clone())],
+                PcToRdr::SetParameters(p) => vec![ok_parameters(cmd, p.parameters.clone())],
+                // PPS: echo.
+                PcToRdr::XfrBlock(x) if x.data.first() == Some(&0xFF) => {
+                    vec![ok_data(cmd, x.data.clone())]
+                }
+                // S(IFS request) -> S(IFS response) with the same value (LRC).
+                PcToRdr::XfrBlock(x) if x.data.get(1) == Some(&0xC1) => {
+                    let mut b = x.data.clone();
+                    b[1] = 0xE1;
+                    let n = b.len();
+                    b[n - 1] = crate::proto::t1::lrc(&b[..n - 1]);
+                    vec![ok_data(cmd, b)]
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        },
+    );
+    match result {
+        Ok(Completion::PoweredOn { atr: got, .. }) => assert_eq!(got, atr),
+        other => panic!("power on failed: {other:?}"),
+    }
+    sent
+}
+
+#[test]
+fn tpdu_t1_power_on_does_pps_set_parameters_and_ifs() {
+    let mut reader = Reader::new(descriptor(GEMPC_TWIN, 271)).unwrap();
+    let sent = power_on(&mut reader, &h(HSM_ATR));
+    // IccPowerOn at 5 V first (bVoltageSupport 7, no automatic voltage).
+    assert!(matches!(sent[0], PcToRdr::IccPowerOn(p) if p.power_select == PowerSelect::V5));
+    // PPS: PPSS FF, PPS0 = 0x10 | T=1, PPS1 = TA1 18, PCK.
+    match &sent[1] {
+        PcToRdr::XfrBlock(x) => assert_eq!(x.data, h("FF 11 18 F6")),
+        other => panic!("expected PPS, got {other:?}"),
+    }
+    // SetParameters T=1 with Fi/Di 18, LRC, BWI/CWI 4/5 from TB3 = 45, IFSC FE.
+    match &sent[2] {
+        PcToRdr::SetParameters(p) => match &p.parameters {
+            ProtocolParameters::T1(t1) => {
+                assert_eq!(t1.findex_dindex, 0x18);
+                assert_eq!(t1.waiting_integers, 0x45);
+                assert_eq!(t1.ifsc, 0xFE);
+            }
+            other => panic!("expected T=1 parameters, got {other:?}"),
+        },
+        other => panic!("expected SetParameters, got {other:?}"),
+    }
+    // S(IFS request) announcing IFSD 254 (dwMaxIFSD 254 fits 271 - 10 - 5).
+    match &sent[3] {
+        PcToRdr::XfrBlock(x) => assert_eq!(x.data, h("00 C1 01 FE 3E")),
+        other => panic!("expected S(IFS), got {other:?}"),
+    }
+    assert_eq!(sent.len(), 4);
+    assert_eq!(reader.protocol(0), Some(1));
+    // Every command had its own bSeq.
+    let seqs: Vec<u8> = sent.iter().map(|c| c.seq()).collect();
+    assert_eq!(seqs, vec![0, 1, 2, 3]);
+}
+
+#[test]
+fn tpdu_t1_transmit_with_chaining_and_wtx() {
+    let mut reader = Reader::new(descriptor(GEMPC_TWIN, 271)).unwrap();
+    power_on(&mut reader, &h(HSM_ATR));
+    let config = T1CardConfig {
+        ifsc: 0xFE,
+        ifsd: 0xFE,
+        wtx_requests: 1,
+        wtx_multiplier: 3,
+        ..T1CardConfig::default()
+    };
+    // The card answers 300 bytes + 9000 to anything: two chained I-blocks.
+    let mut card = T1Card::new(config, |apdu: &[u8]| {
+        let mut r: Vec<u8> = (0..300u16).map(|i| (i as u8) ^ apdu[1]).collect();
+        r.extend([0x90, 0x00]);
+        r
+    });
+    let apdu = h("00 84 00 00 00 01 2C");
+    let (result, sent) = run(
+        &mut reader,
+        Operation::Transmit {
+            slot: 0,
+            apdu: apdu.clone(),
+        },
+        |cmd| {
+            let PcToRdr::XfrBlock(x) = cmd else {
+                panic!("expected XfrBlock")
+            };
+            let reply = card.on_block(&x.data).expect("card answers");
+            vec![ok_data(cmd, reply)]
+        },
+    );
+    let Ok(Completion::Response(r)) = result else {
+        panic!("{result:?}")
+    };
+    assert_eq!(r.len(), 302);
+    assert_eq!(&r[300..], &[0x90, 0x00]);
+    assert_eq!(card.commands(), &[apdu]);
+    // The block answering S(WTX request, 3) carried bBWI 3, and only that one.
+    let bwis: Vec<u8> = sent
+        .iter()
+        .map(|c| match c {
+            PcToRdr::XfrBlock(x) => x.bwi,
+            _ => 0,
+        })
+        .collect();
+    assert_eq!(bwis.iter().filter(|&&b| b == 3).count(), 1, "{bwis:?}");
+}
+
+#[test]
+fn tpdu_t1_recovers_from_a_corrupted_block_and_a_mute_answer() {
+    let mut reader = Reader::new(descriptor(GEMPC_TWIN, 271)).unwrap();
+    power_on(&mut reader, &h(HSM_ATR));
+    let config = T1CardConfig {
+        ifsc: 0xFE,
+        ifsd: 0xFE,
+        ..T1CardConfig::default()
+    };
+    let mut card = T1Card::new(config, |_: &[u8]| h("01 02 90 00"));
+    card.inject(0, Fault::CorruptReply);
+    let mut mute_once = true;
+    let (result, _) = run(
+        &mut reader,
+        Operation::Transmit {
+            slot: 0,
+            apdu: h("00 B0 00 00 02"),
+        },
+        |cmd| {
+            let PcToRdr::XfrBlock(x) = cmd else {
+                panic!("expected XfrBlock")
+            };
+            if mute_once {
+                // The reader reports that the card did not answer within BWT.
+                mute_once = false;
+                let failed = SlotState::failed(IccStatus::PresentActive, SlotError::IccMute);
+                return vec![data_block(cmd.slot(), cmd.seq(), failed, 0, Vec::new())];
+            }
+            match card.on_block(&x.data) {
+                Some(reply) => vec![ok_data(cmd, reply)],
+                None => Vec::new(),
+            }
+        },
+    );
+    assert_eq!(result, Ok(Completion::Response(h("01 02 90 00"))));
+}
+
+#[test]
+fn tpdu_t0_handles_61xx_and_6cxx() {
+    let mut reader = Reader::new(descriptor(GEMPC_TWIN, 271)).unwrap();
+    let sent = power_on(&mut reader, &h(T0_ATR));
+    // Default Fi/Di and T=0: no PPS; SetParameters T=0 still sent (no 0x40 feature).
+    assert_eq!(sent.len(), 2);
+    assert!(matches!(&sent[1], PcToRdr::SetParameters(p)
+        if matches!(p.parameters, ProtocolParameters::T0(_))));
+    assert_eq!(reader.protocol(0), Some(0));
+
+    let mut pending = Vec::new();
+    let (result, sent) = run(
+        &mut reader,
+        Operation::Transmit {
+            slot: 0,
+            apdu: h("00 A4 04 00 02 3F 00 00"),
+        },
+        |cmd| {
+            let PcToRdr::XfrBlock(x) = cmd else {
+                panic!("expected XfrBlock")
+            };
+            vec![ok_data(cmd, t0_card(&x.data, &mut pending))]
+        },
+    );
+    // SELECT went as a case 3 TPDU, then GET RESPONSE for the 5 bytes the card announced.
+    let tpdus: Vec<Vec<u8>> = sent
+        .iter()
+        .map(|c| match c {
+            PcToRdr::XfrBlock(x) => x.data.clone(),
+            _ => Vec::new(),
+        })
+        .collect();
+    assert_eq!(tpdus, vec![h("00 A4 04 00 02 3F 00"), h("00 C0 00 00 05")]);
+    assert_eq!(result, Ok(Completion::Response(h("6F 03 84 01 AA 90 00"))));
+
+    let (result, sent) = run(
+        &mut reader,
+        Operation::Transmit {
+            slot: 0,
+            apdu: h("00 84 00 00 10"),
+        },
+        |cmd| {
+            let PcToRdr::XfrBlock(x) = cmd else {
+                panic!("expected XfrBlock")
+            };
+            vec![ok_data(cmd, t0_card(&x.data, &mut pending))]
+        },
+    );
+    assert_eq!(sent.len(), 2, "6C08 makes the reader re-send with P3 = 08");
+    assert_eq!(
+        result,
+        Ok(Completion::Response(h("01 02 03 04 05 06 07 08 90 00")))
+    );
+}
+
+#[test]
+fn short_apdu_reader_sends_the_apdu_as_is() {
+    let mut reader = Reader::new(descriptor(SHORT_APDU_AUTO, 271)).unwrap();
+    let sent = power_on(&mut reader, &h(HSM_ATR));
+    // The reader negotiates parameters, PPS and IFSD itself: only IccPowerOn.
+    assert_eq!(sent.len(), 1);
+    // Automatic voltage selection: bPowerSelect 0.
+    assert!(matches!(sent[0], PcToRdr::IccPowerOn(p) if p.power_select == PowerSelect::Auto));
+    let apdu = h("00 A4 04 0C 0B E8 2B 06 01 04 01 81 C3 1F 02 01");
+    let (result, sent) = run(
+        &mut reader,
+        Operation::Transmit {
+            slot: 0,
+            apdu: apdu.clone(),
+        },
+        |cmd| vec![ok_data(cmd, h("90 00"))],
+    );
+    assert_eq!(result, Ok(Completion::Response(h("90 00"))));
+    assert!(matches!(&sent[0], PcToRdr::XfrBlock(x) if x.data == apdu && x.level_parameter == 0));
+
+    // An extended APDU does not fit a short-APDU reader.
+    let mut long = h("00 DA 01 02 00 01 2C");
+    long.extend(vec![0xAB; 300]);
+    let err = reader.start(
+        Operation::Transmit {
+            slot: 0,
+            apdu: long,
+        },
+        0,
+    );
+    assert!(matches!(err, Err(ReaderError::TooLong { .. })), "{err:?}");
+}
+
+#[test]
+fn extended_apdu_reader_chains_command_and_response() {
+    let mut reader = Reader::new(descriptor(EXTENDED_APDU_AUTO, 271)).unwrap();
+    power_on(&mut reader, &h(HSM_ATR));
+    let mut apdu = h("00 DA 01 02 00 02 58");
+    apdu.extend((0..600u16).map(|i| i as u8));
+    apdu.extend([0x00, 0x00]);
+    let mut received = Vec::new();
+    let mut response_parts = vec![
+        (0x01u8, vec![0x11; 261]),
+        (0x03, vec![0x22; 261]),
+        (0x02, vec![0x33, 0x90, 0x00]),
+    ]
+    .into_iter();
+    let (result, sent) = run(
+        &mut reader,
+        Operation::Transmit {
+            slot: 0,
+            apdu: apdu.clone(),
+        },
+        |cmd| {
+            let PcToRdr::XfrBlock(x) = cmd else {
+                panic!("expected XfrBlock")
+            };
+            received.push((x.level_parameter, x.data.len()));
+            match x.level_parameter {
+                // Intermediate command parts: an empty answer asking for more.
+                0x01 | 0x03 => vec![data_block(
+                    0,
+                    cmd.seq(),
+                    SlotState::ok(IccStatus::PresentActive),
+                    0x10,
+                    Vec::new(),
+                )],
+                // Last command part and "continue" requests: the next response part.
+                0x02 | 0x10 => {
+                    let (chain, data) = response_parts.next().expect("no more response parts");
+                    vec![data_block(
+                        0,
+                        cmd.seq(),
+                        SlotState::ok(IccStatus::PresentActive),
+                        chain,
+                        data,
+                    )]
+                }
+                other => panic!("unexpected wLevelParameter {other:#x}"),
+            }
+        },
+    );
+    assert_eq!(
+        received,
+        vec![(0x01, 261), (0x03, 261), (0x02, 87), (0x10, 0), (0x10, 0)]
+    );
+    let Ok(Completion::Response(r)) = result else {
+        panic!("{result:?}")
+    };
+    assert_eq!(r.len(), 261 + 261 + 3);
+    assert_eq!(&r[r.len() - 2..], &[0x90, 0x00]);
+    assert_eq!(sent.len(), 5);
+}
+
+#[test]
+fn stale_answers_are_dropped_and_time_extension_moves_the_deadline() {
+    let mut reader = Reader::new(descriptor(SHORT_APDU_AUTO, 271)).unwrap();
+    power_on(&mut reader, &h(HSM_ATR));
+    reader
+        .start(
+            Operation::Transmit {
+                slot: 0,
+                apdu: h("00 84 00 00 08"),
+            },
+            10_000,
+        )
+        .unwrap();
+    let out = reader.poll_transmit().unwrap();
+    let cmd = PcToRdr::decode(&out).unwrap();
+    let first_deadline = reader.poll_timeout().unwrap();
+    // A stale answer (old bSeq) and one for another slot are dropped.
+    reader.handle_message(
+        &data_block(
+            0,
+            cmd.seq().wrapping_sub(1),
+            SlotState::ok(IccStatus::PresentActive),
+            0,
+            h("90 00"),
+        ),
+        10_001,
+    );
+    reader.handle_message(
+        &data_block(
+            1,
+            cmd.seq(),
+            SlotState::ok(IccStatus::PresentActive),
+            0,
+            h("90 00"),
+        ),
+        10_001,
+    );
+    assert_eq!(reader.stats().stale_dropped, 2);
+    assert!(reader.awaiting_response());
+    // Time extension: read again (nothing sent), deadline moved.
+    let ext = SlotState::time_extension(IccStatus::PresentActive, 2);
+    reader.handle_message(&data_block(0, cmd.seq(), ext, 0, Vec::new()), 12_000);
+    assert!(
+        reader.poll_transmit().is_none(),
+        "time extension must not resend"
+    );
+    assert!(reader.poll_timeout().unwrap() > first_deadline);
+    assert_eq!(reader.stats().time_extensions, 1);
+    // The real answer completes it.
+    reader.handle_message(&ok_data(&cmd, h("01 02 03 04 05 06 07 08 90 00")), 12_500);
+    assert_eq!(
+        reader.poll_event(),
+        Some(ReaderEvent::Completed(Ok(Completion::Response(h(
+            "01 02 03 04 05 06 07 08 90 00"
+        )))))
+    );
+}
+
+#[test]
+fn silent_reader_times_out_and_the_late_answer_is_dropped() {
+    let mut reader = Reader::new(descriptor(SHORT_APDU_AUTO, 271)).unwrap();
+    power_on(&mut reader, &h(HSM_ATR));
+    let (result, sent) = run(
+        &mut reader,
+        Operation::Transmit {
+            slot: 0,
+            apdu: h("00 84 00 00 08"),
+        },
+        |_| Vec::new(),
+    );
+    assert_eq!(result, Err(ReaderError::Timeout));
+    // The late answer arrives during the next operation and is ignored.
+    let late = ok_data(&sent[0], h("90 00"));
+    reader.start(Operation::Status { slot: 0 }, 50_000).unwrap();
+    let out = reader.poll_transmit().unwrap();
+    let status = PcToRdr::decode(&out).unwrap();
+    reader.handle_message(&late, 50_001);
+    assert!(reader.poll_event().is_none());
+    reader.handle_message(&ok_status(&status, IccStatus::PresentActive), 50_002);
+    assert_eq!(
+        reader.poll_event(),
+        Some(ReaderEvent::Completed(Ok(Completion::Status(
+            IccStatus::PresentActive
+        ))))
+    );
+}
+
+#[test]
+fn card_removal_fails_the_operation_and_forgets_the_card() {
+    let mut reader = Reader::new(descriptor(SHORT_APDU_AUTO, 271)).unwrap();
+    power_on(&mut reader, &h(HSM_ATR));
+    reader
+        .start(
+            Operation::Transmit {
+                slot: 0,
+                apdu: h("00 84 00 00 08"),
+            },
+            0,
+        )
+        .unwrap();
+    let _ = reader.poll_transmit();
+    let notify = InterruptMessage::NotifySlotChange(RdrToPcNotifySlotChange::new(&[(false, true)]));
+    reader.handle_interrupt(&notify.encode()).unwrap();
+    assert_eq!(reader.poll_event(), Some(ReaderEvent::CardRemoved(0)));
+    assert_eq!(
+        reader.poll_event(),
+        Some(ReaderEvent::Completed(Err(ReaderError::CardAbsent)))
+    );
+    assert_eq!(reader.atr(0), None);
+    let err = reader.start(
+        Operation::Transmit {
+            slot: 0,
+            apdu: h("00 84 00 00 08"),
+        },
+        0,
+    );
+    assert_eq!(err, Err(ReaderError::CardAbsent));
+    let notify = InterruptMessage::NotifySlotChange(RdrToPcNotifySlotChange::new(&[(true, true)]));
+    reader.handle_interrupt(&notify.encode()).unwrap();
+    assert_eq!(reader.poll_event(), Some(ReaderEvent::CardInserted(0)));
+    assert_eq!(
+        reader.start(
+            Operation::Transmit {
+                slot: 0,
+                apdu: h("00 84 00 00 08")
+            },
+            0
+        ),
+        Err(ReaderError::NotPowered)
+    );
+}
+
+#[test]
+fn absent_card_and_mute_card_are_typed() {
+    let mut reader = Reader::new(descriptor(GEMPC_TWIN, 271)).unwrap();
+    let (result, _) = run(
+        &mut reader,
+        Operation::PowerOn {
+            slot: 0,
+            protocol: None,
+        },
+        |cmd| {
+            let failed = SlotState::failed(IccStatus::Absent, SlotError::IccMute);
+            vec![data_block(cmd.slot(), cmd.seq(), failed, 0, Vec::new())]
+        },
+    );
+    assert_eq!(result, Err(ReaderError::CardAbsent));
+    // A mute card is tried at 5 V, 3 V and 1.8 V, then reported.
+    let (result, sent) = run(
+        &mut reader,
+        Operation::PowerOn {
+            slot: 0,
+            protocol: None,
+        },
+        |cmd| {
+            let failed = SlotState::failed(IccStatus::PresentInactive, SlotError::IccMute);
+            vec![data_block(cmd.slot(), cmd.seq(), failed, 0, Vec::new())]
+        },
+    );
+    assert_eq!(result, Err(ReaderError::CardMute));
+    let selects: Vec<PowerSelect> = sent
+        .iter()
+        .map(|c| match c {
+            PcToRdr::IccPowerOn(p) => p.power_select,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        selects,
+        vec![PowerSelect::V5, PowerSelect::V3, PowerSelect::V1_8]
+    );
+}
+
+#[test]
+fn refused_pps_resets_the_card_and_goes_on_at_default_rate() {
+    let mut reader = Reader::new(descriptor(GEMPC_TWIN, 271)).unwrap();
+    let atr = h(HSM_ATR);
+    let (result, sent) = run(
+        &mut reader,
+        Operation::PowerOn {
+            slot: 0,
+            protocol: None,
+        },
+        |cmd| match cmd {
+            PcToRdr::IccPowerOn(_) => vec![ok_data(cmd, atr.clone())],
+            // The card does not answer the PPS.
+            PcToRdr::XfrBlock(x) if x.data.first() == Some(&0xFF) => {
+                let failed = SlotState::failed(IccStatus::PresentActive, SlotError::IccMute);
+                vec![data_block(cmd.slot(), cmd.seq(), failed, 0, Vec::new())]
+            }
+            PcToRdr::SetParameters(p) => vec![ok_parameters(cmd, p.parameters.clone())],
+            PcToRdr::XfrBlock(x) => {
+                let mut b = x.data.clone();
+                b[1] = 0xE1;
+                let n = b.len();
+                b[n - 1] = crate::proto::t1::lrc(&b[..n - 1]);
+                vec![ok_data(cmd, b)]
+            }
+            other => panic!("unexpected {other:?}"),
+        },
+    );
+    assert!(result.is_ok(), "{result:?}");
+    let kinds: Vec<u8> = sent.iter().map(|c| c.message_type()).collect();
+    // PowerOn, PPS, PowerOn again, SetParameters, S(IFS).
+    assert_eq!(kinds, vec![0x62, 0x6F, 0x62, 0x61, 0x6F]);
+    match &sent[3] {
+        PcToRdr::SetParameters(p) => match &p.parameters {
+            ProtocolParameters::T1(t1) => assert_eq!(t1.findex_dindex, 0x11, "default Fi/Di"),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn character_level_readers_are_refused() {
+    let err = Reader::new(descriptor(0x0000_0000, 271)).unwrap_err();
+    assert_eq!(err, ReaderError::Unsupported("character level exchange"));
+}
+
+#[test]
+fn busy_and_bad_slot() {
+    let mut reader = Reader::new(descriptor(SHORT_APDU_AUTO, 271)).unwrap();
+    assert_eq!(
+        reader.start(Operation::Status { slot: 1 }, 0),
+        Err(ReaderError::NoSuchSlot(1))
+    );
+    reader.start(Operation::Status { slot: 0 }, 0).unwrap();
+    assert_eq!(
+        reader.start(Operation::Status { slot: 0 }, 0),
+        Err(ReaderError::Busy)
+    );
+    reader.abort();
+    assert_eq!(
+        reader.poll_event(),
+        Some(ReaderEvent::Completed(Err(ReaderError::Aborted)))
+    );
+    assert!(!reader.is_busy());
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any bytes from the reader, in any order, never panic the state machine, and an
+        /// operation always ends (by answer, error or timeout).
+        #[test]
+        fn arbitrary_answers_never_panic(
+            features in proptest::sample::select(vec![GEMPC_TWIN, SHORT_APDU_AUTO, EXTENDED_APDU_AUTO]),
+            answers in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..20),
+            interrupts in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..4), 0..4),
+        ) {
+            let mut reader = Reader::new(descriptor(features, 271)).unwrap();
+            let mut now = 0;
+            reader.start(Operation::PowerOn { slot: 0, protocol: None }, now).unwrap();
+            let mut answers = answers.into_iter();
+            let mut done = false;
+            for i in 0..200 {
+                if let Some(bytes) = interrupts.get(i) {
+                    let _ = reader.handle_interrupt(bytes);
+                }
+                while let Some(ev) = reader.poll_event() {
+                    if matches!(ev, ReaderEvent::Completed(_)) { done = true; }
+                }
+                if done { break; }
+                if let Some(out) = reader.poll_transmit() {
+                    let cmd = PcToRdr::decode(&out).expect("valid command");
+                    if let Some(mut a) = answers.next() {
+                        // Half the time make the header match so the body is parsed.
+                        if a.len() >= 10 && a[0] % 2 == 0 {
+                            a[0] = 0x80; a[5] = cmd.slot(); a[6] = cmd.seq();
+                            let len = u32::try_from(a.len() - 10).unwrap().to_le_bytes();
+                            a[1..5].copy_from_slice(&len);
+                        }
+                        reader.handle_message(&a, now);
+                    }
+                    continue;
+                }
+                match reader.poll_timeout() {
+                    Some(d) => { now = d; reader.handle_timeout(now); }
+                    None => break,
+                }
+            }
+            prop_assert!(done || !reader.is_busy());
+        }
+    }
+}
