@@ -18,6 +18,9 @@ pub mod proto;
 pub mod reader;
 pub mod session;
 
+#[cfg(feature = "simulator")]
+pub mod sim;
+
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 

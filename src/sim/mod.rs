@@ -1,0 +1,1 @@
+//! Placeholder: the simulated reader is being written.
