@@ -33,6 +33,7 @@ step "clippy (wasm32)" cargo clippy -p card-relay --all-targets --all-features -
   --target wasm32-unknown-unknown -- -D warnings
 step "cargo test (native)" cargo test --workspace --locked
 step "cargo test (native, simulator feature)" cargo test -p card-relay --all-features --locked --lib
+step "TypeScript consumer (tsc --noEmit)" npx --no-install tsc -p tests/ts/tsconfig.json
 step "wasm-pack test --headless --chrome" wasm-pack test --headless --chrome . --locked
 step "build (wasm package + reference server)" bash scripts/build.sh
 step "end-to-end (demo page in Chromium)" node --test --test-concurrency=1 tests/e2e/

@@ -1,29 +1,173 @@
-// The page shell: loads the wasm package and wires the inspector. The full demo (reader
-// chooser, simulated reader, card update) replaces this as the later issues land.
-import init, * as relay from "./pkg/card_relay.js";
+// The card-relay demo: run a card update from this page against a server, with a real
+// USB reader or the simulated one. Deep links for automation and bug reports:
+//   ?reader=simulator&profile=<dump name>&card=<seed|pin>&url=<server URL>&dialect=<openscdp|gp>&autorun=1
+import init, {
+  CardReader,
+  cardUpdate,
+  createSimulatedReader,
+  version,
+} from "./pkg-sim/card-relay.js";
 
 const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+let controller = null;
+let profilesPromise = null;
 
-function showUsbSupport() {
-  const usb = "usb" in navigator;
-  $("usb-support").textContent = usb
-    ? "WebUSB is available. Chrome lets ordinary pages claim only readers whose CCID interface " +
-      "has vendor class 0xFF; class 0x0B (smart card) is a protected class."
-    : "WebUSB is not available in this browser (it needs a Chromium-based browser and a secure context).";
+function loadProfiles() {
+  profilesPromise ??= fetch("generated/profiles.json").then((r) => {
+    if (!r.ok) throw new Error(`reader profiles: HTTP ${r.status}`);
+    return r.json();
+  });
+  return profilesPromise;
 }
 
-function decodeAtr(event) {
-  event?.preventDefault();
-  const text = $("atr-input").value;
-  try {
-    $("atr-output").textContent = relay.describeAtr(text);
-  } catch (e) {
-    $("atr-output").textContent = `error: ${e.message ?? e}`;
+function trace(line) {
+  const el = $("trace");
+  el.textContent += (el.textContent ? "\n" : "") + line;
+}
+
+function setResult(status, { text, apdus, code, hint } = {}) {
+  const result = $("result");
+  result.dataset.status = status;
+  if (apdus !== undefined) result.dataset.apdus = String(apdus);
+  else delete result.dataset.apdus;
+  if (code) result.dataset.code = code;
+  else delete result.dataset.code;
+  $("result-text").textContent = text ?? "";
+  $("progress").hidden = status !== "running";
+  $("hint").hidden = !hint;
+  $("hint").textContent = hint ?? "";
+}
+
+function ask(dialog, setup) {
+  return new Promise((resolve) => {
+    setup?.();
+    dialog.returnValue = "";
+    dialog.addEventListener("close", () => resolve(dialog.returnValue), { once: true });
+    dialog.showModal();
+  });
+}
+
+async function approve(origin) {
+  $("approve-origin").textContent = origin;
+  const answer = await ask($("approve-dialog"));
+  return answer === "once" || answer === "always" ? answer : false;
+}
+
+async function askPin({ triesLeft }) {
+  const answer = await ask($("pin-dialog"), () => {
+    $("pin-input").value = "";
+    $("pin-info").textContent =
+      triesLeft === null
+        ? "Enter the PIN of your card. It goes to the card only."
+        : `Enter the PIN of your card (${triesLeft} tries left). It goes to the card only.`;
+  });
+  const pin = $("pin-input").value;
+  $("pin-input").value = "";
+  return answer === "ok" ? pin : null;
+}
+
+async function openReader() {
+  const mode = document.querySelector("input[name=reader]:checked").value;
+  if (mode === "usb") return CardReader.request();
+  const profile = $("profile").value.trim().replace(/\.txt$/, "") || "default";
+  const cardChoice = $("card").value;
+  const options = { card: cardChoice === "none" ? null : cardChoice };
+  if (profile !== "default") {
+    const profiles = await loadProfiles();
+    if (!(profile in profiles)) throw Object.assign(new Error(`unknown reader profile "${profile}"`), { code: "invalid-argument" });
+    options.profile = profile;
+    options.profileText = profiles[profile];
   }
+  return CardReader.open(createSimulatedReader(options));
+}
+
+async function run(event) {
+  event?.preventDefault();
+  if (controller) return;
+  controller = new AbortController();
+  $("run").disabled = true;
+  $("cancel").disabled = false;
+  $("trace").textContent = "";
+  $("notification").textContent = "";
+  setResult("running", { text: "Running…" });
+  const url = $("url").value.trim();
+  let reader = null;
+  try {
+    reader = await openReader();
+    $("status").textContent = `${reader.name} (${reader.exchangeLevel.toUpperCase()} level)`;
+    trace(`Connecting to ${new URL(url, location.href).href}`);
+    const result = await cardUpdate(reader, url, {
+      dialect: $("dialect").value,
+      approve,
+      pin: askPin,
+      signal: controller.signal,
+      onTrace: trace,
+      onNotification: ({ code, message }) => {
+        $("notification").textContent = message;
+        trace(`Notification ${code}: ${message}`);
+      },
+    });
+    trace("Update complete");
+    setResult("passed", {
+      text: `Passed: ${result.apdus} APDUs in ${result.roundTrips} round trips, ${Math.round(result.durationMs)} ms`,
+      apdus: result.apdus,
+    });
+  } catch (e) {
+    const code = e?.code ?? "error";
+    trace(`Update failed: ${e?.message ?? e}`);
+    setResult("failed", { text: `Failed (${code}): ${e?.message ?? e}`, code, hint: e?.hint });
+  } finally {
+    controller = null;
+    $("run").disabled = false;
+    $("cancel").disabled = true;
+    await reader?.close().catch(() => {});
+  }
+}
+
+function applyDeepLink() {
+  const reader = params.get("reader");
+  if (reader === "simulator" || reader === "usb") {
+    document.querySelector(`input[name=reader][value=${reader}]`).checked = true;
+  }
+  for (const key of ["profile", "card", "url", "dialect"]) {
+    const value = params.get(key);
+    if (value !== null) $(key).value = value;
+  }
+  syncSimOptions();
+}
+
+function syncSimOptions() {
+  const simulated = document.querySelector("input[name=reader]:checked").value === "simulator";
+  $("sim-options").hidden = !simulated;
+}
+
+async function fillProfileList() {
+  try {
+    const names = Object.keys(await loadProfiles());
+    const list = $("profile-list");
+    for (const name of ["default", ...names]) {
+      const option = document.createElement("option");
+      option.value = name;
+      list.append(option);
+    }
+  } catch {
+    // Without the generated profiles only the built-in default reader is offered.
+  }
+}
+
+function showUsbSupport() {
+  $("usb-support").textContent =
+    "usb" in navigator
+      ? "WebUSB is available. Chrome lets ordinary pages claim only readers whose CCID interface has " +
+        "vendor class 0xFF; readers of class 0x0B (nearly all) are refused as a protected class. " +
+        "The simulated reader works everywhere."
+      : "WebUSB is not available in this browser: only the simulated reader can be used here.";
 }
 
 async function main() {
   showUsbSupport();
+  applyDeepLink();
   try {
     await init();
   } catch (e) {
@@ -31,9 +175,15 @@ async function main() {
     $("status").classList.add("error");
     return;
   }
-  $("status").textContent = `card-relay ${relay.version()} loaded`;
-  $("atr-form").addEventListener("submit", decodeAtr);
-  if (typeof relay.describeAtr === "function") decodeAtr();
+  $("status").textContent = `card-relay ${version()} loaded`;
+  $("run-form").addEventListener("submit", run);
+  $("cancel").addEventListener("click", () => controller?.abort());
+  for (const radio of document.querySelectorAll("input[name=reader]")) {
+    radio.addEventListener("change", syncSimOptions);
+  }
+  $("run").disabled = false;
+  fillProfileList();
+  if (params.get("autorun") === "1") run();
 }
 
 main();

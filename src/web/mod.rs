@@ -1,7 +1,12 @@
 //! The browser side (wasm32 only): WebUSB and fetch adapters and the JavaScript API.
 //!
-//! This is the one `cfg` boundary of the crate: everything below `proto`, `reader` and
-//! `session` is platform-free and tested natively.
+//! This is the one `cfg` boundary of the crate: everything below `proto`, `reader`,
+//! `session` and `driver` is platform-free and tested natively.
+
+pub mod bindings;
+pub mod clock;
+pub mod fetch;
+pub mod usb;
 
 use wasm_bindgen::prelude::*;
 

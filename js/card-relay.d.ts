@@ -1,0 +1,221 @@
+// Types of the card-relay JavaScript API (js/card-relay.js).
+/// <reference types="w3c-web-usb" />
+
+/** Initialises the WebAssembly module. Call (and await) once before anything else. */
+export default function init(
+  module_or_path?: { module_or_path: RequestInfo | URL | Response | BufferSource | WebAssembly.Module } | RequestInfo | URL | Response | BufferSource | WebAssembly.Module,
+): Promise<unknown>;
+
+/** The library version, e.g. "0.1.0". */
+export function version(): string;
+
+/** Every error code, in a stable order. */
+export const ERROR_CODES: readonly CardRelayErrorCode[];
+
+export type CardRelayErrorCode =
+  | "protected-interface"
+  | "unsupported-reader"
+  | "device-busy"
+  | "permission-denied"
+  | "card-absent"
+  | "card-mute"
+  | "disconnected"
+  | "timeout"
+  | "protocol"
+  | "aborted"
+  | "server-error"
+  | "bad-script"
+  | "not-approved"
+  | "pin-failed"
+  | "network-error"
+  | "insecure-url"
+  | "invalid-argument";
+
+/** The error every card-relay call rejects with. */
+export class CardRelayError extends Error {
+  constructor(
+    code: CardRelayErrorCode,
+    message: string,
+    options?: { hint?: string; status?: number; cause?: unknown },
+  );
+  readonly name: "CardRelayError";
+  /** A stable code. */
+  readonly code: CardRelayErrorCode;
+  /** What the user can do about it. */
+  readonly hint?: string;
+  /** The HTTP status of a `server-error`. */
+  readonly status?: number;
+}
+
+/** [vendorId, productId] of the readers with a vendor-class (0xFF) CCID interface. */
+export const VENDOR_CLASS_CCID_READERS: readonly (readonly [number, number])[];
+/** The default WebUSB chooser filters: class 0x0B plus VENDOR_CLASS_CCID_READERS. */
+export const CCID_FILTERS: readonly USBDeviceFilter[];
+
+export type ExchangeLevel = "tpdu" | "short-apdu" | "extended-apdu";
+
+export interface SlotOptions {
+  /** The slot number (default 0). */
+  slot?: number;
+}
+
+export interface CancellableSlotOptions extends SlotOptions {
+  signal?: AbortSignal;
+}
+
+export interface SlotStatus {
+  present: boolean;
+  powered: boolean;
+  atr: Uint8Array | null;
+  protocol: "T=0" | "T=1" | null;
+}
+
+export type CardReaderEventType = "cardinserted" | "cardremoved" | "disconnected" | "hardwareerror";
+
+/** An event about a reader; `slot` is undefined for `disconnected`. */
+export class CardReaderEvent extends Event {
+  constructor(type: CardReaderEventType, slot?: number);
+  readonly type: CardReaderEventType;
+  readonly slot: number | undefined;
+}
+
+export interface CardReaderEventMap {
+  cardinserted: CardReaderEvent;
+  cardremoved: CardReaderEvent;
+  disconnected: CardReaderEvent;
+  hardwareerror: CardReaderEvent;
+}
+
+/** Something that behaves like a USBDevice: a real one, or a simulated reader. */
+export type UsbDeviceLike = USBDevice | SimulatedReader;
+
+/** A smart card reader on WebUSB. */
+export class CardReader extends EventTarget {
+  private constructor();
+  /** Opens the chooser (in a user gesture) and opens the chosen reader. */
+  static request(options?: { filters?: USBDeviceFilter[] }): Promise<CardReader>;
+  /** Opens a device from navigator.usb.getDevices(), or a simulated reader. */
+  static open(device: UsbDeviceLike): Promise<CardReader>;
+  readonly device: UsbDeviceLike;
+  readonly name: string;
+  readonly vendorId: number;
+  readonly productId: number;
+  readonly slots: number;
+  readonly exchangeLevel: ExchangeLevel;
+  readonly pinPad: boolean;
+  /** 11 (class 0x0B) or 255 (vendor class). */
+  readonly interfaceClass: number;
+  /** False once closed or unplugged. */
+  readonly usable: boolean;
+  /** Powers the card on; resolves to its ATR. */
+  powerOn(options?: CancellableSlotOptions): Promise<Uint8Array>;
+  powerOff(options?: SlotOptions): Promise<void>;
+  status(options?: SlotOptions): Promise<SlotStatus>;
+  /** Sends a command APDU; resolves to the response data followed by SW1 SW2. */
+  transmit(apdu: Uint8Array, options?: CancellableSlotOptions): Promise<Uint8Array>;
+  /** Releases the interface and closes the device. */
+  close(): Promise<void>;
+  addEventListener<K extends keyof CardReaderEventMap>(
+    type: K,
+    listener: (this: CardReader, ev: CardReaderEventMap[K]) => unknown,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  removeEventListener<K extends keyof CardReaderEventMap>(
+    type: K,
+    listener: (this: CardReader, ev: CardReaderEventMap[K]) => unknown,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+}
+
+export interface Notification {
+  /** The server's id; a negative one ends the session. */
+  code: number;
+  message: string;
+  /** Seconds to completion, when the server says. */
+  timeToCompletion: number | null;
+}
+
+export type Approval = "once" | "always" | false;
+
+export interface CardUpdateOptions {
+  /** "openscdp" (default; the Scripting Server) or "gp" (GlobalPlatform Amd B). */
+  dialect?: "openscdp" | "gp";
+  slot?: number;
+  /** Milliseconds per HTTP exchange (default 60000). */
+  timeout?: number;
+  /** GP X-Admin-From. */
+  agentId?: string;
+  /** fetch credentials; default "include" for cross-origin servers, else "same-origin". */
+  credentials?: RequestCredentials;
+  /** Asked for servers that are neither same-origin nor already approved. */
+  approve?: (origin: string) => Approval | Promise<Approval>;
+  /** Verify the PIN locally first: true, or the PIN reference (P2; default 0x81). */
+  pinRequired?: boolean | number;
+  /** AID (hex) of the application holding the PIN, selected before VERIFY. */
+  pinSelect?: string;
+  /** Supplies the PIN when the card needs one. */
+  pin?: (info: { triesLeft: number | null }) => string | null | Promise<string | null>;
+  onNotification?: (notification: Notification) => void;
+  /** One trace line in the OCF layout ("78 C: 00 20 00 81 - VERIFY"). */
+  onTrace?: (line: string) => void;
+  /** Show PIN data in the trace instead of "******". */
+  showSecrets?: boolean;
+  signal?: AbortSignal;
+  /** Node.js only: sent as Cookie: JSESSIONID=<id>. Browsers forbid the Cookie header. */
+  sessionId?: string;
+}
+
+export interface CardUpdateResult {
+  status: "completed" | "ended-by-server";
+  /** Server C-APDUs the card ran. */
+  apdus: number;
+  /** HTTP exchanges. */
+  roundTrips: number;
+  durationMs: number;
+  lastNotification: { code: number; message: string } | null;
+}
+
+/** Runs a card update session: the server at `url` drives the card in `reader`. */
+export function cardUpdate(reader: CardReader, url: string, options?: CardUpdateOptions): Promise<CardUpdateResult>;
+
+/** Checks a server URL: https, or http to localhost only. */
+export function checkServerUrl(url: string): { url: string; origin: string; sameOrigin: boolean };
+/** Origins approved "always". */
+export function approvedServers(): string[];
+/** Forgets an "always" approval. */
+export function revokeServer(origin: string): void;
+
+export interface LegacyRequest {
+  url: string;
+  sessionId?: string;
+  pinRequired?: boolean | number;
+}
+/** Reads an OCF daemon URL (http://localhost:27001/x.png?url=…&sessionId=…&pinrequired=…). */
+export function parseLegacyUrl(legacyUrl: string): LegacyRequest;
+/** Runs the update an old `<img>` page asked the OCF daemon for. */
+export function cardUpdateFromLegacyUrl(reader: CardReader, legacyUrl: string, options?: CardUpdateOptions): Promise<CardUpdateResult>;
+
+/** A simulated reader (exported by builds with the simulator). */
+export interface SimulatedReader {
+  readonly vendorId: number;
+  readonly productId: number;
+  readonly productName: string | undefined;
+  readonly opened: boolean;
+  insertCard(card?: SimulatedCard): void;
+  removeCard(): void;
+  disconnect(): void;
+  setFault(name: string, value?: unknown): void;
+  clearFaults(): void;
+}
+
+export type SimulatedCard = "seed" | "pin" | { app: "seed" | "pin"; atr?: string };

@@ -1,0 +1,450 @@
+// card-relay — the JavaScript API, designed in this one file (types: card-relay.d.ts).
+//
+//   import init, { CardReader, cardUpdate, CardRelayError } from "card-relay";
+//   await init();
+//   const reader = await CardReader.request();        // in a click handler: WebUSB chooser
+//   const result = await cardUpdate(reader, "/rt/test", { onTrace: console.log });
+//
+// The protocol work (CCID, T=0/T=1, RAMOverHTTP) runs in WebAssembly; this layer gives it
+// JavaScript shapes: promises, options objects, EventTarget events, AbortSignal, and
+// `CardRelayError` with a stable `code`.
+import init, { ReaderCore, runCardUpdate, version } from "./card_relay.js";
+
+export default init;
+export { version };
+
+/** Every error code a CardRelayError can carry. */
+export const ERROR_CODES = Object.freeze([
+  "protected-interface",
+  "unsupported-reader",
+  "device-busy",
+  "permission-denied",
+  "card-absent",
+  "card-mute",
+  "disconnected",
+  "timeout",
+  "protocol",
+  "aborted",
+  "server-error",
+  "bad-script",
+  "not-approved",
+  "pin-failed",
+  "network-error",
+  "insecure-url",
+  "invalid-argument",
+]);
+
+/**
+ * The error every card-relay call rejects with. `code` is stable (see ERROR_CODES), `hint`
+ * says what the user can do, `status` is the HTTP status of a `server-error`. Errors made
+ * inside the WebAssembly module are plain `Error`s named "CardRelayError" with a `code`;
+ * `instanceof CardRelayError` recognises them too.
+ */
+export class CardRelayError extends Error {
+  constructor(code, message, { hint, status, cause } = {}) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = "CardRelayError";
+    this.code = code;
+    if (hint !== undefined) this.hint = hint;
+    if (status !== undefined) this.status = status;
+  }
+
+  static [Symbol.hasInstance](value) {
+    return (
+      Error.prototype.isPrototypeOf(value) &&
+      value.name === "CardRelayError" &&
+      typeof value.code === "string"
+    );
+  }
+}
+
+/**
+ * WebUSB chooser filters: every interface of class 0x0B (smart card), plus the readers that
+ * expose CCID under vendor class 0xFF (libccid's reader corpus; the only ones an ordinary
+ * Chrome page may claim). A native test checks this list against the 691 descriptor dumps.
+ */
+export const VENDOR_CLASS_CCID_READERS = Object.freeze([
+  // VENDOR-CLASS-READERS-BEGIN
+  [0x046a, 0x003e], // CherrySmartTerminalST2XXX
+  [0x04e6, 0x5111], // SCR331-DI
+  [0x04e6, 0x511a], // SCR3310-NTTCom
+  [0x04e6, 0x5120], // SCR331-DI-NTTCom
+  [0x04e6, 0x5121], // SDI010
+  [0x04e6, 0x512b], // SCM_SDI011
+  [0x04e6, 0x512c], // SCM_SDI011_512C
+  [0x04e6, 0x5291], // SCL010
+  [0x04e6, 0x5292], // SCL01x
+  [0x04e6, 0xe003], // SPR532
+  [0x076b, 0x532a], // OMNIKEY_5321_CLi_USB
+  [0x076b, 0x5340], // HID_5021_CL
+  [0x08e6, 0x1359], // Verisign_secure_storage_token
+  [0x08e6, 0x2202], // Gem_e-SealPro
+  [0x08e6, 0xace0], // Verisign_secure_token
+  [0x0973, 0x0003], // e-gate
+  [0x09be, 0x0002], // MySmartPad
+  [0x0c4b, 0x0300], // ReinerSCT
+  [0x0c4b, 0x0500], // ReinerSCT_cyberJack_RFID_standard
+  [0x1a74, 0x6354], // Oberthur-CosmoCard
+  [0x1a74, 0x6356], // Oberthur-CosmoCard1
+  [0x1db2, 0x0600], // DUALi_DE-ABCM6
+  [0x1db2, 0x0604], // DUALi_DRAGON_BT
+  [0x413c, 0x2100], // DellSK-3106
+  // VENDOR-CLASS-READERS-END
+]);
+
+export const CCID_FILTERS = Object.freeze([
+  { classCode: 0x0b },
+  ...VENDOR_CLASS_CCID_READERS.map(([vendorId, productId]) => ({ vendorId, productId })),
+]);
+
+const CORE = Symbol("core");
+
+/** An event about a reader: `cardinserted`, `cardremoved`, `disconnected`, `hardwareerror`. */
+export class CardReaderEvent extends Event {
+  constructor(type, slot) {
+    super(type);
+    this.slot = slot;
+  }
+}
+
+function usb() {
+  return globalThis.navigator?.usb;
+}
+
+function slotOf(options) {
+  return options?.slot ?? 0;
+}
+
+/** A smart card reader on WebUSB (or a simulated one). Events: see CardReaderEvent. */
+export class CardReader extends EventTarget {
+  #core;
+  #device;
+  #onDisconnect;
+
+  /** Not for direct use: see CardReader.request() and CardReader.open(). */
+  constructor(token, core, device) {
+    super();
+    if (token !== CORE) {
+      throw new TypeError("use CardReader.request() or CardReader.open(device)");
+    }
+    this.#core = core;
+    this.#device = device;
+    core.setEventHandler((type, slot) => {
+      if (type === "disconnected") this.#forgetDisconnectListener();
+      this.dispatchEvent(new CardReaderEvent(type, slot));
+    });
+    const bus = usb();
+    if (bus?.addEventListener) {
+      this.#onDisconnect = (event) => {
+        if (event.device === device) core.markDisconnected();
+      };
+      bus.addEventListener("disconnect", this.#onDisconnect);
+    }
+  }
+
+  /**
+   * Opens the browser's reader chooser (must run in a user gesture, e.g. a click handler)
+   * and opens the chosen reader. `filters` replaces the default CCID_FILTERS.
+   */
+  static async request({ filters } = {}) {
+    const bus = usb();
+    if (!bus) {
+      throw new CardRelayError(
+        "unsupported-reader",
+        "WebUSB is not available here",
+        { hint: "Use a Chromium-based browser on a secure (https or localhost) page." },
+      );
+    }
+    let device;
+    try {
+      device = await bus.requestDevice({ filters: filters ?? CCID_FILTERS });
+    } catch (e) {
+      if (e?.name === "NotFoundError") {
+        throw new CardRelayError("aborted", "no reader was chosen", { cause: e });
+      }
+      if (e?.name === "SecurityError") {
+        throw new CardRelayError("permission-denied", e.message, {
+          cause: e,
+          hint: "CardReader.request() must be called from a user gesture such as a click.",
+        });
+      }
+      throw e;
+    }
+    return CardReader.open(device);
+  }
+
+  /** Opens a device from navigator.usb.getDevices(), or a simulated reader. */
+  static async open(device) {
+    const core = await ReaderCore.open(device);
+    return new CardReader(CORE, core, device);
+  }
+
+  /** The USBDevice (or simulated device) behind this reader. */
+  get device() { return this.#device; }
+  /** The product name. */
+  get name() { return this.#core.name; }
+  get vendorId() { return this.#core.vendorId; }
+  get productId() { return this.#core.productId; }
+  /** Number of card slots. */
+  get slots() { return this.#core.slots; }
+  /** "tpdu", "short-apdu" or "extended-apdu". */
+  get exchangeLevel() { return this.#core.exchangeLevel; }
+  /** Whether the reader has a PIN pad. */
+  get pinPad() { return this.#core.pinPad; }
+  /** 11 (class 0x0B) or 255 (vendor class). */
+  get interfaceClass() { return this.#core.interfaceClass; }
+  /** False once closed or unplugged. */
+  get usable() { return this.#core.usable; }
+
+  /** Powers the card on; resolves to its ATR. */
+  powerOn(options = {}) {
+    return this.#core.powerOn(slotOf(options), options.signal);
+  }
+
+  /** Powers the card off. */
+  powerOff(options = {}) {
+    return this.#core.powerOff(slotOf(options));
+  }
+
+  /** Resolves to { present, powered, atr, protocol }. */
+  status(options = {}) {
+    return this.#core.status(slotOf(options));
+  }
+
+  /** Sends a command APDU; resolves to the response data followed by SW1 SW2. */
+  transmit(apdu, options = {}) {
+    return this.#core.transmit(apdu, slotOf(options), options.signal);
+  }
+
+  /** Releases the interface and closes the device. */
+  async close() {
+    this.#forgetDisconnectListener();
+    await this.#core.close();
+  }
+
+  /** @internal */
+  get [CORE]() { return this.#core; }
+
+  #forgetDisconnectListener() {
+    if (this.#onDisconnect) {
+      usb()?.removeEventListener?.("disconnect", this.#onDisconnect);
+      this.#onDisconnect = undefined;
+    }
+  }
+}
+
+const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
+const APPROVALS_KEY = "card-relay.approved-servers";
+
+function pageOrigin() {
+  return globalThis.location?.origin ?? null;
+}
+
+function storage() {
+  try {
+    return globalThis.localStorage ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** The origins the user approved "always" (persisted in localStorage). */
+export function approvedServers() {
+  try {
+    const list = JSON.parse(storage()?.getItem(APPROVALS_KEY) ?? "[]");
+    return Array.isArray(list) ? list.filter((s) => typeof s === "string") : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Forgets an "always" approval. */
+export function revokeServer(origin) {
+  const list = approvedServers().filter((o) => o !== origin);
+  storage()?.setItem(APPROVALS_KEY, JSON.stringify(list));
+}
+
+function remember(origin) {
+  const list = approvedServers();
+  if (!list.includes(origin)) {
+    list.push(origin);
+    storage()?.setItem(APPROVALS_KEY, JSON.stringify(list));
+  }
+}
+
+/**
+ * Checks a server URL: https anywhere, plain http only to localhost. Resolves relative
+ * URLs against the page. Returns { url, origin, sameOrigin }.
+ */
+export function checkServerUrl(url) {
+  let parsed;
+  try {
+    parsed = new URL(url, globalThis.location?.href);
+  } catch (e) {
+    throw new CardRelayError("invalid-argument", `not a url: ${url}`, { cause: e });
+  }
+  if (parsed.protocol !== "https:" && !(parsed.protocol === "http:" && LOOPBACK.has(parsed.hostname))) {
+    throw new CardRelayError("insecure-url", `refusing ${parsed.protocol}//${parsed.host}: not https`, {
+      hint: "Card update servers must use https (plain http only on localhost).",
+    });
+  }
+  return { url: parsed.href, origin: parsed.origin, sameOrigin: parsed.origin === pageOrigin() };
+}
+
+async function approve(target, options) {
+  if (target.sameOrigin || approvedServers().includes(target.origin)) return;
+  const answer = options.approve ? await options.approve(target.origin) : false;
+  if (answer === "always") {
+    remember(target.origin);
+  } else if (answer !== "once" && answer !== true) {
+    throw new CardRelayError("not-approved", `connection to ${target.origin} was not approved`, {
+      hint: "Approve the server to let it use your card.",
+    });
+  }
+}
+
+const SW_OK = 0x9000;
+
+function sw(response) {
+  const n = response.length;
+  return n >= 2 ? (response[n - 2] << 8) | response[n - 1] : -1;
+}
+
+function hex(bytes) {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function parseHex(text) {
+  const clean = String(text).replace(/\s+/g, "");
+  if (!/^([0-9a-fA-F]{2})*$/.test(clean)) {
+    throw new CardRelayError("invalid-argument", `not hex: ${text}`);
+  }
+  return Uint8Array.from(clean.match(/../g) ?? [], (h) => parseInt(h, 16));
+}
+
+/**
+ * Verifies the PIN on the card, locally, before any server sees the session: the PIN goes
+ * to the card only, never into a request. `pinRequired` is the reference (P2, default
+ * 0x81 as the SmartCard-HSM's user PIN); `pinSelect` an AID (hex) to SELECT first.
+ */
+async function verifyPin(reader, options) {
+  const slot = slotOf(options);
+  const reference = typeof options.pinRequired === "number" ? options.pinRequired : 0x81;
+  if (options.pinSelect) {
+    const aid = parseHex(options.pinSelect);
+    const select = Uint8Array.of(0x00, 0xa4, 0x04, 0x0c, aid.length, ...aid);
+    const r = await reader.transmit(select, { slot, signal: options.signal });
+    if (sw(r) !== SW_OK) {
+      throw new CardRelayError("pin-failed", `the PIN application is not on the card (SW ${hex(r.slice(-2))})`);
+    }
+  }
+  const state = await reader.transmit(Uint8Array.of(0x00, 0x20, 0x00, reference), { slot, signal: options.signal });
+  if (sw(state) === SW_OK) return;
+  if (sw(state) === 0x6983) {
+    throw new CardRelayError("pin-failed", "the PIN is blocked", { hint: "Unblock the PIN with the card's issuer." });
+  }
+  if (typeof options.pin !== "function") {
+    throw new CardRelayError("pin-failed", "a PIN is required but no pin() callback was given");
+  }
+  const tries = (sw(state) & 0xfff0) === 0x63c0 ? sw(state) & 0x0f : null;
+  const pin = await options.pin({ triesLeft: tries });
+  if (pin === null || pin === undefined || pin === "") {
+    throw new CardRelayError("aborted", "PIN entry was cancelled");
+  }
+  const digits = new TextEncoder().encode(String(pin));
+  const verify = Uint8Array.of(0x00, 0x20, 0x00, reference, digits.length, ...digits);
+  digits.fill(0);
+  const r = await reader.transmit(verify, { slot, signal: options.signal });
+  verify.fill(0);
+  const code = sw(r);
+  if (code === SW_OK) return;
+  if ((code & 0xfff0) === 0x63c0) {
+    throw new CardRelayError("pin-failed", `wrong PIN, ${code & 0x0f} tries left`);
+  }
+  if (code === 0x6983) {
+    throw new CardRelayError("pin-failed", "the PIN is blocked");
+  }
+  throw new CardRelayError("pin-failed", `the card refused the PIN (SW ${hex(r.slice(-2))})`);
+}
+
+/**
+ * Runs a card update session: the server at `url` drives the card in `reader` over
+ * RAMOverHTTP. Options: dialect ("openscdp" default, or "gp"), slot, timeout (ms per HTTP
+ * exchange, default 60000), credentials ("include" for cross-origin servers by default,
+ * "same-origin" otherwise), approve(origin) → "once" | "always" | false for servers that are
+ * not same-origin, pinRequired / pinSelect / pin() for a local PIN check first,
+ * onNotification({ code, message, timeToCompletion }), onTrace(line), showSecrets, signal,
+ * sessionId (Node.js only). Resolves to { status, apdus, roundTrips, durationMs,
+ * lastNotification }.
+ */
+export async function cardUpdate(reader, url, options = {}) {
+  if (!(reader instanceof CardReader)) {
+    throw new CardRelayError("invalid-argument", "the first argument must be a CardReader");
+  }
+  if (options.sessionId !== undefined && globalThis.document !== undefined) {
+    throw new CardRelayError(
+      "invalid-argument",
+      "sessionId works in Node.js only: browsers forbid setting the Cookie header; the page's own cookies carry the session",
+    );
+  }
+  const target = checkServerUrl(url);
+  await approve(target, options);
+  if (options.signal?.aborted) {
+    throw new CardRelayError("aborted", "aborted before start");
+  }
+  if (options.pinRequired) {
+    await verifyPin(reader, options);
+  }
+  return runCardUpdate(reader[CORE], target.url, {
+    dialect: options.dialect,
+    slot: options.slot,
+    timeout: options.timeout,
+    agentId: options.agentId,
+    credentials: options.credentials ?? (target.sameOrigin ? "same-origin" : "include"),
+    showSecrets: options.showSecrets,
+    onNotification: options.onNotification,
+    onTrace: options.onTrace,
+    signal: options.signal,
+    sessionId: options.sessionId,
+  });
+}
+
+/**
+ * Reads the URL pages used to start the OCF daemon,
+ * `http://localhost:27001/<x>.png?url=…&sessionId=…&pinrequired=…`, into cardUpdate options:
+ * { url, sessionId, pinRequired }. Values are URL-decoded (the Java daemon truncated URLs
+ * containing "=" or "&").
+ */
+export function parseLegacyUrl(legacyUrl) {
+  let parsed;
+  try {
+    parsed = new URL(legacyUrl, "http://localhost:27001/");
+  } catch (e) {
+    throw new CardRelayError("invalid-argument", `not a url: ${legacyUrl}`, { cause: e });
+  }
+  const url = parsed.searchParams.get("url");
+  if (!url) {
+    throw new CardRelayError("invalid-argument", "the legacy URL has no url parameter");
+  }
+  const out = { url };
+  const session = parsed.searchParams.get("sessionId");
+  if (session) out.sessionId = session;
+  const pin = parsed.searchParams.get("pinrequired");
+  if (pin !== null) {
+    const n = Number.parseInt(pin, 10);
+    out.pinRequired = Number.isInteger(n) && n >= 0 && n <= 255 ? n : true;
+  }
+  return out;
+}
+
+/**
+ * Runs the update an old `<img src="http://localhost:27001/…">` page asked for. In a
+ * browser the sessionId is not sent (the page's own cookies carry the session).
+ */
+export function cardUpdateFromLegacyUrl(reader, legacyUrl, options = {}) {
+  const { url, sessionId, pinRequired } = parseLegacyUrl(legacyUrl);
+  const merged = { ...options };
+  if (pinRequired !== undefined && merged.pinRequired === undefined) merged.pinRequired = pinRequired;
+  if (sessionId !== undefined && globalThis.document === undefined) merged.sessionId = sessionId;
+  return cardUpdate(reader, url, merged);
+}

@@ -1,0 +1,50 @@
+// Turns wasm-pack's output folder into the card-relay npm package: adds the JavaScript API
+// layer (js/card-relay.js and its types) as the entry point and names the package.
+// Usage: node scripts/package.mjs <out-dir> [--simulator]
+import { readFileSync, writeFileSync, copyFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const [outArg, ...flags] = process.argv.slice(2);
+if (!outArg) {
+  console.error("usage: node scripts/package.mjs <out-dir> [--simulator]");
+  process.exit(2);
+}
+const out = path.resolve(root, outArg);
+const simulator = flags.includes("--simulator");
+
+let entry = readFileSync(path.join(root, "js/card-relay.js"), "utf8");
+let types = readFileSync(path.join(root, "js/card-relay.d.ts"), "utf8");
+if (simulator) {
+  entry += `
+// Simulator build only (demo and tests): a virtual CCID reader shaped like a USBDevice.
+export { createSimulatedReader } from "./card_relay.js";
+`;
+  types += `
+/** Simulator build only: a virtual CCID reader shaped like a USBDevice. */
+export function createSimulatedReader(options?: {
+  profile?: string;
+  profileText?: string;
+  card?: SimulatedCard | null;
+  faults?: Record<string, unknown>;
+}): SimulatedReader;
+`;
+}
+writeFileSync(path.join(out, "card-relay.js"), entry);
+writeFileSync(path.join(out, "card-relay.d.ts"), types);
+copyFileSync(path.join(root, "README.md"), path.join(out, "README.md"));
+
+const pkgPath = path.join(out, "package.json");
+const pkg = JSON.parse(readFileSync(pkgPath, "utf8"));
+pkg.name = simulator ? "card-relay-simulator" : "card-relay";
+pkg.module = "card-relay.js";
+pkg.main = "card-relay.js";
+pkg.types = "card-relay.d.ts";
+pkg.exports = { ".": { types: "./card-relay.d.ts", default: "./card-relay.js" } };
+pkg.files = Array.from(new Set([...(pkg.files ?? []), "card-relay.js", "card-relay.d.ts"]));
+pkg.sideEffects = ["./card_relay.js", "./snippets/*"];
+pkg.peerDependencies = undefined;
+pkg.optionalDependencies = { "@types/w3c-web-usb": "^1.0.14" };
+writeFileSync(pkgPath, JSON.stringify(pkg, null, 2) + "\n");
+console.error(`packaged ${path.relative(root, out)} as ${pkg.name}`);

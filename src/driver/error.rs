@@ -1,0 +1,287 @@
+//! Driver errors and their stable codes.
+//!
+//! The code is what JavaScript sees as `CardRelayError.code`; the hint says what the user
+//! can do. A DOMException means different things depending on the call that threw it, so
+//! the USB errors are classified here by (call, exception name), once.
+
+use crate::driver::usb::{UsbCall, UsbError, UsbErrorKind};
+use crate::proto::ccid::CcidError;
+use crate::proto::descriptor::DescriptorError;
+use crate::reader::ReaderError;
+
+/// Stable error codes, shared by the reader API and `cardUpdate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// Chrome refused `claimInterface` on a protected class (0x0B smart card).
+    ProtectedInterface,
+    /// No usable CCID interface (none, character level, ICCD).
+    UnsupportedReader,
+    /// Another driver or program holds the interface.
+    DeviceBusy,
+    /// The operating system refused to open the device.
+    PermissionDenied,
+    /// No card in the reader.
+    CardAbsent,
+    /// The card does not answer.
+    CardMute,
+    /// The reader was unplugged (or closed).
+    Disconnected,
+    /// The reader or the server did not answer in time.
+    Timeout,
+    /// The reader or card broke the protocol.
+    Protocol,
+    /// Cancelled by the caller.
+    Aborted,
+    /// The server answered with an HTTP error status.
+    ServerError,
+    /// The server's script does not decode.
+    BadScript,
+    /// The user did not approve the server.
+    NotApproved,
+    /// The local PIN verification failed.
+    PinFailed,
+    /// `fetch` failed: network, DNS or CORS (the browser does not say which).
+    NetworkError,
+    /// Plain http to a host other than localhost.
+    InsecureUrl,
+    /// The call's arguments are wrong.
+    InvalidArgument,
+}
+
+impl ErrorCode {
+    /// The code string JavaScript sees.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ProtectedInterface => "protected-interface",
+            Self::UnsupportedReader => "unsupported-reader",
+            Self::DeviceBusy => "device-busy",
+            Self::PermissionDenied => "permission-denied",
+            Self::CardAbsent => "card-absent",
+            Self::CardMute => "card-mute",
+            Self::Disconnected => "disconnected",
+            Self::Timeout => "timeout",
+            Self::Protocol => "protocol",
+            Self::Aborted => "aborted",
+            Self::ServerError => "server-error",
+            Self::BadScript => "bad-script",
+            Self::NotApproved => "not-approved",
+            Self::PinFailed => "pin-failed",
+            Self::NetworkError => "network-error",
+            Self::InsecureUrl => "insecure-url",
+            Self::InvalidArgument => "invalid-argument",
+        }
+    }
+
+    /// Every code, for documentation and tests.
+    pub const ALL: [ErrorCode; 17] = [
+        Self::ProtectedInterface,
+        Self::UnsupportedReader,
+        Self::DeviceBusy,
+        Self::PermissionDenied,
+        Self::CardAbsent,
+        Self::CardMute,
+        Self::Disconnected,
+        Self::Timeout,
+        Self::Protocol,
+        Self::Aborted,
+        Self::ServerError,
+        Self::BadScript,
+        Self::NotApproved,
+        Self::PinFailed,
+        Self::NetworkError,
+        Self::InsecureUrl,
+        Self::InvalidArgument,
+    ];
+
+    /// What the user can do about it, in one or two sentences.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Self::ProtectedInterface => {
+                "Chrome does not let ordinary web pages use smart card readers of USB class 0x0B. \
+                 Use a reader with a vendor-class (0xFF) CCID interface, or run the page as an \
+                 Isolated Web App with the usb-unrestricted permission, in Electron with a \
+                 protected-classes handler, or use the card-relay command line in Node.js."
+            }
+            Self::UnsupportedReader => {
+                "This device has no CCID interface card-relay can drive (character-level and \
+                 ICCD readers are not supported). Try another reader."
+            }
+            Self::DeviceBusy => {
+                "Another program holds the reader: stop pcscd (Linux), quit com.apple.ifdreader \
+                 (macOS), or install the WinUSB driver for it (Windows), then try again."
+            }
+            Self::PermissionDenied => {
+                "The operating system refused access to the reader. On Linux add a udev rule \
+                 giving your user write access to the device; on Windows install WinUSB for it."
+            }
+            Self::CardAbsent => "Insert a card in the reader and try again.",
+            Self::CardMute => {
+                "The card does not answer. Check that it is inserted the right way round, or try \
+                 another card."
+            }
+            Self::Disconnected => "The reader was unplugged. Plug it in and select it again.",
+            Self::Timeout => "No answer in time. Check the reader and the connection, then retry.",
+            Self::Protocol => {
+                "The reader or card answered something unexpected. Remove and reinsert the card, \
+                 then retry."
+            }
+            Self::Aborted => "The operation was cancelled.",
+            Self::ServerError => "The server reported an error. Try again later.",
+            Self::BadScript => "The server sent a script card-relay cannot read.",
+            Self::NotApproved => "The connection to this server was not approved.",
+            Self::PinFailed => "The PIN was not accepted by the card.",
+            Self::NetworkError => {
+                "The server could not be reached: check the network, and that the server allows \
+                 this page's origin (CORS)."
+            }
+            Self::InsecureUrl => {
+                "Card update servers must use https (plain http only on localhost)."
+            }
+            Self::InvalidArgument => "The call's arguments are not valid.",
+        }
+    }
+}
+
+/// Why a driver operation failed, with its cause.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DriverError {
+    /// A USB call failed.
+    #[error("{} failed: {source}", call.name())]
+    Usb {
+        /// Which call.
+        call: UsbCall,
+        /// The browser's error.
+        #[source]
+        source: UsbError,
+    },
+    /// The configuration descriptor does not parse.
+    #[error("bad configuration descriptor")]
+    Descriptor(#[source] DescriptorError),
+    /// No CCID interface, or only ICCD ones.
+    #[error("no usable ccid interface: {0}")]
+    NoCcidInterface(&'static str),
+    /// Bulk-IN data do not frame as CCID messages.
+    #[error("bad ccid framing")]
+    Framing(#[source] CcidError),
+    /// The reader state machine reported an error.
+    #[error(transparent)]
+    Reader(ReaderError),
+    /// The device is gone.
+    #[error("reader disconnected")]
+    Disconnected,
+    /// The reader was closed with `close()`.
+    #[error("reader closed")]
+    Closed,
+    /// Cancelled by an abort signal.
+    #[error("aborted")]
+    Aborted,
+}
+
+impl DriverError {
+    /// The stable code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Usb { call, source } => classify(*call, source),
+            Self::Descriptor(_) | Self::NoCcidInterface(_) => ErrorCode::UnsupportedReader,
+            Self::Framing(_) => ErrorCode::Protocol,
+            Self::Reader(e) => reader_code(e),
+            Self::Disconnected | Self::Closed => ErrorCode::Disconnected,
+            Self::Aborted => ErrorCode::Aborted,
+        }
+    }
+}
+
+/// Classifies a USB error by the call that threw it (STYLE habit 8).
+pub fn classify(call: UsbCall, error: &UsbError) -> ErrorCode {
+    match (call, &error.kind) {
+        (UsbCall::ClaimInterface, UsbErrorKind::Security) => ErrorCode::ProtectedInterface,
+        (UsbCall::ClaimInterface, UsbErrorKind::Network) => ErrorCode::DeviceBusy,
+        (UsbCall::Open, UsbErrorKind::Security) => ErrorCode::PermissionDenied,
+        (UsbCall::Open, UsbErrorKind::Network) => ErrorCode::DeviceBusy,
+        (_, UsbErrorKind::NotFound) => ErrorCode::Disconnected,
+        (
+            UsbCall::TransferIn | UsbCall::TransferOut | UsbCall::ControlTransferIn,
+            UsbErrorKind::Network,
+        ) => ErrorCode::Disconnected,
+        (_, UsbErrorKind::Abort) => ErrorCode::Aborted,
+        (_, UsbErrorKind::Security) => ErrorCode::PermissionDenied,
+        _ => ErrorCode::Protocol,
+    }
+}
+
+fn reader_code(e: &ReaderError) -> ErrorCode {
+    match e {
+        ReaderError::Unsupported(_) => ErrorCode::UnsupportedReader,
+        ReaderError::CardAbsent | ReaderError::NotPowered => ErrorCode::CardAbsent,
+        ReaderError::CardMute => ErrorCode::CardMute,
+        ReaderError::Timeout => ErrorCode::Timeout,
+        ReaderError::Aborted => ErrorCode::Aborted,
+        ReaderError::NoSuchSlot(_) | ReaderError::Apdu(_) | ReaderError::TooLong { .. } => {
+            ErrorCode::InvalidArgument
+        }
+        _ => ErrorCode::Protocol,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    fn err(kind: UsbErrorKind) -> UsbError {
+        UsbError::new(kind, "")
+    }
+
+    #[test]
+    fn the_call_decides_what_an_exception_means() {
+        use ErrorCode::*;
+        use UsbErrorKind as K;
+        let cases = [
+            (UsbCall::ClaimInterface, K::Security, ProtectedInterface),
+            (UsbCall::ClaimInterface, K::Network, DeviceBusy),
+            (UsbCall::Open, K::Security, PermissionDenied),
+            (UsbCall::TransferIn, K::Network, Disconnected),
+            (UsbCall::TransferOut, K::NotFound, Disconnected),
+            (UsbCall::TransferIn, K::Abort, Aborted),
+            (UsbCall::TransferIn, K::Stall, Protocol),
+        ];
+        for (call, kind, code) in cases {
+            assert_eq!(
+                classify(call, &err(kind.clone())),
+                code,
+                "{call:?} {kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn codes_are_unique_kebab_case_with_hints() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            let s = code.as_str();
+            assert!(seen.insert(s), "duplicate {s}");
+            assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{s}");
+            assert!(code.hint().ends_with('.'), "{s}: hints are sentences");
+        }
+    }
+
+    #[test]
+    fn messages_keep_the_cause() {
+        let e = DriverError::Usb {
+            call: UsbCall::ClaimInterface,
+            source: UsbError::new(
+                UsbErrorKind::Security,
+                "The requested interface implements a protected class.",
+            ),
+        };
+        assert_eq!(
+            e.to_string(),
+            "claimInterface failed: SecurityError: The requested interface implements a protected class."
+        );
+        assert_eq!(e.code(), ErrorCode::ProtectedInterface);
+    }
+}

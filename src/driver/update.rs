@@ -1,0 +1,378 @@
+//! The card update loop: a RAMOverHTTP session ([`crate::session`]) run against a reader
+//! ([`super::CcidDriver`]) and an HTTP client ([`HttpClient`]).
+//!
+//! Guarantees a caller relies on:
+//! - Every C-APDU the server sends runs on the card; notifications go to the observer.
+//! - A card or reader failure mid-template ends the session cleanly: the server is told
+//!   (OpenSCDP `E1` in the reply, GP script status) and the promise rejects with the card's
+//!   own error code.
+//! - An abort posts the OpenSCDP cancel reply (`E1 "Session canceled"`) when a session is
+//!   running; a GP server simply gets no further POST.
+//! - Every HTTP exchange is bounded by `timeout_ms`.
+
+use crate::driver::sync::{race, Abort, Either, Never};
+use crate::driver::usb::{Clock, LocalBoxFuture, UsbTransport};
+use crate::driver::{CcidDriver, DriverError, ErrorCode};
+use crate::proto::apdu::{CommandApdu, ResponseApdu};
+use crate::proto::trace::{self, TraceFormatter};
+use crate::reader::{Completion, Operation};
+use crate::session::{
+    Action, CardCommand, CardResult, Dialect, EndStatus, HttpRequest, HttpResponse, Notification,
+    Session, SessionConfig, SessionError,
+};
+
+/// Default bound on one HTTP exchange (the OpenSCDP server waits 60 s for a response too).
+pub const DEFAULT_TIMEOUT_MS: u64 = 60_000;
+
+/// Why an HTTP exchange failed before a response arrived.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// The request could not be made: network, DNS, TLS, CORS (the browser does not say).
+    #[error("network error: {0}")]
+    Network(String),
+    /// The response body could not be read completely.
+    #[error("response body broken: {0}")]
+    Body(String),
+    /// No response in time.
+    #[error("http timeout")]
+    Timeout,
+    /// Cancelled.
+    #[error("http request aborted")]
+    Aborted,
+}
+
+/// Sends one request and returns the whole response.
+pub trait HttpClient {
+    /// POSTs `request`; implementations give up after `timeout_ms`.
+    fn post(
+        &self,
+        request: HttpRequest,
+        timeout_ms: u64,
+    ) -> LocalBoxFuture<Result<HttpResponse, HttpError>>;
+}
+
+/// Receives what happens during an update.
+pub trait UpdateObserver {
+    /// A notification from the server.
+    fn notification(&self, _notification: &Notification) {}
+    /// One line of the APDU trace, in the OCF layout (`78 C: 00 A4 04 04 - SELECT Lc=11`).
+    fn trace(&self, _line: &str) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Silent;
+
+impl UpdateObserver for Silent {}
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateOptions {
+    /// The server's URL.
+    pub url: String,
+    /// The dialect.
+    pub dialect: Dialect,
+    /// The reader slot.
+    pub slot: u8,
+    /// Bound on each HTTP exchange.
+    pub timeout_ms: u64,
+    /// GP `X-Admin-From`.
+    pub agent_id: Option<String>,
+    /// Show PIN data in the trace instead of `******`.
+    pub show_secrets: bool,
+    /// A session id sent as `Cookie: JSESSIONID=<id>` with every POST, as the OCF client
+    /// does. Only where the platform lets a client set cookies (Node.js, native): browsers
+    /// forbid the header and send the page's own cookies instead.
+    pub session_id: Option<String>,
+}
+
+impl UpdateOptions {
+    /// Options with defaults for `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            dialect: Dialect::OpenScdp,
+            slot: 0,
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            agent_id: None,
+            show_secrets: false,
+            session_id: None,
+        }
+    }
+}
+
+/// How an update ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateResult {
+    /// `completed`, or `ended-by-server` after a negative notification.
+    pub status: EndStatus,
+    /// C-APDUs the card ran.
+    pub apdus: u32,
+    /// HTTP exchanges.
+    pub round_trips: u32,
+    /// The last notification.
+    pub last_notification: Option<Notification>,
+    /// Milliseconds from start to end.
+    pub duration_ms: u64,
+}
+
+/// Why an update failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpdateError {
+    /// The reader or card failed.
+    #[error(transparent)]
+    Driver(DriverError),
+    /// The server answered with an HTTP error.
+    #[error("server answered http {status}")]
+    Server {
+        /// The status.
+        status: u16,
+    },
+    /// The server's script does not decode.
+    #[error("bad script from server")]
+    BadScript(#[source] SessionError),
+    /// The HTTP exchange failed.
+    #[error(transparent)]
+    Http(HttpError),
+    /// Cancelled by the caller.
+    #[error("aborted")]
+    Aborted,
+}
+
+impl UpdateError {
+    /// The stable code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Driver(e) => e.code(),
+            Self::Server { .. } => ErrorCode::ServerError,
+            Self::BadScript(_) => ErrorCode::BadScript,
+            Self::Http(HttpError::Timeout) => ErrorCode::Timeout,
+            Self::Http(HttpError::Aborted) | Self::Aborted => ErrorCode::Aborted,
+            Self::Http(_) => ErrorCode::NetworkError,
+        }
+    }
+
+    /// The HTTP status of a server error.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Self::Server { status } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// Runs a whole card update session.
+pub async fn card_update<U: UsbTransport + 'static>(
+    driver: &CcidDriver<U>,
+    http: &dyn HttpClient,
+    clock: &dyn Clock,
+    options: &UpdateOptions,
+    observer: &dyn UpdateObserver,
+    abort: Option<&Abort>,
+) -> Result<UpdateResult, UpdateError> {
+    let started = clock.now();
+    let slot = options.slot;
+    let tracer = TraceFormatter {
+        slot_id: trace::slot_id(&driver.description().name(), slot),
+        show_secrets: options.show_secrets,
+    };
+    let atr = match driver.atr(slot) {
+        Some(atr) => atr,
+        None => power_on(driver, slot, abort).await?,
+    };
+    let mut session = Session::new(SessionConfig {
+        dialect: options.dialect,
+        url: options.url.clone(),
+        atr,
+        max_capdu: Some(65_544),
+        max_rapdu: Some(65_538),
+        agent_id: options.agent_id.clone(),
+    });
+    let mut last_notification = None;
+    // The first card failure of the session, kept to reject with its own code once the
+    // server has been told.
+    let mut card_failure: Option<DriverError> = None;
+    loop {
+        if abort.is_some_and(Abort::is_aborted) {
+            return Err(cancel(&mut session, http, options).await);
+        }
+        let action = match session.poll() {
+            Ok(a) => a,
+            Err(_) => return Err(UpdateError::Driver(protocol("session out of step"))),
+        };
+        match action {
+            Action::Post(mut request) => {
+                if let Some(id) = &options.session_id {
+                    request
+                        .headers
+                        .push(("Cookie".to_owned(), format!("JSESSIONID={id}")));
+                }
+                let response = post(http, clock, request, options.timeout_ms, abort).await;
+                match response {
+                    Ok(r) => {
+                        if session.on_http_response(r).is_err() {
+                            return Err(UpdateError::Driver(protocol("session out of step")));
+                        }
+                    }
+                    Err(UpdateError::Aborted) => {
+                        return Err(cancel(&mut session, http, options).await);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Action::Card(command) => {
+                let result = run_card(driver, &tracer, observer, slot, command, abort).await;
+                let card_result = match result {
+                    Ok(r) => r,
+                    Err(DriverError::Aborted) => {
+                        return Err(cancel(&mut session, http, options).await);
+                    }
+                    Err(e) => {
+                        let text = e.to_string();
+                        card_failure.get_or_insert(e);
+                        CardResult::Error(text)
+                    }
+                };
+                if session.on_card_response(card_result).is_err() {
+                    return Err(UpdateError::Driver(protocol("session out of step")));
+                }
+            }
+            Action::Notify(n) => {
+                observer.notification(&n);
+                last_notification = Some(n);
+            }
+            Action::Done(outcome) => {
+                return Ok(UpdateResult {
+                    status: outcome.status,
+                    apdus: outcome.apdus,
+                    round_trips: outcome.round_trips,
+                    last_notification,
+                    duration_ms: clock.now().saturating_sub(started),
+                });
+            }
+            Action::Failed(error) => {
+                if let Some(e) = card_failure {
+                    return Err(UpdateError::Driver(e));
+                }
+                return Err(match error {
+                    SessionError::Server { status } => UpdateError::Server { status },
+                    SessionError::Canceled => UpdateError::Aborted,
+                    other => UpdateError::BadScript(other),
+                });
+            }
+        }
+    }
+}
+
+fn protocol(what: &'static str) -> DriverError {
+    DriverError::Reader(crate::reader::ReaderError::Protocol(what))
+}
+
+async fn power_on<U: UsbTransport + 'static>(
+    driver: &CcidDriver<U>,
+    slot: u8,
+    abort: Option<&Abort>,
+) -> Result<Vec<u8>, UpdateError> {
+    match driver
+        .run(
+            Operation::PowerOn {
+                slot,
+                protocol: None,
+            },
+            abort,
+        )
+        .await
+    {
+        Ok(Completion::PoweredOn { atr, .. }) => Ok(atr),
+        Ok(_) => Err(UpdateError::Driver(protocol("power on gave no atr"))),
+        Err(DriverError::Aborted) => Err(UpdateError::Aborted),
+        Err(e) => Err(UpdateError::Driver(e)),
+    }
+}
+
+async fn run_card<U: UsbTransport + 'static>(
+    driver: &CcidDriver<U>,
+    tracer: &TraceFormatter,
+    observer: &dyn UpdateObserver,
+    slot: u8,
+    command: CardCommand,
+    abort: Option<&Abort>,
+) -> Result<CardResult, DriverError> {
+    match command {
+        CardCommand::Reset => {
+            match driver
+                .run(
+                    Operation::PowerOn {
+                        slot,
+                        protocol: None,
+                    },
+                    abort,
+                )
+                .await?
+            {
+                // The OCF trace shows no line for a reset (see the seed's trace).
+                Completion::PoweredOn { atr, .. } => Ok(CardResult::Atr(atr)),
+                _ => Err(protocol("power on gave no atr")),
+            }
+        }
+        CardCommand::Apdu(apdu) => {
+            let parsed = CommandApdu::parse(&apdu).ok();
+            if let Some(c) = &parsed {
+                for line in tracer.command(c).lines() {
+                    observer.trace(line);
+                }
+            }
+            let op = Operation::Transmit { slot, apdu };
+            match driver.run(op, abort).await? {
+                Completion::Response(r) => {
+                    if let Ok(rsp) = ResponseApdu::parse(&r) {
+                        for line in tracer.response(&rsp).lines() {
+                            observer.trace(line);
+                        }
+                    }
+                    Ok(CardResult::Response(r))
+                }
+                _ => Err(protocol("transmit gave no response")),
+            }
+        }
+    }
+}
+
+async fn post(
+    http: &dyn HttpClient,
+    clock: &dyn Clock,
+    request: HttpRequest,
+    timeout_ms: u64,
+    abort: Option<&Abort>,
+) -> Result<HttpResponse, UpdateError> {
+    let mut exchange = http.post(request, timeout_ms);
+    // A second bound, in case the client does not enforce its own.
+    let mut timer = clock.sleep(timeout_ms.saturating_add(1_000));
+    let mut aborted: LocalBoxFuture<()> = match abort {
+        Some(a) => Box::pin(a.wait()),
+        None => Box::pin(Never),
+    };
+    match race(&mut exchange, race(&mut timer, &mut aborted)).await {
+        Either::Left(Ok(r)) => Ok(r),
+        Either::Left(Err(HttpError::Aborted)) | Either::Right(Either::Right(())) => {
+            Err(UpdateError::Aborted)
+        }
+        Either::Left(Err(e)) => Err(UpdateError::Http(e)),
+        Either::Right(Either::Left(())) => Err(UpdateError::Http(HttpError::Timeout)),
+    }
+}
+
+/// Tells the server the session is cancelled where the dialect allows (OpenSCDP), bounded
+/// by the usual timeout, and returns the abort error.
+async fn cancel(
+    session: &mut Session,
+    http: &dyn HttpClient,
+    options: &UpdateOptions,
+) -> UpdateError {
+    if let Some(request) = session.cancel() {
+        let _ = http.post(request, options.timeout_ms.min(5_000)).await;
+    }
+    UpdateError::Aborted
+}

@@ -1,0 +1,447 @@
+//! The wasm exports under the JavaScript API.
+//!
+//! The public API is `js/card-relay.js` (with `js/card-relay.d.ts`): `CardReader extends
+//! EventTarget`, `CardRelayError extends Error` and `cardUpdate()` need real JS classes,
+//! which wasm-bindgen cannot declare. That file is a thin layer over the exports here:
+//! [`ReaderCore`] (one open reader) and [`run_card_update`]. Every error leaving this module
+//! is a real `Error` with `name = "CardRelayError"`, a stable `code`, a `hint` saying what
+//! the user can do, and `status` for server errors; nothing here panics on JS input.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Function, Object, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::future_to_promise;
+use web_sys::AbortSignal;
+
+use crate::driver::sync::Abort;
+use crate::driver::update::{self, UpdateError, UpdateObserver, UpdateOptions};
+use crate::driver::{CcidDriver, DriverError, DriverEvent, ErrorCode};
+use crate::proto::descriptor::ExchangeLevel;
+use crate::proto::hex;
+use crate::reader::{Completion, Operation};
+use crate::session::{Dialect, Notification};
+use crate::web::clock::WebClock;
+use crate::web::fetch::{Credentials, WebFetch};
+use crate::web::usb::WebUsb;
+
+/// Builds the error object JavaScript receives.
+pub fn js_error(code: ErrorCode, message: &str, status: Option<u16>) -> JsValue {
+    let error = js_sys::Error::new(message);
+    error.set_name("CardRelayError");
+    let set = |k: &str, v: JsValue| {
+        let _ = Reflect::set(&error, &JsValue::from_str(k), &v);
+    };
+    set("code", JsValue::from_str(code.as_str()));
+    set("hint", JsValue::from_str(code.hint()));
+    if let Some(s) = status {
+        set("status", JsValue::from(s));
+    }
+    error.into()
+}
+
+fn driver_error(e: &DriverError) -> JsValue {
+    js_error(e.code(), &e.to_string(), None)
+}
+
+fn update_error(e: &UpdateError) -> JsValue {
+    js_error(e.code(), &e.to_string(), e.http_status())
+}
+
+fn invalid(message: &str) -> JsValue {
+    js_error(ErrorCode::InvalidArgument, message, None)
+}
+
+/// Bridges an `AbortSignal` to an [`Abort`] for the duration of one call.
+struct SignalLink {
+    abort: Abort,
+    signal: Option<AbortSignal>,
+    listener: Option<Closure<dyn FnMut()>>,
+}
+
+impl SignalLink {
+    fn new(signal: Option<AbortSignal>) -> Self {
+        let abort = Abort::new();
+        let Some(signal) = signal else {
+            return Self {
+                abort,
+                signal: None,
+                listener: None,
+            };
+        };
+        if signal.aborted() {
+            abort.abort();
+        }
+        let fire = abort.clone();
+        let listener = Closure::<dyn FnMut()>::new(move || fire.abort());
+        let _ = signal.add_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
+        Self {
+            abort,
+            signal: Some(signal),
+            listener: Some(listener),
+        }
+    }
+}
+
+impl Drop for SignalLink {
+    fn drop(&mut self) {
+        if let (Some(signal), Some(listener)) = (&self.signal, &self.listener) {
+            let _ = signal
+                .remove_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
+        }
+    }
+}
+
+fn signal_from(value: &JsValue) -> Option<AbortSignal> {
+    (!value.is_undefined() && !value.is_null()).then(|| value.clone().unchecked_into())
+}
+
+fn slot_from(value: &JsValue) -> Result<u8, JsValue> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(0);
+    }
+    value
+        .as_f64()
+        .filter(|v| v.fract() == 0.0 && (0.0..=255.0).contains(v))
+        .map(|v| v as u8)
+        .ok_or_else(|| invalid("slot must be an integer from 0 to 255"))
+}
+
+/// One open reader: the driver and its event handler.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct ReaderCore {
+    driver: Rc<CcidDriver<WebUsb>>,
+    handler: Rc<RefCell<Option<Function>>>,
+}
+
+#[wasm_bindgen]
+impl ReaderCore {
+    /// Opens `device` (a `USBDevice` or an object shaped like one) and claims its CCID
+    /// interface. Resolves to a `ReaderCore`.
+    #[wasm_bindgen(js_name = open)]
+    pub fn open(device: JsValue) -> js_sys::Promise {
+        future_to_promise(async move {
+            if device.is_undefined() || device.is_null() {
+                return Err(invalid("no device given"));
+            }
+            let usb = WebUsb::new(device);
+            let driver = CcidDriver::open(usb, Rc::new(WebClock))
+                .await
+                .map_err(|e| driver_error(&e))?;
+            let core = ReaderCore {
+                driver: Rc::new(driver),
+                handler: Rc::new(RefCell::new(None)),
+            };
+            let handler = Rc::clone(&core.handler);
+            core.driver.set_event_sink(move |ev| {
+                let Some(f) = handler.borrow().clone() else {
+                    return;
+                };
+                let (kind, slot) = match ev {
+                    DriverEvent::CardInserted(s) => ("cardinserted", JsValue::from(s)),
+                    DriverEvent::CardRemoved(s) => ("cardremoved", JsValue::from(s)),
+                    DriverEvent::HardwareError { slot, .. } => {
+                        ("hardwareerror", JsValue::from(slot))
+                    }
+                    DriverEvent::Disconnected => ("disconnected", JsValue::UNDEFINED),
+                };
+                let _ = f.call2(&JsValue::UNDEFINED, &JsValue::from_str(kind), &slot);
+            });
+            let watcher = Rc::clone(&core.driver);
+            wasm_bindgen_futures::spawn_local(async move { watcher.watch().await });
+            Ok(core.into())
+        })
+    }
+
+    /// Receives `(type, slot)` for `cardinserted`, `cardremoved`, `hardwareerror` and
+    /// `disconnected`.
+    #[wasm_bindgen(js_name = setEventHandler)]
+    pub fn set_event_handler(&self, handler: Option<Function>) {
+        *self.handler.borrow_mut() = handler;
+    }
+
+    /// The product name, or "Reader VVVV:PPPP".
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.driver.description().name()
+    }
+
+    /// idVendor.
+    #[wasm_bindgen(getter, js_name = vendorId)]
+    pub fn vendor_id(&self) -> u16 {
+        self.driver.description().device.vendor_id
+    }
+
+    /// idProduct.
+    #[wasm_bindgen(getter, js_name = productId)]
+    pub fn product_id(&self) -> u16 {
+        self.driver.description().device.product_id
+    }
+
+    /// Number of slots (bMaxSlotIndex + 1).
+    #[wasm_bindgen(getter)]
+    pub fn slots(&self) -> u32 {
+        u32::try_from(self.driver.description().descriptor().slot_count()).unwrap_or(u32::MAX)
+    }
+
+    /// `"tpdu"`, `"short-apdu"` or `"extended-apdu"`.
+    #[wasm_bindgen(getter, js_name = exchangeLevel)]
+    pub fn exchange_level(&self) -> String {
+        match self.driver.exchange_level() {
+            ExchangeLevel::Tpdu => "tpdu",
+            ExchangeLevel::ShortApdu => "short-apdu",
+            ExchangeLevel::ExtendedApdu => "extended-apdu",
+            ExchangeLevel::Character => "character",
+            ExchangeLevel::Unknown(_) => "unknown",
+        }
+        .to_owned()
+    }
+
+    /// Whether the reader has a PIN pad (bPINSupport verify).
+    #[wasm_bindgen(getter, js_name = pinPad)]
+    pub fn pin_pad(&self) -> bool {
+        self.driver.description().descriptor().pin_verify()
+    }
+
+    /// The CCID interface's class: 11 (0x0B) or 255 (vendor class).
+    #[wasm_bindgen(getter, js_name = interfaceClass)]
+    pub fn interface_class(&self) -> u8 {
+        self.driver.description().interface.class
+    }
+
+    /// dwMaxCCIDMessageLength.
+    #[wasm_bindgen(getter, js_name = maxMessageLength)]
+    pub fn max_message_length(&self) -> u32 {
+        self.driver.description().descriptor().max_message_length()
+    }
+
+    /// Whether the reader can still be used (not closed, not unplugged).
+    #[wasm_bindgen(getter)]
+    pub fn usable(&self) -> bool {
+        self.driver.is_usable()
+    }
+
+    /// Powers the card on; resolves to its ATR (`Uint8Array`).
+    #[wasm_bindgen(js_name = powerOn)]
+    pub fn power_on(&self, slot: JsValue, signal: JsValue) -> js_sys::Promise {
+        let driver = Rc::clone(&self.driver);
+        future_to_promise(async move {
+            let slot = slot_from(&slot)?;
+            let link = SignalLink::new(signal_from(&signal));
+            let op = Operation::PowerOn {
+                slot,
+                protocol: None,
+            };
+            match driver.run(op, Some(&link.abort)).await {
+                Ok(Completion::PoweredOn { atr, .. }) => {
+                    Ok(Uint8Array::from(atr.as_slice()).into())
+                }
+                Ok(_) => Err(js_error(ErrorCode::Protocol, "power on gave no atr", None)),
+                Err(e) => Err(driver_error(&e)),
+            }
+        })
+    }
+
+    /// Powers the card off.
+    #[wasm_bindgen(js_name = powerOff)]
+    pub fn power_off(&self, slot: JsValue) -> js_sys::Promise {
+        let driver = Rc::clone(&self.driver);
+        future_to_promise(async move {
+            let slot = slot_from(&slot)?;
+            driver
+                .run(Operation::PowerOff { slot }, None)
+                .await
+                .map(|_| JsValue::UNDEFINED)
+                .map_err(|e| driver_error(&e))
+        })
+    }
+
+    /// Resolves to `{ present, powered, atr, protocol }` for the slot.
+    pub fn status(&self, slot: JsValue) -> js_sys::Promise {
+        let driver = Rc::clone(&self.driver);
+        future_to_promise(async move {
+            let slot = slot_from(&slot)?;
+            let state = driver
+                .run(Operation::Status { slot }, None)
+                .await
+                .map_err(|e| driver_error(&e))?;
+            let present = match state {
+                Completion::Status(icc) => !matches!(icc, crate::proto::ccid::IccStatus::Absent),
+                _ => false,
+            };
+            let out = Object::new();
+            let set = |k: &str, v: JsValue| {
+                let _ = Reflect::set(&out, &JsValue::from_str(k), &v);
+            };
+            let atr = driver.atr(slot);
+            set("present", JsValue::from(present));
+            set("powered", JsValue::from(atr.is_some()));
+            set(
+                "atr",
+                atr.map_or(JsValue::NULL, |a| Uint8Array::from(a.as_slice()).into()),
+            );
+            set(
+                "protocol",
+                driver.protocol(slot).map_or(JsValue::NULL, |p| {
+                    JsValue::from_str(if p == 1 { "T=1" } else { "T=0" })
+                }),
+            );
+            Ok(out.into())
+        })
+    }
+
+    /// Sends a command APDU; resolves to the response data followed by SW1 SW2.
+    pub fn transmit(&self, apdu: JsValue, slot: JsValue, signal: JsValue) -> js_sys::Promise {
+        let driver = Rc::clone(&self.driver);
+        future_to_promise(async move {
+            let bytes = bytes_from(&apdu).ok_or_else(|| invalid("apdu must be a Uint8Array"))?;
+            let slot = slot_from(&slot)?;
+            let link = SignalLink::new(signal_from(&signal));
+            match driver
+                .run(Operation::Transmit { slot, apdu: bytes }, Some(&link.abort))
+                .await
+            {
+                Ok(Completion::Response(r)) => Ok(Uint8Array::from(r.as_slice()).into()),
+                Ok(_) => Err(js_error(
+                    ErrorCode::Protocol,
+                    "transmit gave no response",
+                    None,
+                )),
+                Err(e) => Err(driver_error(&e)),
+            }
+        })
+    }
+
+    /// Marks the device as unplugged (the page saw `navigator.usb`'s `disconnect`).
+    #[wasm_bindgen(js_name = markDisconnected)]
+    pub fn mark_disconnected(&self) {
+        self.driver.mark_disconnected();
+    }
+
+    /// Releases the interface and closes the device.
+    pub fn close(&self) -> js_sys::Promise {
+        let driver = Rc::clone(&self.driver);
+        future_to_promise(async move {
+            driver.close().await;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+fn bytes_from(value: &JsValue) -> Option<Vec<u8>> {
+    if let Some(a) = value.dyn_ref::<Uint8Array>() {
+        return Some(a.to_vec());
+    }
+    if let Some(b) = value.dyn_ref::<js_sys::ArrayBuffer>() {
+        return Some(Uint8Array::new(b).to_vec());
+    }
+    value.as_string().and_then(|s| hex::parse(&s).ok())
+}
+
+fn get(options: &JsValue, key: &str) -> JsValue {
+    if options.is_object() {
+        Reflect::get(options, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+    } else {
+        JsValue::UNDEFINED
+    }
+}
+
+struct JsObserver {
+    on_notification: Option<Function>,
+    on_trace: Option<Function>,
+}
+
+impl UpdateObserver for JsObserver {
+    fn notification(&self, n: &Notification) {
+        if let Some(f) = &self.on_notification {
+            let o = Object::new();
+            let _ = Reflect::set(&o, &"code".into(), &JsValue::from(n.id));
+            let _ = Reflect::set(&o, &"message".into(), &JsValue::from_str(&n.message));
+            let ttc = n.time_to_completion.map_or(JsValue::NULL, JsValue::from);
+            let _ = Reflect::set(&o, &"timeToCompletion".into(), &ttc);
+            let _ = f.call1(&JsValue::UNDEFINED, &o);
+        }
+    }
+
+    fn trace(&self, line: &str) {
+        if let Some(f) = &self.on_trace {
+            let _ = f.call1(&JsValue::UNDEFINED, &JsValue::from_str(line));
+        }
+    }
+}
+
+/// Runs a card update session on `reader` against `url`. `options` (all optional):
+/// `dialect` ("openscdp" | "gp"), `slot`, `timeout` (ms per HTTP exchange), `agentId`,
+/// `credentials` ("same-origin" | "include" | "omit"), `showSecrets`, `onNotification`,
+/// `onTrace`, `signal`. Resolves to `{ status, apdus, roundTrips, durationMs,
+/// lastNotification }`.
+#[wasm_bindgen(js_name = runCardUpdate)]
+pub fn run_card_update(reader: &ReaderCore, url: String, options: JsValue) -> js_sys::Promise {
+    let driver = Rc::clone(&reader.driver);
+    future_to_promise(async move {
+        let mut opts = UpdateOptions::new(url);
+        opts.dialect = match get(&options, "dialect").as_string().as_deref() {
+            None | Some("openscdp") => Dialect::OpenScdp,
+            Some("gp") => Dialect::GlobalPlatform,
+            Some(other) => return Err(invalid(&format!("unknown dialect {other:?}"))),
+        };
+        opts.slot = slot_from(&get(&options, "slot"))?;
+        if let Some(t) = get(&options, "timeout").as_f64() {
+            if !(t.is_finite() && t > 0.0) {
+                return Err(invalid("timeout must be a positive number of milliseconds"));
+            }
+            opts.timeout_ms = t as u64;
+        }
+        opts.agent_id = get(&options, "agentId").as_string();
+        opts.show_secrets = get(&options, "showSecrets").is_truthy();
+        opts.session_id = get(&options, "sessionId").as_string();
+        let credentials = match get(&options, "credentials").as_string().as_deref() {
+            None | Some("same-origin") => Credentials::SameOrigin,
+            Some("include") => Credentials::Include,
+            Some("omit") => Credentials::Omit,
+            Some(other) => return Err(invalid(&format!("unknown credentials mode {other:?}"))),
+        };
+        let observer = JsObserver {
+            on_notification: get(&options, "onNotification").dyn_into().ok(),
+            on_trace: get(&options, "onTrace").dyn_into().ok(),
+        };
+        let link = SignalLink::new(signal_from(&get(&options, "signal")));
+        let http = WebFetch { credentials };
+        let result = update::card_update(
+            &driver,
+            &http,
+            &WebClock,
+            &opts,
+            &observer,
+            Some(&link.abort),
+        )
+        .await
+        .map_err(|e| update_error(&e))?;
+        let out = Object::new();
+        let set = |k: &str, v: JsValue| {
+            let _ = Reflect::set(&out, &JsValue::from_str(k), &v);
+        };
+        let status = match result.status {
+            crate::session::EndStatus::Completed => "completed",
+            crate::session::EndStatus::EndedByServer { .. } => "ended-by-server",
+        };
+        set("status", JsValue::from_str(status));
+        set("apdus", JsValue::from(result.apdus));
+        set("roundTrips", JsValue::from(result.round_trips));
+        set("durationMs", JsValue::from_f64(result.duration_ms as f64));
+        let last = match result.last_notification {
+            Some(n) => {
+                let o = Object::new();
+                let _ = Reflect::set(&o, &"code".into(), &JsValue::from(n.id));
+                let _ = Reflect::set(&o, &"message".into(), &JsValue::from_str(&n.message));
+                o.into()
+            }
+            None => JsValue::NULL,
+        };
+        set("lastNotification", last);
+        Ok(out.into())
+    })
+}

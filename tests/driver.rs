@@ -1,0 +1,341 @@
+//! The async driver natively, against a scripted USB device and virtual time: open and
+//! claim, the errors of each USB call, a read that outlives its operation, split and
+//! coalesced transfers, stalls, unplugging, interrupt events, close.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod support;
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use card_relay::driver::sync::{race, Either};
+use card_relay::driver::usb::{UsbError, UsbErrorKind};
+use card_relay::driver::{CcidDriver, DriverError, DriverEvent, ErrorCode};
+use card_relay::profile::ReaderProfile;
+use card_relay::proto::ccid::{
+    ClockStatus, IccStatus, InterruptMessage, PcToRdr, RdrToPc, RdrToPcDataBlock,
+    RdrToPcNotifySlotChange, RdrToPcParameters, RdrToPcSlotStatus, SlotState,
+};
+use card_relay::proto::descriptor::ExchangeLevel;
+use card_relay::proto::hex::h;
+use card_relay::reader::{Completion, Operation};
+use support::{block_on, FakeUsb, VirtualClock};
+
+const ATR: &str = "3B FE 18 00 00 81 31 FE 45 80 31 81 54 48 53 4D 31 73 80 21 40 81 07 FA";
+
+fn dump(name: &str) -> String {
+    let dir = match std::env::var_os("CARD_RELAY_SHARED") {
+        Some(d) => PathBuf::from(d).join("ccid-readers"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/ccid-readers"),
+    };
+    std::fs::read_to_string(dir.join(name)).expect("reader dump")
+}
+
+/// ACS ACR1252: extended APDU level, automatic parameters, interrupt endpoint.
+fn acr1252_config() -> Vec<u8> {
+    ReaderProfile::parse(&dump("ACS_ACR1252_Reader.txt"))
+        .expect("profile")
+        .configuration_bytes()
+        .expect("configuration")
+}
+
+fn ok_block(cmd: &PcToRdr, data: Vec<u8>) -> Vec<u8> {
+    RdrToPc::DataBlock(RdrToPcDataBlock {
+        slot: cmd.slot(),
+        seq: cmd.seq(),
+        state: SlotState::ok(IccStatus::PresentActive),
+        chain_parameter: 0,
+        data,
+    })
+    .encode()
+}
+
+/// A card behind an APDU-level reader: ATR on power on, GET CHALLENGE gives Le bytes.
+fn card(out: &[u8]) -> Vec<Vec<u8>> {
+    let cmd = PcToRdr::decode(out).expect("valid command");
+    let answer = match &cmd {
+        PcToRdr::IccPowerOn(_) => ok_block(&cmd, h(ATR)),
+        PcToRdr::XfrBlock(x) => match x.data.as_slice() {
+            [0x00, 0x84, 0x00, 0x00, le] => {
+                let mut r: Vec<u8> = (0..*le).collect();
+                r.extend([0x90, 0x00]);
+                ok_block(&cmd, r)
+            }
+            _ => ok_block(&cmd, h("6D 00")),
+        },
+        PcToRdr::SetParameters(p) => RdrToPc::Parameters(RdrToPcParameters {
+            slot: cmd.slot(),
+            seq: cmd.seq(),
+            state: SlotState::ok(IccStatus::PresentActive),
+            parameters: p.parameters.clone(),
+        })
+        .encode(),
+        PcToRdr::GetSlotStatus(_) => RdrToPc::SlotStatus(RdrToPcSlotStatus {
+            slot: cmd.slot(),
+            seq: cmd.seq(),
+            state: SlotState::ok(IccStatus::PresentActive),
+            clock_status: ClockStatus::from_byte(0),
+        })
+        .encode(),
+        other => panic!("unexpected command {other:?}"),
+    };
+    vec![answer]
+}
+
+fn open(usb: FakeUsb, clock: &VirtualClock) -> Result<CcidDriver<FakeUsb>, DriverError> {
+    block_on(clock, CcidDriver::open(usb, Rc::new(clock.clone())))
+}
+
+fn transmit(
+    driver: &CcidDriver<FakeUsb>,
+    clock: &VirtualClock,
+    apdu: &str,
+) -> Result<Completion, DriverError> {
+    block_on(
+        clock,
+        driver.run(
+            Operation::Transmit {
+                slot: 0,
+                apdu: h(apdu),
+            },
+            None,
+        ),
+    )
+}
+
+fn powered(usb: &FakeUsb, clock: &VirtualClock) -> CcidDriver<FakeUsb> {
+    let driver = open(usb.clone(), clock).expect("open");
+    let on = block_on(
+        clock,
+        driver.run(
+            Operation::PowerOn {
+                slot: 0,
+                protocol: None,
+            },
+            None,
+        ),
+    );
+    assert!(matches!(on, Ok(Completion::PoweredOn { .. })), "{on:?}");
+    driver
+}
+
+#[test]
+fn open_reads_the_descriptor_and_claims_the_ccid_interface() {
+    let clock = VirtualClock::default();
+    let usb = FakeUsb::new(acr1252_config(), Box::new(card));
+    let driver = open(usb.clone(), &clock).expect("open");
+    let s = usb.0.borrow();
+    assert!(s.opened);
+    assert_eq!(s.configuration, Some(1));
+    assert_eq!(s.claimed, vec![0]);
+    assert_eq!(driver.exchange_level(), ExchangeLevel::ExtendedApdu);
+    assert_eq!(driver.description().name(), "Fake Reader");
+    assert_eq!(driver.description().descriptor().max_message_length(), 522);
+}
+
+#[test]
+fn power_on_and_transmit() {
+    let clock = VirtualClock::default();
+    let usb = FakeUsb::new(acr1252_config(), Box::new(card));
+    let driver = powered(&usb, &clock);
+    assert_eq!(driver.atr(0), Some(h(ATR)));
+    let r = transmit(&driver, &clock, "00 84 00 00 08");
+    assert_eq!(
+        r,
+        Ok(Completion::Response(h("00 01 02 03 04 05 06 07 90 00")))
+    );
+}
+
+#[test]
+fn claim_and_open_errors_are_classified_and_the_device_closed() {
+    let cases = [
+        (
+            "claim",
+            UsbError::new(
+                UsbErrorKind::Security,
+                "The requested interface implements a protected class.",
+            ),
+            ErrorCode::ProtectedInterface,
+        ),
+        (
+            "claim",
+            UsbError::new(UsbErrorKind::Network, "Unable to claim interface."),
+            ErrorCode::DeviceBusy,
+        ),
+        (
+            "open",
+            UsbError::new(UsbErrorKind::Security, "Access denied."),
+            ErrorCode::PermissionDenied,
+        ),
+    ];
+    for (call, error, code) in cases {
+        let clock = VirtualClock::default();
+        let usb = FakeUsb::new(acr1252_config(), Box::new(card));
+        if call == "claim" {
+            usb.0.borrow_mut().claim_error = Some(error);
+        } else {
+            usb.0.borrow_mut().open_error = Some(error);
+        }
+        let err = open(usb.clone(), &clock).expect_err("must fail");
+        assert_eq!(err.code(), code, "{err}");
+        if call == "claim" {
+            assert!(
+                usb.0.borrow().closed,
+                "the device is closed again after a failed claim"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_read_that_outlived_its_operation_serves_the_next_one() {
+    let clock = VirtualClock::default();
+    let silent = Rc::new(RefCell::new(false));
+    let late: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
+    let (s2, l2) = (Rc::clone(&silent), Rc::clone(&late));
+    let usb = FakeUsb::new(
+        acr1252_config(),
+        Box::new(move |out| {
+            let answers = card(out);
+            if *s2.borrow() {
+                // Hold the answer back: it arrives after the timeout.
+                l2.borrow_mut().extend(answers);
+                return Vec::new();
+            }
+            answers
+        }),
+    );
+    let driver = powered(&usb, &clock);
+    *silent.borrow_mut() = true;
+    let started = clock.now_ms();
+    let r = transmit(&driver, &clock, "00 84 00 00 04");
+    assert_eq!(r.map_err(|e| e.code()), Err(ErrorCode::Timeout));
+    assert!(
+        clock.now_ms() - started >= 3_000,
+        "the reader waits at least the exchange timeout"
+    );
+    // The late answer lands; the next operation's read must not be queued behind a lost one.
+    *silent.borrow_mut() = false;
+    usb.0
+        .borrow_mut()
+        .bulk_in
+        .extend(late.borrow_mut().drain(..));
+    let r = transmit(&driver, &clock, "00 84 00 00 02");
+    assert_eq!(r, Ok(Completion::Response(h("00 01 90 00"))));
+}
+
+#[test]
+fn split_and_coalesced_transfers() {
+    let clock = VirtualClock::default();
+    let previous: Rc<RefCell<Option<Vec<u8>>>> = Rc::default();
+    let prev2 = Rc::clone(&previous);
+    let usb = FakeUsb::new(
+        acr1252_config(),
+        Box::new(move |out| {
+            let answer = card(out).remove(0);
+            // A duplicate of the previous answer and this one in one transfer, then the
+            // whole thing cut into 7-byte transfers.
+            let mut stream = prev2
+                .borrow_mut()
+                .replace(answer.clone())
+                .unwrap_or_default();
+            stream.extend(answer);
+            stream.chunks(7).map(<[u8]>::to_vec).collect()
+        }),
+    );
+    let driver = powered(&usb, &clock);
+    for le in [1u8, 16, 200] {
+        let r = transmit(&driver, &clock, &format!("00 84 00 00 {le:02X}"));
+        let Ok(Completion::Response(data)) = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(data.len(), usize::from(le) + 2);
+    }
+}
+
+#[test]
+fn a_stalled_endpoint_is_cleared_and_the_reader_stays_usable() {
+    let clock = VirtualClock::default();
+    let usb = FakeUsb::new(acr1252_config(), Box::new(card));
+    let driver = powered(&usb, &clock);
+    usb.0.borrow_mut().stall_next_in = true;
+    let r = transmit(&driver, &clock, "00 84 00 00 04");
+    assert_eq!(r.map_err(|e| e.code()), Err(ErrorCode::Protocol));
+    assert_eq!(usb.0.borrow().halts_cleared, 1);
+    let r = transmit(&driver, &clock, "00 84 00 00 01");
+    assert_eq!(r, Ok(Completion::Response(h("00 90 00"))));
+}
+
+#[test]
+fn unplugging_fails_the_operation_and_every_later_one() {
+    let clock = VirtualClock::default();
+    let usb = FakeUsb::new(acr1252_config(), Box::new(card));
+    let driver = powered(&usb, &clock);
+    let events: Rc<RefCell<Vec<DriverEvent>>> = Rc::default();
+    let e2 = Rc::clone(&events);
+    driver.set_event_sink(move |ev| e2.borrow_mut().push(ev));
+    // The answer never comes; the device goes away while the driver waits.
+    usb.0.borrow_mut().responder = Some(Box::new(|_: &[u8]| Vec::new()));
+    let op = driver.run(
+        Operation::Transmit {
+            slot: 0,
+            apdu: h("00 84 00 00 04"),
+        },
+        None,
+    );
+    let script = Box::pin(async {
+        usb.unplug();
+    });
+    let mut op = Box::pin(op);
+    let outcome = block_on(&clock, async {
+        // Start the operation, then unplug once it waits for the answer.
+        match race(&mut op, script).await {
+            Either::Left(r) => r,
+            Either::Right(()) => op.await,
+        }
+    });
+    assert_eq!(outcome.map_err(|e| e.code()), Err(ErrorCode::Disconnected));
+    assert_eq!(events.borrow().as_slice(), &[DriverEvent::Disconnected]);
+    assert!(!driver.is_usable());
+    let r = transmit(&driver, &clock, "00 84 00 00 01");
+    assert_eq!(r, Err(DriverError::Disconnected));
+}
+
+#[test]
+fn interrupt_events_reach_the_sink_and_close_releases() {
+    let clock = VirtualClock::default();
+    let usb = FakeUsb::new(acr1252_config(), Box::new(card));
+    let driver = powered(&usb, &clock);
+    let events: Rc<RefCell<Vec<DriverEvent>>> = Rc::default();
+    let e2 = Rc::clone(&events);
+    driver.set_event_sink(move |ev| e2.borrow_mut().push(ev));
+    let removed =
+        InterruptMessage::NotifySlotChange(RdrToPcNotifySlotChange::new(&[(false, true)]));
+    let inserted =
+        InterruptMessage::NotifySlotChange(RdrToPcNotifySlotChange::new(&[(true, true)]));
+    usb.interrupt(removed.encode());
+    usb.interrupt(inserted.encode());
+    let watch = Box::pin(driver.watch());
+    let stop = Box::pin(async {
+        // Let the watcher drain both messages, then close the driver.
+        card_relay::driver::usb::Clock::sleep(&clock, 10).await;
+        driver.close().await;
+        usb.unplug();
+    });
+    block_on(&clock, async {
+        let _ = race(watch, stop).await;
+    });
+    assert_eq!(
+        events.borrow().as_slice(),
+        &[DriverEvent::CardRemoved(0), DriverEvent::CardInserted(0)]
+    );
+    let s = usb.0.borrow();
+    assert_eq!(s.released, vec![0]);
+    assert!(s.closed);
+    drop(s);
+    assert_eq!(
+        transmit(&driver, &clock, "00 84 00 00 01"),
+        Err(DriverError::Closed)
+    );
+}

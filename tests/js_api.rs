@@ -1,0 +1,92 @@
+//! Checks on the JavaScript layer (js/card-relay.js) that need the native side: its list of
+//! vendor-class CCID readers must be exactly the corpus's, and its error codes must be the
+//! driver's.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use card_relay::driver::ErrorCode;
+use card_relay::profile::ReaderProfile;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn dumps_dir() -> PathBuf {
+    match std::env::var_os("CARD_RELAY_SHARED") {
+        Some(dir) => PathBuf::from(dir).join("ccid-readers"),
+        None => root().join("../shared/ccid-readers"),
+    }
+}
+
+fn js() -> String {
+    std::fs::read_to_string(root().join("js/card-relay.js")).expect("js/card-relay.js")
+}
+
+#[test]
+fn vendor_class_list_matches_the_reader_corpus() {
+    let mut expected = BTreeSet::new();
+    let mut files = 0;
+    for entry in std::fs::read_dir(dumps_dir()).expect("reader dumps") {
+        let path = entry.expect("dir entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("txt") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let Ok(devices) = ReaderProfile::parse_all(&text) else {
+            continue;
+        };
+        files += 1;
+        for device in devices {
+            let vendor_ccid = device
+                .interfaces
+                .iter()
+                .any(|i| i.class == 0xFF && i.class_descriptor.is_some());
+            if vendor_ccid {
+                expected.insert((device.vendor_id, device.product_id));
+            }
+        }
+    }
+    assert!(files >= 691, "only {files} dumps read");
+
+    let text = js();
+    let begin = text
+        .find("VENDOR-CLASS-READERS-BEGIN")
+        .expect("begin marker");
+    let end = text.find("VENDOR-CLASS-READERS-END").expect("end marker");
+    let mut listed = BTreeSet::new();
+    for line in text[begin..end].lines().skip(1) {
+        let line = line.trim();
+        let Some(inner) = line.strip_prefix('[').and_then(|l| l.split(']').next()) else {
+            continue;
+        };
+        let ids: Vec<u16> = inner
+            .split(',')
+            .map(|s| u16::from_str_radix(s.trim().trim_start_matches("0x"), 16).expect("hex id"))
+            .collect();
+        assert_eq!(ids.len(), 2, "{line}");
+        listed.insert((ids[0], ids[1]));
+    }
+    assert_eq!(
+        listed, expected,
+        "js/card-relay.js VENDOR_CLASS_CCID_READERS"
+    );
+    assert_eq!(listed.len(), 24);
+}
+
+#[test]
+fn js_error_codes_are_the_drivers() {
+    let text = js();
+    let begin = text.find("export const ERROR_CODES").expect("ERROR_CODES");
+    let end = begin + text[begin..].find("]);").expect("end of ERROR_CODES");
+    let listed: Vec<&str> = text[begin..end]
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix('"'))
+        .filter_map(|l| l.split('"').next())
+        .collect();
+    let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(listed, codes);
+}

@@ -1,0 +1,50 @@
+// A small consumer of the published types: `npm test` compiles it with `tsc --noEmit`, so a
+// change that breaks the API's types for users fails the build.
+import init, {
+  CardReader,
+  CardReaderEvent,
+  CardRelayError,
+  CCID_FILTERS,
+  cardUpdate,
+  checkServerUrl,
+  parseLegacyUrl,
+  type CardRelayErrorCode,
+  type CardUpdateResult,
+} from "card-relay";
+
+async function main(button: HTMLButtonElement, device: USBDevice): Promise<CardUpdateResult | null> {
+  await init();
+  button.disabled = true;
+  const reader = await CardReader.open(device);
+  reader.addEventListener("cardremoved", (ev: CardReaderEvent) => {
+    const slot: number | undefined = ev.slot;
+    console.log("removed", slot, reader.name, reader.exchangeLevel);
+  });
+  const atr: Uint8Array = await reader.powerOn({ slot: 0 });
+  const response: Uint8Array = await reader.transmit(Uint8Array.of(0x00, 0x84, 0x00, 0x00, 0x08));
+  console.log(atr.length, response.length, CCID_FILTERS.length, checkServerUrl("/rt/test").sameOrigin);
+  const controller = new AbortController();
+  try {
+    return await cardUpdate(reader, "/rt/test", {
+      dialect: "openscdp",
+      timeout: 30_000,
+      approve: async (origin: string) => (origin.endsWith(".example") ? "once" : false),
+      onNotification: ({ code, message, timeToCompletion }) => console.log(code, message, timeToCompletion),
+      onTrace: (line: string) => console.log(line),
+      signal: controller.signal,
+    });
+  } catch (e) {
+    if (e instanceof CardRelayError) {
+      const code: CardRelayErrorCode = e.code;
+      console.log(code, e.hint, e.status);
+      return null;
+    }
+    throw e;
+  } finally {
+    await reader.close();
+    const legacy = parseLegacyUrl("http://localhost:27001/1.png?url=https%3A%2F%2Fa.example%2Frt&sessionId=x");
+    console.log(legacy.url, legacy.sessionId);
+  }
+}
+
+export { main };
