@@ -28,13 +28,13 @@ export CHROMEDRIVER=/usr/bin/chromedriver
 unset RUSTFLAGS
 
 step "cargo fmt --check" cargo fmt --all -- --check
-step "clippy (native)" cargo clippy --workspace --all-targets --locked -- -D warnings
+step "clippy (native)" cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 step "clippy (wasm32)" cargo clippy -p card-relay --all-targets --all-features --locked \
   --target wasm32-unknown-unknown -- -D warnings
 step "cargo test (native)" cargo test --workspace --locked
-step "cargo test (native, simulator feature)" cargo test -p card-relay --all-features --locked --lib
+step "cargo test (native, simulator feature)" cargo test -p card-relay --all-features --locked
 step "TypeScript consumer (tsc --noEmit)" npx --no-install tsc -p tests/ts/tsconfig.json
-step "wasm-pack test --headless --chrome" wasm-pack test --headless --chrome . --locked
+step "wasm-pack test --headless --chrome" wasm-pack test --headless --chrome . --locked --features simulator
 step "build (wasm package + reference server)" bash scripts/build.sh
 step "end-to-end (demo page in Chromium)" node --test --test-concurrency=1 tests/e2e/
 

@@ -1,13 +1,20 @@
-//! `card-relay-server [--www DIR] [--pkg DIR] [--host ADDR] [--port N]`
+//! `card-relay-server [--www DIR] [--pkg DIR] [--pkg-sim DIR] [--host ADDR] [--port N]
+//! [--allow-origin ORIGIN]...`
 //!
-//! Prints `card-relay: http://<host>:<port>/` once it listens, then serves until killed.
+//! `--allow-origin` may be repeated; the environment variable `CARD_RELAY_ALLOW_ORIGINS`
+//! adds a comma-separated list. Prints `card-relay: http://<host>:<port>/` once it listens,
+//! then serves until killed.
 #![forbid(unsafe_code)]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use card_relay_server::{bind, router, ServerConfig};
+
+/// How long a shutdown waits for open requests.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 struct Args {
     config: ServerConfig,
@@ -17,10 +24,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
-        config: ServerConfig {
-            www: PathBuf::from("www"),
-            pkg: PathBuf::from("pkg"),
-        },
+        config: ServerConfig::default(),
         host: IpAddr::V4(Ipv4Addr::LOCALHOST),
         port: 8080,
     };
@@ -30,6 +34,8 @@ fn parse_args() -> Result<Args, String> {
         match flag.as_str() {
             "--www" => args.config.www = PathBuf::from(value()?),
             "--pkg" => args.config.pkg = PathBuf::from(value()?),
+            "--pkg-sim" => args.config.pkg_sim = PathBuf::from(value()?),
+            "--allow-origin" => args.config.allowed_origins.push(value()?),
             "--host" => {
                 let v = value()?;
                 args.host = v.parse().map_err(|_| format!("bad --host {v:?}"))?;
@@ -40,12 +46,21 @@ fn parse_args() -> Result<Args, String> {
             }
             "-h" | "--help" => {
                 return Err(
-                    "usage: card-relay-server [--www DIR] [--pkg DIR] [--host ADDR] [--port N]"
+                    "usage: card-relay-server [--www DIR] [--pkg DIR] [--pkg-sim DIR] \
+                     [--host ADDR] [--port N] [--allow-origin ORIGIN]..."
                         .into(),
                 )
             }
             other => return Err(format!("unknown argument {other:?}")),
         }
+    }
+    if let Ok(list) = std::env::var("CARD_RELAY_ALLOW_ORIGINS") {
+        args.config.allowed_origins.extend(
+            list.split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(str::to_owned),
+        );
     }
     Ok(args)
 }
@@ -71,15 +86,26 @@ async fn main() -> ExitCode {
     };
     println!("card-relay: http://{local}/");
     let app = router(&args.config);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("card-relay-server: {e}");
-            ExitCode::FAILURE
-        }
+    let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+    let served = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stopping_tx.send(true);
+    });
+    // Graceful shutdown waits for open requests, and `/rt/fault/never` never ends one:
+    // give them a grace period, then exit anyway.
+    let grace = async move {
+        let _ = stopping_rx.wait_for(|stopping| *stopping).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = served => match served {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("card-relay-server: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        () = grace => ExitCode::SUCCESS,
     }
 }
 

@@ -1,4 +1,4 @@
-//! The server serves the demo folder and the package folder over real HTTP on loopback.
+//! The server serves the demo folder and the package folders over real HTTP on loopback.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -22,21 +22,30 @@ async fn serves_www_and_pkg() {
     let dir = std::env::temp_dir().join(format!("card-relay-static-{}", std::process::id()));
     let www = dir.join("www");
     let pkg = dir.join("pkg");
+    let pkg_sim = dir.join("pkg-sim");
     std::fs::create_dir_all(&www).unwrap();
     std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::create_dir_all(&pkg_sim).unwrap();
     std::fs::write(www.join("index.html"), "<p>demo page</p>").unwrap();
     std::fs::write(pkg.join("card_relay.js"), "export default 1;").unwrap();
+    std::fs::write(pkg_sim.join("card_relay.js"), "export default 2;").unwrap();
 
     let (listener, addr) = bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
         .await
         .unwrap();
-    let app = router(&ServerConfig { www, pkg });
+    let app = router(&ServerConfig {
+        www,
+        pkg,
+        pkg_sim,
+        ..ServerConfig::default()
+    });
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let (index, module, missing) = tokio::task::spawn_blocking(move || {
+    let (index, module, sim_module, missing) = tokio::task::spawn_blocking(move || {
         (
             get(addr, "/"),
             get(addr, "/pkg/card_relay.js"),
+            get(addr, "/pkg-sim/card_relay.js"),
             get(addr, "/nope.txt"),
         )
     })
@@ -51,6 +60,8 @@ async fn serves_www_and_pkg() {
             .contains("content-type: text/javascript"),
         "{module}"
     );
+    assert!(sim_module.starts_with("HTTP/1.1 200"), "{sim_module}");
+    assert!(sim_module.contains("export default 2;"), "{sim_module}");
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
 
     server.abort();

@@ -203,12 +203,8 @@ pub async fn card_update<U: UsbTransport + 'static>(
             Err(_) => return Err(UpdateError::Driver(protocol("session out of step"))),
         };
         match action {
-            Action::Post(mut request) => {
-                if let Some(id) = &options.session_id {
-                    request
-                        .headers
-                        .push(("Cookie".to_owned(), format!("JSESSIONID={id}")));
-                }
+            Action::Post(request) => {
+                let request = with_cookie(request, options);
                 let response = post(http, clock, request, options.timeout_ms, abort).await;
                 match response {
                     Ok(r) => {
@@ -259,11 +255,30 @@ pub async fn card_update<U: UsbTransport + 'static>(
                 return Err(match error {
                     SessionError::Server { status } => UpdateError::Server { status },
                     SessionError::Canceled => UpdateError::Aborted,
-                    other => UpdateError::BadScript(other),
+                    other => {
+                        // Tell the server its script could not be read (OpenSCDP: an AB
+                        // reply with E1; GP already posted script-format-error itself).
+                        let reason = format!("card-relay: {other}");
+                        if let Some(request) = session.abort_request(&reason) {
+                            let request = with_cookie(request, options);
+                            let _ = post(http, clock, request, options.timeout_ms, None).await;
+                        }
+                        UpdateError::BadScript(other)
+                    }
                 });
             }
         }
     }
+}
+
+/// Adds `Cookie: JSESSIONID=<id>` when the caller gave a session id (the OCF client's way).
+fn with_cookie(mut request: HttpRequest, options: &UpdateOptions) -> HttpRequest {
+    if let Some(id) = &options.session_id {
+        request
+            .headers
+            .push(("Cookie".to_owned(), format!("JSESSIONID={id}")));
+    }
+    request
 }
 
 fn protocol(what: &'static str) -> DriverError {
@@ -372,6 +387,7 @@ async fn cancel(
     options: &UpdateOptions,
 ) -> UpdateError {
     if let Some(request) = session.cancel() {
+        let request = with_cookie(request, options);
         let _ = http.post(request, options.timeout_ms.min(5_000)).await;
     }
     UpdateError::Aborted

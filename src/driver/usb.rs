@@ -134,7 +134,7 @@ impl fmt::Display for UsbError {
 impl std::error::Error for UsbError {}
 
 /// USB 2.0 §9.3 bmRequestType type bits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RequestType {
     /// Standard request.
     Standard,
@@ -145,7 +145,7 @@ pub enum RequestType {
 }
 
 /// USB 2.0 §9.3 bmRequestType recipient bits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Recipient {
     /// The device.
     Device,
@@ -158,7 +158,7 @@ pub enum Recipient {
 }
 
 /// The setup of a control transfer (WebUSB `USBControlTransferParameters`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ControlSetup {
     /// Standard, class or vendor.
     pub request_type: RequestType,

@@ -293,13 +293,25 @@ impl ReaderCore {
         })
     }
 
-    /// Sends a command APDU; resolves to the response data followed by SW1 SW2.
+    /// Sends a command APDU (powering the card on first if needed); resolves to the
+    /// response data followed by SW1 SW2.
     pub fn transmit(&self, apdu: JsValue, slot: JsValue, signal: JsValue) -> js_sys::Promise {
         let driver = Rc::clone(&self.driver);
         future_to_promise(async move {
             let bytes = bytes_from(&apdu).ok_or_else(|| invalid("apdu must be a Uint8Array"))?;
             let slot = slot_from(&slot)?;
             let link = SignalLink::new(signal_from(&signal));
+            // A card that is present but not powered is powered on first.
+            if driver.atr(slot).is_none() {
+                let op = Operation::PowerOn {
+                    slot,
+                    protocol: None,
+                };
+                driver
+                    .run(op, Some(&link.abort))
+                    .await
+                    .map_err(|e| driver_error(&e))?;
+            }
             match driver
                 .run(Operation::Transmit { slot, apdu: bytes }, Some(&link.abort))
                 .await
