@@ -308,6 +308,8 @@ pub struct Reader {
     outbox: VecDeque<Vec<u8>>,
     events: VecDeque<ReaderEvent>,
     stats: ReaderStats,
+    /// The slot whose T=1 engine is in an exchange started by a transmit.
+    t1_in_flight: Option<u8>,
 }
 
 impl Reader {
@@ -340,6 +342,7 @@ impl Reader {
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             stats: ReaderStats::default(),
+            t1_in_flight: None,
         })
     }
 
@@ -503,7 +506,7 @@ impl Reader {
                     let present = n.present(s);
                     let known = self.slots[slot].present;
                     if n.changed(s) || known != Some(present) {
-                        self.set_presence(s, present);
+                        self.set_presence(s, present, true);
                     }
                 }
             }
@@ -570,7 +573,9 @@ impl Reader {
         };
         match pending {
             Pending::Status { slot: _ } => {
-                if state.command != CommandStatus::Ok {
+                // Readers answer GetSlotStatus for an empty slot with bmCommandStatus
+                // "failed" and ICC_MUTE (CCID §6.2.6): that is still the slot's status.
+                if state.command != CommandStatus::Ok && state.icc != IccStatus::Absent {
                     return Err(slot_failure(state));
                 }
                 self.finish(Ok(Completion::Status(state.icc)));
@@ -924,18 +929,25 @@ impl Reader {
                     .ok_or(ReaderError::NotPowered)?;
                 let t1 = card.t1.as_mut().ok_or(ReaderError::NotPowered)?;
                 let send = t1.transmit(apdu).map_err(ReaderError::T1)?;
+                self.t1_in_flight = Some(slot);
                 self.send_xfr(slot, send.bwi, 0, send.block, now, timeout);
                 Ok(TransmitMode::T1)
             }
             (ExchangeLevel::ShortApdu, _) => {
-                if command.is_extended() || apdu.len() > payload {
+                // The short encoding of the command (an extended-form APDU whose lengths fit
+                // short fields is sent short); one that needs extended fields cannot go.
+                let short = command
+                    .encode()
+                    .ok()
+                    .filter(|b| !command.is_extended() && b.len() <= payload.min(261));
+                let Some(short) = short else {
                     return Err(ReaderError::TooLong {
                         len: apdu.len(),
                         max: payload.min(261),
                     });
-                }
+                };
                 let timeout = self.exchange_timeout(slot);
-                self.send_xfr(slot, 0, chain::WHOLE, apdu.to_vec(), now, timeout);
+                self.send_xfr(slot, 0, chain::WHOLE, short, now, timeout);
                 Ok(TransmitMode::Apdu {
                     chunks: VecDeque::new(),
                     response: Vec::new(),
@@ -1183,6 +1195,20 @@ impl Reader {
     }
 
     fn finish(&mut self, result: Result<Completion, ReaderError>) {
+        if let Some(slot) = self.t1_in_flight.take() {
+            if result.is_err() {
+                // The card may still be in the middle of the exchange: the engine
+                // resynchronises before its next APDU.
+                if let Some(t1) = self
+                    .slots
+                    .get_mut(usize::from(slot))
+                    .and_then(|s| s.card.as_mut())
+                    .and_then(|c| c.t1.as_mut())
+                {
+                    t1.abandon();
+                }
+            }
+        }
         self.pending = None;
         self.awaiting = None;
         self.events.push_back(ReaderEvent::Completed(result));
@@ -1191,10 +1217,11 @@ impl Reader {
     /// Records what a response's bmICCStatus says about the slot.
     fn note_presence(&mut self, slot: u8, icc: IccStatus) {
         match icc {
-            IccStatus::Absent => self.set_presence(slot, false),
+            // The answer being handled decides its own operation's outcome.
+            IccStatus::Absent => self.set_presence(slot, false, false),
             IccStatus::PresentActive | IccStatus::PresentInactive => {
                 if self.card_present(slot) == Some(false) {
-                    self.set_presence(slot, true);
+                    self.set_presence(slot, true, false);
                 } else if let Some(s) = self.slots.get_mut(usize::from(slot)) {
                     s.present = Some(true);
                 }
@@ -1208,7 +1235,10 @@ impl Reader {
         }
     }
 
-    fn set_presence(&mut self, slot: u8, present: bool) {
+    /// Records a card's arrival or departure and emits the event. With `fail_pending`, an
+    /// operation in flight on a slot whose card left fails at once with
+    /// [`ReaderError::CardAbsent`] (its late answer is dropped as stale).
+    fn set_presence(&mut self, slot: u8, present: bool, fail_pending: bool) {
         let Some(s) = self.slots.get_mut(usize::from(slot)) else {
             return;
         };
@@ -1228,9 +1258,7 @@ impl Reader {
             // First news of an empty slot, or still empty: nothing changed for the caller.
             (None | Some(false), false) => {}
         }
-        // An operation on a card that left cannot complete: fail it now; the reader's late
-        // answer will be dropped as stale.
-        if !present && self.pending_slot() == Some(slot) {
+        if fail_pending && !present && self.pending_slot() == Some(slot) {
             self.finish(Err(ReaderError::CardAbsent));
         }
     }

@@ -108,6 +108,13 @@ async function run(event) {
         trace(`Notification ${code}: ${message}`);
       },
     });
+    if (result.status === "ended-by-server") {
+      // A negative notification: the server gave up on this card.
+      const message = result.lastNotification?.message ?? "the server ended the session";
+      trace(`Update failed: ${message}`);
+      setResult("failed", { text: `Failed: ${message}`, apdus: result.apdus, code: "ended-by-server" });
+      return;
+    }
     trace("Update complete");
     setResult("passed", {
       text: `Passed: ${result.apdus} APDUs in ${result.roundTrips} round trips, ${Math.round(result.durationMs)} ms`,

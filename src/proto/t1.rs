@@ -653,6 +653,17 @@ impl T1 {
         matches!(self.state, State::Idle | State::Desynchronised)
     }
 
+    /// Gives up the exchange in progress (the caller timed out or was aborted): the card
+    /// and the host may now disagree on sequence numbers, so the next [`T1::transmit`]
+    /// resynchronises first (S(RESYNCH request), §11.6.3 rule 6) and then sends its APDU.
+    /// Nothing happens when no exchange is running.
+    pub fn abandon(&mut self) {
+        if !self.is_idle() && self.state != State::Dead {
+            self.state = State::Desynchronised;
+            self.retries = 0;
+        }
+    }
+
     /// Starts the IFSD negotiation (rule 4): the S(IFS request) announcing
     /// [`T1Config::ifsd`]. A TPDU-level CCID host sends it as the first block unless the
     /// reader does it itself (`dwFeatures` 0x400). Feed the answer to [`T1::on_block`];

@@ -152,3 +152,28 @@ test("the PIN goes to the card only", { timeout: 60_000 }, async () => {
   for (const body of bodies) assert.equal(body.indexOf(pin), -1, "no request body contains the PIN");
   await page.close();
 });
+
+for (const profile of ["GemPCTwin.txt", "SPR532", "ACS_ACR1252_Reader"]) {
+  test(`the seed session through the ${profile} profile`, { timeout: 60_000 }, async () => {
+    const run = await runDemo(`reader=simulator&profile=${profile}&card=seed&url=/rt/test&autorun=1`);
+    assert.equal(run.status, "passed", run.trace);
+    assert.equal(run.apdus, "5");
+    await run.page.close();
+  });
+}
+
+test("an unknown profile fails clearly", { timeout: 60_000 }, async () => {
+  const run = await runDemo("reader=simulator&profile=NoSuchReader&url=/rt/test&autorun=1");
+  assert.equal(run.status, "failed");
+  assert.equal(run.code, "invalid-argument");
+  assert.match(run.trace, /unknown reader profile "NoSuchReader"/);
+  await run.page.close();
+});
+
+test("a server ending with a negative notification", { timeout: 60_000 }, async () => {
+  const run = await runDemo("reader=simulator&url=/rt/fail&autorun=1");
+  assert.equal(run.status, "failed", run.trace);
+  assert.equal(run.code, "ended-by-server");
+  assert.match(run.trace, /Notification -1: Failure talking to card\nUpdate failed: Failure talking to card$/);
+  await run.page.close();
+});
