@@ -82,6 +82,8 @@ struct State {
     reassembler: Reassembler,
     /// A bulk-IN read still in flight from an earlier operation.
     pending_in: Option<LocalBoxFuture<Result<Vec<u8>, UsbError>>>,
+    /// The completion of the operation in flight, once the reader reported it.
+    completion: Option<Result<Completion, crate::reader::ReaderError>>,
     disconnected: bool,
     closed: bool,
 }
@@ -172,6 +174,7 @@ impl<U: UsbTransport + 'static> CcidDriver<U> {
                 reader,
                 reassembler,
                 pending_in: None,
+                completion: None,
                 disconnected: false,
                 closed: false,
             })),
@@ -258,15 +261,16 @@ impl<U: UsbTransport + 'static> CcidDriver<U> {
             return Err(DriverError::Aborted);
         }
         let now = self.clock.now();
-        self.state
-            .borrow_mut()
-            .reader
-            .start(op, now)
-            .map_err(DriverError::Reader)?;
+        {
+            let mut s = self.state.borrow_mut();
+            s.completion = None;
+            s.reader.start(op, now).map_err(DriverError::Reader)?;
+        }
         let result = self.drive(abort).await;
         // Whatever happened, leave the state machine idle for the next operation.
         self.state.borrow_mut().reader.abort();
         self.drain_card_events();
+        self.state.borrow_mut().completion = None;
         result
     }
 
@@ -396,28 +400,28 @@ impl<U: UsbTransport + 'static> CcidDriver<U> {
     }
 
     fn take_completion(&self) -> Option<Result<Completion, crate::reader::ReaderError>> {
-        let mut completion = None;
-        let mut others = Vec::new();
-        {
-            let mut s = self.state.borrow_mut();
-            while let Some(ev) = s.reader.poll_event() {
-                match ev {
-                    ReaderEvent::Completed(r) if completion.is_none() => completion = Some(r),
-                    ReaderEvent::Completed(_) => {}
-                    other => others.push(other),
-                }
-            }
-        }
-        for ev in others {
-            self.forward(ev);
-        }
-        completion
+        self.drain_card_events();
+        self.state.borrow_mut().completion.take()
     }
 
+    /// Forwards card events to the sink and keeps the operation's completion for
+    /// [`Self::take_completion`]: the interrupt watcher drains events too, and may be the one
+    /// that sees a completion (an operation failed by a card removal).
     fn drain_card_events(&self) {
         let events: Vec<ReaderEvent> = {
             let mut s = self.state.borrow_mut();
-            std::iter::from_fn(|| s.reader.poll_event()).collect()
+            let mut out = Vec::new();
+            while let Some(ev) = s.reader.poll_event() {
+                match ev {
+                    ReaderEvent::Completed(r) => {
+                        if s.completion.is_none() {
+                            s.completion = Some(r);
+                        }
+                    }
+                    other => out.push(other),
+                }
+            }
+            out
         };
         for ev in events {
             self.forward(ev);

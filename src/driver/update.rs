@@ -24,6 +24,10 @@ use crate::session::{
 /// Default bound on one HTTP exchange (the OpenSCDP server waits 60 s for a response too).
 pub const DEFAULT_TIMEOUT_MS: u64 = 60_000;
 
+/// The largest script body accepted from a server. A template carries at most a handful of
+/// APDUs of at most 64 KiB each; anything larger is refused as a bad script before decoding.
+pub const MAX_SCRIPT_BYTES: usize = 1 << 20;
+
 /// Why an HTTP exchange failed before a response arrived.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -133,6 +137,12 @@ pub enum UpdateError {
     /// The server's script does not decode.
     #[error("bad script from server")]
     BadScript(#[source] SessionError),
+    /// The server's script is larger than [`MAX_SCRIPT_BYTES`].
+    #[error("script of {size} bytes is too large")]
+    ScriptTooLarge {
+        /// The body's size.
+        size: usize,
+    },
     /// The HTTP exchange failed.
     #[error(transparent)]
     Http(HttpError),
@@ -147,7 +157,7 @@ impl UpdateError {
         match self {
             Self::Driver(e) => e.code(),
             Self::Server { .. } => ErrorCode::ServerError,
-            Self::BadScript(_) => ErrorCode::BadScript,
+            Self::BadScript(_) | Self::ScriptTooLarge { .. } => ErrorCode::BadScript,
             Self::Http(HttpError::Timeout) => ErrorCode::Timeout,
             Self::Http(HttpError::Aborted) | Self::Aborted => ErrorCode::Aborted,
             Self::Http(_) => ErrorCode::NetworkError,
@@ -207,6 +217,11 @@ pub async fn card_update<U: UsbTransport + 'static>(
                 let request = with_cookie(request, options);
                 let response = post(http, clock, request, options.timeout_ms, abort).await;
                 match response {
+                    Ok(r) if r.body.len() > MAX_SCRIPT_BYTES => {
+                        let size = r.body.len();
+                        tell_server(&session, http, clock, options, "script too large").await;
+                        return Err(UpdateError::ScriptTooLarge { size });
+                    }
                     Ok(r) => {
                         if session.on_http_response(r).is_err() {
                             return Err(UpdateError::Driver(protocol("session out of step")));
@@ -214,6 +229,11 @@ pub async fn card_update<U: UsbTransport + 'static>(
                     }
                     Err(UpdateError::Aborted) => {
                         return Err(cancel(&mut session, http, options).await);
+                    }
+                    Err(e @ UpdateError::Http(HttpError::Timeout)) => {
+                        // The server may still be there: tell it the client gives up.
+                        tell_server(&session, http, clock, options, "no answer in time").await;
+                        return Err(e);
                     }
                     Err(e) => return Err(e),
                 }
@@ -258,16 +278,28 @@ pub async fn card_update<U: UsbTransport + 'static>(
                     other => {
                         // Tell the server its script could not be read (OpenSCDP: an AB
                         // reply with E1; GP already posted script-format-error itself).
-                        let reason = format!("card-relay: {other}");
-                        if let Some(request) = session.abort_request(&reason) {
-                            let request = with_cookie(request, options);
-                            let _ = post(http, clock, request, options.timeout_ms, None).await;
-                        }
+                        tell_server(&session, http, clock, options, &other.to_string()).await;
                         UpdateError::BadScript(other)
                     }
                 });
             }
         }
+    }
+}
+
+/// Posts the OpenSCDP abort reply (`E1` with `reason`) where the dialect has one, bounded
+/// in time, ignoring its outcome: the session is over either way.
+async fn tell_server(
+    session: &Session,
+    http: &dyn HttpClient,
+    clock: &dyn Clock,
+    options: &UpdateOptions,
+    reason: &str,
+) {
+    if let Some(request) = session.abort_request(&format!("card-relay: {reason}")) {
+        let request = with_cookie(request, options);
+        let timeout = options.timeout_ms.min(5_000);
+        let _ = post(http, clock, request, timeout, None).await;
     }
 }
 
