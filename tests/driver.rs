@@ -339,3 +339,77 @@ fn interrupt_events_reach_the_sink_and_close_releases() {
         Err(DriverError::Closed)
     );
 }
+
+/// ACS ACR3901U: short APDU level.
+fn acr3901_config() -> Vec<u8> {
+    ReaderProfile::parse(&dump("ACS_ACR3901U_ICC_Reader.txt"))
+        .expect("profile")
+        .configuration_bytes()
+        .expect("configuration")
+}
+
+#[test]
+fn a_short_apdu_reader_gets_the_short_encoding() {
+    let clock = VirtualClock::default();
+    let usb = FakeUsb::new(acr3901_config(), Box::new(card));
+    let driver = powered(&usb, &clock);
+    // Extended form, but Ne = 16 fits a short Le: it travels as 00 84 00 00 10.
+    let r = transmit(&driver, &clock, "00 84 00 00 00 00 10");
+    let Ok(Completion::Response(data)) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(data.len(), 18);
+    let last = usb.0.borrow().out_log.last().cloned().expect("a command");
+    assert_eq!(&last[10..], h("00 84 00 00 10").as_slice());
+    // Ne = 512 needs extended fields: refused before anything is sent.
+    let sent = usb.0.borrow().out_log.len();
+    let r = transmit(&driver, &clock, "00 84 00 00 00 02 00");
+    assert_eq!(r.map_err(|e| e.code()), Err(ErrorCode::InvalidArgument));
+    assert_eq!(usb.0.borrow().out_log.len(), sent);
+}
+
+#[test]
+fn the_status_of_an_empty_slot_is_an_answer_not_an_error() {
+    let clock = VirtualClock::default();
+    // Readers answer GetSlotStatus for an empty slot with "failed, ICC_MUTE, absent".
+    let usb = FakeUsb::new(
+        acr1252_config(),
+        Box::new(|out: &[u8]| {
+            let cmd = PcToRdr::decode(out).expect("command");
+            vec![RdrToPc::SlotStatus(RdrToPcSlotStatus {
+                slot: cmd.slot(),
+                seq: cmd.seq(),
+                state: SlotState::failed(
+                    IccStatus::Absent,
+                    card_relay::proto::ccid::SlotError::IccMute,
+                ),
+                clock_status: ClockStatus::from_byte(0),
+            })
+            .encode()]
+        }),
+    );
+    let driver = open(usb, &clock).expect("open");
+    let r = block_on(&clock, driver.run(Operation::Status { slot: 0 }, None));
+    assert_eq!(r, Ok(Completion::Status(IccStatus::Absent)));
+    assert_eq!(driver.card_present(0), Some(false));
+}
+
+#[test]
+fn an_abandoned_t1_exchange_resynchronises_before_the_next_apdu() {
+    use card_relay::proto::t1::{T1Config, T1Event, T1};
+    let mut t1 = T1::new(T1Config::default());
+    let first = t1.transmit(&h("00 84 00 00 08")).expect("transmit");
+    assert_eq!(first.block[..2], [0x00, 0x00], "I(0) block");
+    // The caller timed out: the card may have seen the block or not.
+    t1.abandon();
+    let next = t1
+        .transmit(&h("00 84 00 00 04"))
+        .expect("transmit after abandon");
+    assert_eq!(next.block, h("00 C0 00 C0"), "S(RESYNCH request) first");
+    match t1.on_block(&h("00 E0 00 E0")).expect("resynch response") {
+        T1Event::Send(send) => {
+            assert_eq!(send.block[..3], [0x00, 0x00, 0x05], "then the APDU as I(0)")
+        }
+        other => panic!("{other:?}"),
+    }
+}
