@@ -163,8 +163,16 @@ export interface CardUpdateOptions {
   pinRequired?: boolean | number;
   /** AID (hex) of the application holding the PIN, selected before VERIFY. */
   pinSelect?: string;
-  /** Supplies the PIN when the card needs one. */
+  /** Supplies the PIN when the card needs one and the reader has no PIN pad. */
   pin?: (info: { triesLeft: number | null }) => string | null | Promise<string | null>;
+  /**
+   * On a reader with a PIN pad the PIN is typed on the reader (default). `false` uses pin()
+   * instead; an object sets the pad's digit limits, its wait in seconds (default 30) and a
+   * padding byte (the PIN then fills a block of maxDigits bytes).
+   */
+  pinPad?: boolean | PinPadOptions;
+  /** Called when the reader starts waiting for the PIN on its pad. */
+  onPinPad?: (info: { triesLeft: number | null }) => void;
   onNotification?: (notification: Notification) => void;
   /** One trace line in the OCF layout ("78 C: 00 20 00 81 - VERIFY"). */
   onTrace?: (line: string) => void;
@@ -173,6 +181,17 @@ export interface CardUpdateOptions {
   signal?: AbortSignal;
   /** Node.js only: sent as Cookie: JSESSIONID=<id>. Browsers forbid the Cookie header. */
   sessionId?: string;
+}
+
+export interface PinPadOptions {
+  /** Fewest digits the pad accepts (default 4). */
+  minDigits?: number;
+  /** Most digits the pad accepts (default 16; at most 15 with padding). */
+  maxDigits?: number;
+  /** Seconds the reader waits for the PIN (1 to 255, default 30). */
+  timeout?: number;
+  /** Padding byte of a fixed PIN block; default none (Lc is the PIN's length). */
+  padding?: number;
 }
 
 export interface CardUpdateResult {

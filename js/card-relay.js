@@ -325,7 +325,11 @@ function parseHex(text) {
 /**
  * Verifies the PIN on the card, locally, before any server sees the session: the PIN goes
  * to the card only, never into a request. `pinRequired` is the reference (P2, default
- * 0x81 as the SmartCard-HSM's user PIN); `pinSelect` an AID (hex) to SELECT first.
+ * 0x81 as the SmartCard-HSM's user PIN); `pinSelect` an AID (hex) to SELECT first. On a
+ * reader with a PIN pad (unless `pinPad: false`) the user types the PIN on the reader, which
+ * sends VERIFY itself, so the PIN does not even pass through the page; `pinPad` may give
+ * { minDigits, maxDigits, timeout (s), padding } and `onPinPad({ triesLeft })` is called
+ * when the reader starts waiting. Otherwise `pin()` supplies the PIN.
  */
 async function verifyPin(reader, options) {
   const slot = slotOf(options);
@@ -343,19 +347,33 @@ async function verifyPin(reader, options) {
   if (sw(state) === 0x6983) {
     throw new CardRelayError("pin-failed", "the PIN is blocked", { hint: "Unblock the PIN with the card's issuer." });
   }
-  if (typeof options.pin !== "function") {
-    throw new CardRelayError("pin-failed", "a PIN is required but no pin() callback was given");
-  }
   const tries = (sw(state) & 0xfff0) === 0x63c0 ? sw(state) & 0x0f : null;
-  const pin = await options.pin({ triesLeft: tries });
-  if (pin === null || pin === undefined || pin === "") {
-    throw new CardRelayError("aborted", "PIN entry was cancelled");
+  let r;
+  if (reader.pinPad && options.pinPad !== false) {
+    const pad = typeof options.pinPad === "object" && options.pinPad !== null ? options.pinPad : {};
+    options.onPinPad?.({ triesLeft: tries });
+    r = await reader[CORE].verifyPin(slot, {
+      reference,
+      minDigits: pad.minDigits,
+      maxDigits: pad.maxDigits,
+      timeout: pad.timeout,
+      padding: pad.padding,
+      signal: options.signal,
+    });
+  } else {
+    if (typeof options.pin !== "function") {
+      throw new CardRelayError("pin-failed", "a PIN is required but no pin() callback was given");
+    }
+    const pin = await options.pin({ triesLeft: tries });
+    if (pin === null || pin === undefined || pin === "") {
+      throw new CardRelayError("aborted", "PIN entry was cancelled");
+    }
+    const digits = new TextEncoder().encode(String(pin));
+    const verify = Uint8Array.of(0x00, 0x20, 0x00, reference, digits.length, ...digits);
+    digits.fill(0);
+    r = await reader.transmit(verify, { slot, signal: options.signal });
+    verify.fill(0);
   }
-  const digits = new TextEncoder().encode(String(pin));
-  const verify = Uint8Array.of(0x00, 0x20, 0x00, reference, digits.length, ...digits);
-  digits.fill(0);
-  const r = await reader.transmit(verify, { slot, signal: options.signal });
-  verify.fill(0);
   const code = sw(r);
   if (code === SW_OK) return;
   if ((code & 0xfff0) === 0x63c0) {

@@ -24,7 +24,9 @@ use card_relay::proto::ccid::{
 };
 use card_relay::proto::descriptor::ExchangeLevel;
 use card_relay::proto::hex::h;
-use card_relay::reader::{Completion, Millis, Operation, Reader, ReaderError, ReaderEvent};
+use card_relay::reader::{
+    Completion, Millis, Operation, PinVerify, Reader, ReaderError, ReaderEvent,
+};
 use card_relay::sim::card::{SEED_ATR, T0_ATR, T0_T1_ATR};
 use card_relay::sim::{
     profiles, CardConfig, Fault, InTransfer, PinEntry, Profile, SimConfig, SimulatedReader,
@@ -608,6 +610,101 @@ fn pin_pad_secure() {
 }
 
 /// Power on, SELECT and GET CHALLENGE through every dump libccid has.
+/// PIN verification on the PIN pad (CCID §6.1.11 PC_to_RDR_Secure) at every exchange
+/// level: the reader collects the PIN, the host sees only the card's answer, and the card
+/// protocol stays in step (at TPDU level with T=1 the host's engine gave bTeoPrologue and
+/// consumed the card's block).
+#[test]
+fn pin_pad_verify_at_every_level() {
+    let setups: [(&str, &[u8], ExchangeLevel, u8); 4] = [
+        // libccid readers/GemPCPinpad.txt: TPDU, bPINSupport 0x03.
+        ("GemPCPinpad", &SEED_ATR, ExchangeLevel::Tpdu, 1),
+        ("SPR532", &T0_ATR, ExchangeLevel::Tpdu, 0),
+        ("ACS_APG8201_v2", &SEED_ATR, ExchangeLevel::ShortApdu, 1),
+        (
+            "Aladdin_R.D._JCR-770",
+            &SEED_ATR,
+            ExchangeLevel::ExtendedApdu,
+            1,
+        ),
+    ];
+    let fixed = PinVerify {
+        min_digits: 6,
+        max_digits: 6,
+        padding: Some(0xFF),
+        ..PinVerify::default()
+    };
+    for (profile, atr, level, protocol) in setups {
+        let mut b = Bench::new(profile, Some(CardConfig::pin().with_atr(atr.to_vec())));
+        assert_eq!(b.reader.exchange_level(), level, "{profile}");
+        b.power_on().unwrap();
+        assert_eq!(b.reader.protocol(0), Some(protocol), "{profile}");
+        let verify = |b: &mut Bench, entry: PinEntry, pin: PinVerify| {
+            b.sim.set_pin_entry(entry);
+            match b.run(Operation::VerifyPin { slot: 0, pin }) {
+                Outcome::Done(r) => r,
+                Outcome::Usb(e) => panic!("usb failure {e}"),
+            }
+        };
+        let default = PinVerify::default();
+        assert_eq!(
+            verify(&mut b, PinEntry::Timeout, default),
+            Err(ReaderError::PinTimeout),
+            "{profile}"
+        );
+        assert_eq!(
+            verify(&mut b, PinEntry::Cancel, default),
+            Err(ReaderError::PinCancelled)
+        );
+        assert_eq!(b.ok("00 20 00 81"), h("63 C3"), "{profile}");
+        let wrong = PinEntry::Digits("123455".into());
+        assert_eq!(
+            verify(&mut b, wrong, default),
+            Ok(Completion::Response(h("63 C2"))),
+            "{profile}"
+        );
+        let right = PinEntry::Digits("123456".into());
+        assert_eq!(
+            verify(&mut b, right.clone(), fixed),
+            Ok(Completion::Response(h("90 00"))),
+            "{profile}"
+        );
+        assert_eq!(
+            verify(&mut b, right, default),
+            Ok(Completion::Response(h("90 00"))),
+            "{profile}"
+        );
+        // The next APDU goes in one command: no resynchronisation was needed.
+        let before = b.reader.stats().commands;
+        assert_eq!(b.ok("00 20 00 81"), h("90 00"), "{profile}");
+        assert_eq!(b.reader.stats().commands, before + 1, "{profile}");
+        // The card saw the PINs (its log masks them), the host never did.
+        let log = b.sim.card_log(0);
+        let verifies: Vec<&Vec<u8>> = log.iter().filter(|c| c.len() > 5).collect();
+        assert_eq!(
+            verifies,
+            [
+                &h("00 20 00 81 06 2A 2A 2A 2A 2A 2A"),
+                &h("00 20 00 81 06 2A 2A 2A 2A 2A 2A"),
+                &h("00 20 00 81 06 2A 2A 2A 2A 2A 2A"),
+            ],
+            "{profile}"
+        );
+    }
+    // A reader without a PIN pad is refused before anything is sent.
+    let mut plain = Bench::new("GemPCTwin", Some(CardConfig::pin()));
+    plain.power_on().unwrap();
+    let before = plain.reader.stats().commands;
+    assert_eq!(
+        plain.run(Operation::VerifyPin {
+            slot: 0,
+            pin: PinVerify::default()
+        }),
+        Outcome::Done(Err(ReaderError::Unsupported("reader has no pin pad")))
+    );
+    assert_eq!(plain.reader.stats().commands, before);
+}
+
 #[test]
 fn every_real_reader() {
     let started = Instant::now();

@@ -101,6 +101,12 @@ async function run(event) {
       dialect: $("dialect").value,
       approve,
       pin: askPin,
+      onPinPad: ({ triesLeft }) => {
+        $("notification").textContent =
+          triesLeft === null
+            ? "Enter your PIN on the reader's keypad."
+            : `Enter your PIN on the reader's keypad (${triesLeft} tries left).`;
+      },
       signal: controller.signal,
       onTrace: trace,
       onNotification: ({ code, message }) => {

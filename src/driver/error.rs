@@ -216,11 +216,12 @@ fn reader_code(e: &ReaderError) -> ErrorCode {
         ReaderError::Unsupported(_) => ErrorCode::UnsupportedReader,
         ReaderError::CardAbsent | ReaderError::NotPowered => ErrorCode::CardAbsent,
         ReaderError::CardMute => ErrorCode::CardMute,
-        ReaderError::Timeout => ErrorCode::Timeout,
-        ReaderError::Aborted => ErrorCode::Aborted,
-        ReaderError::NoSuchSlot(_) | ReaderError::Apdu(_) | ReaderError::TooLong { .. } => {
-            ErrorCode::InvalidArgument
-        }
+        ReaderError::Timeout | ReaderError::PinTimeout => ErrorCode::Timeout,
+        ReaderError::Aborted | ReaderError::PinCancelled => ErrorCode::Aborted,
+        ReaderError::NoSuchSlot(_)
+        | ReaderError::Apdu(_)
+        | ReaderError::TooLong { .. }
+        | ReaderError::PinParameters(_) => ErrorCode::InvalidArgument,
         _ => ErrorCode::Protocol,
     }
 }
@@ -256,6 +257,17 @@ mod tests {
                 "{call:?} {kind:?}"
             );
         }
+    }
+
+    #[test]
+    fn pin_pad_outcomes() {
+        let code = |e| DriverError::Reader(e).code();
+        assert_eq!(code(ReaderError::PinCancelled), ErrorCode::Aborted);
+        assert_eq!(code(ReaderError::PinTimeout), ErrorCode::Timeout);
+        assert_eq!(
+            code(ReaderError::PinParameters("x")),
+            ErrorCode::InvalidArgument
+        );
     }
 
     #[test]

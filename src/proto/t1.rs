@@ -547,6 +547,24 @@ pub enum T1Error {
         #[source]
         cause: Option<BlockError>,
     },
+    /// [`T1::reader_block`] while a resynchronisation is pending (after
+    /// [`T1Error::Aborted`] or an abandoned exchange): the reader cannot send S(RESYNCH), so
+    /// an APDU must go first.
+    #[error("sequence numbers not synchronised")]
+    NotSynchronised,
+    /// [`T1::reader_block`] for an INF the card cannot take in one block.
+    #[error("reader-built block of {len} bytes exceeds ifsc {ifsc}")]
+    ReaderBlockTooLong {
+        /// Bytes of the INF.
+        len: usize,
+        /// The IFSC in force.
+        ifsc: u8,
+    },
+    /// The card asked again for the I-block the reader built (rule 7.1); the host cannot
+    /// resend it (it never had its content, e.g. the PIN). The next [`T1::transmit`]
+    /// resynchronises first.
+    #[error("card did not receive the reader-built block")]
+    ReaderBlockLost,
 }
 
 /// State of the host engine.
@@ -575,6 +593,10 @@ enum State {
     /// S(RESYNCH request) sent, waiting for S(RESYNCH response). `then` is an APDU to send
     /// once resynchronised (after an abort); `None` reports [`T1Error::Resynchronised`].
     Resynch { then: Option<Vec<u8>> },
+    /// The reader built and sent one unchained I-block with N(S) = `T1::ns` on the host's
+    /// behalf (PC_to_RDR_Secure at TPDU level, CCID Rev 1.1 §6.1.11): the card's answer is
+    /// awaited as after the last I-block of a command, but that block cannot be resent.
+    ReaderBlock,
     /// Resynchronisation failed: only [`T1::reset`] leaves this state.
     Dead,
 }
@@ -700,6 +722,45 @@ impl T1 {
         Ok(self.start_sending(apdu.to_vec()))
     }
 
+    /// Starts an exchange whose only I-block the reader builds and sends itself: PIN
+    /// verification on a TPDU-level reader's PIN pad, where the reader inserts the PIN into
+    /// the APDU (CCID Rev 1.1 §6.1.11.4 bTeoPrologue; libccid `SecurePINVerify` builds it
+    /// the same way). Returns the prologue NAD, PCB (I-block, N(S) in force, no chaining)
+    /// and LEN = `len`, the length of the APDU template; the reader corrects LEN when the
+    /// PIN changes the APDU's length. Feed the card's answer to [`T1::on_block`] as usual;
+    /// if the reader reports that it sent nothing (PIN entry cancelled or timed out), call
+    /// [`T1::reader_block_not_sent`].
+    pub fn reader_block(&mut self, len: usize) -> Result<[u8; 3], T1Error> {
+        self.check_can_start()?;
+        if self.state == State::Desynchronised {
+            return Err(T1Error::NotSynchronised);
+        }
+        let len_byte = u8::try_from(len)
+            .ok()
+            .filter(|&l| l > 0 && l <= self.ifsc)
+            .ok_or(T1Error::ReaderBlockTooLong {
+                len,
+                ifsc: self.ifsc,
+            })?;
+        self.retries = 0;
+        self.state = State::ReaderBlock;
+        let pcb = Pcb::I {
+            ns: self.ns,
+            more: false,
+        };
+        Ok([self.config.nad, pcb.to_byte(), len_byte])
+    }
+
+    /// The reader did not send the block of [`T1::reader_block`] (it reported PIN_CANCELLED
+    /// or PIN_TIMEOUT, CCID §6.2.6): the exchange ends and the sequence numbers stay as
+    /// they were. Nothing happens in any other state.
+    pub fn reader_block_not_sent(&mut self) {
+        if self.state == State::ReaderBlock {
+            self.state = State::Idle;
+            self.retries = 0;
+        }
+    }
+
     /// A block came from the card: what to do next.
     pub fn on_block(&mut self, rx: &[u8]) -> Result<T1Event, T1Error> {
         self.check_active()?;
@@ -737,6 +798,7 @@ impl T1 {
             }
             State::Sending { .. } => self.while_sending(block),
             State::Receiving { .. } => self.while_receiving(block),
+            State::ReaderBlock => self.after_reader_block(block),
             _ => Err(T1Error::NotExpecting),
         }
     }
@@ -866,6 +928,23 @@ impl T1 {
             Pcb::I { ns, more } if !chained && ns == self.nr => {
                 self.ns = !self.ns;
                 self.accept_i(block.inf, more, Vec::new())
+            }
+            _ => self.invalid(None).map(T1Event::Send),
+        }
+    }
+
+    fn after_reader_block(&mut self, block: Block) -> Result<T1Event, T1Error> {
+        match block.pcb {
+            // Rule 2: the card's I-block acknowledges the reader's block.
+            Pcb::I { ns, more } if ns == self.nr => {
+                self.ns = !self.ns;
+                self.accept_i(block.inf, more, Vec::new())
+            }
+            // Rule 7.1: the card did not get the block and asks for it again.
+            Pcb::R { nr, error } if nr == self.ns && !matches!(error, RError::Reserved(_)) => {
+                self.state = State::Desynchronised;
+                self.retries = 0;
+                Err(T1Error::ReaderBlockLost)
             }
             _ => self.invalid(None).map(T1Event::Send),
         }
@@ -1684,6 +1763,99 @@ mod tests {
         assert_eq!(r, Err(T1Error::Resynchronised));
         let r = run(&mut t1, &mut card, &mut wire, &apdu, 20).unwrap();
         assert_eq!(r, Ok(expected(&apdu, 0)));
+    }
+
+    /// What a TPDU-level PIN pad sends: the host's prologue, the APDU with the PIN in it,
+    /// LEN corrected and the EDC computed by the reader.
+    fn reader_built(prologue: [u8; 3], apdu: &[u8], edc: Edc) -> Vec<u8> {
+        let pcb = Pcb::from_byte(prologue[1]).unwrap();
+        Block {
+            nad: prologue[0],
+            pcb,
+            inf: apdu.to_vec(),
+        }
+        .encode(edc)
+    }
+
+    #[test]
+    fn reader_block_stays_in_sequence() {
+        let (mut t1, mut card) = pair(32, 32, Edc::Crc, 0);
+        let mut wire = Wire::default();
+        let select = h("00 A4 04 00 00");
+        assert_eq!(
+            run(&mut t1, &mut card, &mut wire, &select, 10),
+            Some(Ok(expected(&select, 0)))
+        );
+        // CCID §6.1.11.4 bTeoPrologue for the template 00 20 00 81 (the reader appends
+        // Lc and the PIN): NAD 0, PCB I-block with N(S) = 1, LEN 4.
+        let prologue = t1.reader_block(4).unwrap();
+        assert_eq!(prologue, [0x00, 0x40, 0x04]);
+        assert_eq!(t1.reader_block(4), Err(T1Error::Busy));
+        let verify = h("00 20 00 81 06 31 32 33 34 35 36");
+        let answer = card
+            .on_block(&reader_built(prologue, &verify, Edc::Crc))
+            .unwrap();
+        assert_eq!(
+            t1.on_block(&answer),
+            Ok(T1Event::Done(expected(&verify, 0)))
+        );
+        // Both sides moved on: the next APDU goes with N(S) = 0 in one block each way.
+        let before = wire.sent.len();
+        assert_eq!(
+            run(&mut t1, &mut card, &mut wire, &select, 10),
+            Some(Ok(expected(&select, 0)))
+        );
+        assert_eq!(wire.sent.len(), before + 1);
+        assert_eq!(wire.sent[before].block[1], 0x00);
+    }
+
+    #[test]
+    fn reader_block_not_sent_leaves_sequence_unchanged() {
+        let (mut t1, mut card) = pair(32, 32, Edc::Lrc, 0);
+        let mut wire = Wire::default();
+        assert_eq!(t1.reader_block(11).unwrap()[1], 0x00);
+        // PIN_CANCELLED: the reader sent nothing to the card.
+        t1.reader_block_not_sent();
+        assert!(t1.is_idle());
+        let apdu = h("00 B0 00 00 10");
+        assert_eq!(
+            run(&mut t1, &mut card, &mut wire, &apdu, 10),
+            Some(Ok(expected(&apdu, 0)))
+        );
+        assert_eq!(wire.sent.len(), 1);
+        assert_eq!(wire.sent[0].block[1], 0x00);
+    }
+
+    #[test]
+    fn reader_block_lost_resynchronises_next() {
+        let (mut t1, mut card) = pair(32, 32, Edc::Lrc, 0);
+        let mut wire = Wire::default();
+        t1.reader_block(5).unwrap();
+        // Rule 7.1: the card did not get the block and asks for N(S) = 0 again.
+        let again = Block::r(0, false, RError::Edc).encode(Edc::Lrc);
+        assert_eq!(t1.on_block(&again), Err(T1Error::ReaderBlockLost));
+        assert_eq!(t1.reader_block(5), Err(T1Error::NotSynchronised));
+        let apdu = h("00 B0 00 00 10");
+        assert_eq!(
+            run(&mut t1, &mut card, &mut wire, &apdu, 10),
+            Some(Ok(expected(&apdu, 0)))
+        );
+        // S(RESYNCH request) first.
+        assert_eq!(wire.sent[0].block[1], 0xC0);
+    }
+
+    #[test]
+    fn reader_block_fits_ifsc() {
+        let (mut t1, _) = pair(16, 32, Edc::Lrc, 0);
+        assert_eq!(
+            t1.reader_block(17),
+            Err(T1Error::ReaderBlockTooLong { len: 17, ifsc: 16 })
+        );
+        assert_eq!(
+            t1.reader_block(0),
+            Err(T1Error::ReaderBlockTooLong { len: 0, ifsc: 16 })
+        );
+        assert_eq!(t1.reader_block(16).map(|p| p[2]), Ok(16));
     }
 }
 

@@ -703,6 +703,238 @@ fn busy_and_bad_slot() {
     assert!(!reader.is_busy());
 }
 
+/// A reader descriptor with a PIN pad (bPINSupport 0x03, as libccid readers/SPR532.txt).
+fn pin_pad(features: u32) -> CcidClassDescriptor {
+    CcidClassDescriptor {
+        pin_support: 0x03,
+        ..descriptor(features, 271)
+    }
+}
+
+/// What a PIN pad does with PC_to_RDR_Secure: checks the structure, appends Lc and the
+/// typed PIN to the four-byte template, and returns the resulting APDU and bTeoPrologue.
+fn pad_builds_verify(cmd: &PcToRdr, pin: &str) -> (Vec<u8>, [u8; 3]) {
+    let PcToRdr::Secure(secure) = cmd else {
+        panic!("expected Secure, got {cmd:?}")
+    };
+    assert_eq!(secure.bwi, 0);
+    assert_eq!(secure.level_parameter, 0);
+    let d = &secure.data;
+    // bPINOperation 0, bTimeOut 30, ASCII bytes left-justified, no block, 4 to 16 digits,
+    // validation key, one message, wLangId 0409, bMsgIndex 0.
+    assert_eq!(&d[..12], &h("00 1E 82 00 00 10 04 02 01 09 04 00")[..]);
+    assert_eq!(&d[15..], &h("00 20 00 81")[..]);
+    let mut apdu = d[15..].to_vec();
+    apdu.push(u8::try_from(pin.len()).unwrap());
+    apdu.extend_from_slice(pin.as_bytes());
+    (apdu, [d[12], d[13], d[14]])
+}
+
+fn verify_pin() -> Operation {
+    Operation::VerifyPin {
+        slot: 0,
+        pin: PinVerify::default(),
+    }
+}
+
+/// A T=1 card whose VERIFY accepts "123456" and answers 63 C2 to anything else; other
+/// commands get 90 00.
+fn pin_card(wtx_requests: u8) -> T1Card<impl FnMut(&[u8]) -> Vec<u8>> {
+    let config = T1CardConfig {
+        ifsc: 0xFE,
+        ifsd: 0xFE,
+        wtx_requests,
+        wtx_multiplier: 2,
+        ..T1CardConfig::default()
+    };
+    T1Card::new(config, |apdu: &[u8]| match apdu {
+        [0x00, 0x20, 0x00, 0x81, 0x06, pin @ ..] if pin == b"123456" => h("90 00"),
+        [0x00, 0x20, ..] => h("63 C2"),
+        _ => h("90 00"),
+    })
+}
+
+#[test]
+fn pin_verify_structure() {
+    // CCID Rev 1.1 §6.1.11.4, laid out as libccid readers/SPR532 users send it: a fixed
+    // block of 6 ASCII digits padded with FF, 6 to 6 digits.
+    let padded = PinVerify {
+        reference: 0x81,
+        min_digits: 6,
+        max_digits: 6,
+        timeout_s: 0x3C,
+        padding: Some(0xFF),
+    };
+    assert_eq!(
+        padded.encode([0x00, 0x40, 0x0B]),
+        h("00 3C 82 06 00 06 06 02 01 09 04 00 00 40 0B 00 20 00 81 06 FF FF FF FF FF FF")
+    );
+    assert_eq!(
+        PinVerify::default().encode([0; 3]),
+        h("00 1E 82 00 00 10 04 02 01 09 04 00 00 00 00 00 20 00 81")
+    );
+    for (bad, why) in [
+        (
+            PinVerify {
+                min_digits: 0,
+                ..PinVerify::default()
+            },
+            "digits must satisfy 1 <= min <= max",
+        ),
+        (
+            PinVerify {
+                padding: Some(0xFF),
+                ..PinVerify::default()
+            },
+            "a padded pin block holds at most 15 digits",
+        ),
+        (
+            PinVerify {
+                timeout_s: 0,
+                ..PinVerify::default()
+            },
+            "timeout must be 1 to 255 s",
+        ),
+    ] {
+        let mut reader = Reader::new(pin_pad(SHORT_APDU_AUTO)).unwrap();
+        power_on(&mut reader, &h(HSM_ATR));
+        let op = Operation::VerifyPin { slot: 0, pin: bad };
+        assert_eq!(reader.start(op, 0), Err(ReaderError::PinParameters(why)));
+    }
+}
+
+#[test]
+fn verify_pin_needs_a_pin_pad_and_a_powered_card() {
+    let mut plain = Reader::new(descriptor(SHORT_APDU_AUTO, 271)).unwrap();
+    power_on(&mut plain, &h(HSM_ATR));
+    assert_eq!(
+        plain.start(verify_pin(), 0),
+        Err(ReaderError::Unsupported("reader has no pin pad"))
+    );
+    let mut pad = Reader::new(pin_pad(SHORT_APDU_AUTO)).unwrap();
+    assert_eq!(pad.start(verify_pin(), 0), Err(ReaderError::NotPowered));
+    assert!(!pad.is_busy());
+}
+
+#[test]
+fn apdu_level_verify_pin_returns_the_card_answer() {
+    let mut reader = Reader::new(pin_pad(SHORT_APDU_AUTO)).unwrap();
+    power_on(&mut reader, &h(HSM_ATR));
+    let mut typed = Vec::new();
+    let (result, sent) = run(&mut reader, verify_pin(), |cmd| {
+        let (apdu, prologue) = pad_builds_verify(cmd, "123455");
+        // Not T=1 at TPDU level: bTeoPrologue is zeros.
+        assert_eq!(prologue, [0; 3]);
+        typed = apdu;
+        vec![ok_data(cmd, h("63 C2"))]
+    });
+    assert_eq!(result, Ok(Completion::Response(h("63 C2"))));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(typed, h("00 20 00 81 06 31 32 33 34 35 35"));
+
+    // CCID §6.2.6 bError 0xEF / 0xF0.
+    for (error, expected) in [
+        (SlotError::PinCancelled, ReaderError::PinCancelled),
+        (SlotError::PinTimeout, ReaderError::PinTimeout),
+    ] {
+        let (result, _) = run(&mut reader, verify_pin(), |cmd| {
+            let failed = SlotState::failed(IccStatus::PresentActive, error);
+            vec![data_block(cmd.slot(), cmd.seq(), failed, 0, Vec::new())]
+        });
+        assert_eq!(result, Err(expected));
+    }
+}
+
+#[test]
+fn verify_pin_waits_for_the_pin_entry() {
+    let mut reader = Reader::new(pin_pad(SHORT_APDU_AUTO)).unwrap();
+    power_on(&mut reader, &h(HSM_ATR));
+    reader.start(verify_pin(), 10_000).unwrap();
+    assert!(reader.poll_transmit().is_some());
+    // bTimeOut 30 s, then the card exchange.
+    let deadline = reader.poll_timeout().unwrap();
+    assert!(
+        deadline >= 10_000 + 30_000 + MIN_EXCHANGE_TIMEOUT_MS,
+        "{deadline}"
+    );
+    reader.handle_timeout(deadline - 1);
+    assert!(reader.is_busy());
+    reader.handle_timeout(deadline);
+    assert_eq!(
+        reader.poll_event(),
+        Some(ReaderEvent::Completed(Err(ReaderError::Timeout)))
+    );
+}
+
+#[test]
+fn tpdu_t1_verify_pin_keeps_the_block_sequence() {
+    let mut reader = Reader::new(pin_pad(GEMPC_TWIN)).unwrap();
+    power_on(&mut reader, &h(HSM_ATR));
+    // The card asks for a time extension before each answer.
+    let mut card = pin_card(1);
+    let mut exchange = |reader: &mut Reader, op: Operation, pin: &str| {
+        run(reader, op, |cmd| match cmd {
+            PcToRdr::Secure(_) => {
+                let (apdu, prologue) = pad_builds_verify(cmd, pin);
+                // The reader builds the I-block from bTeoPrologue, with LEN and EDC of
+                // the completed APDU.
+                let block = crate::proto::t1::Block {
+                    nad: prologue[0],
+                    pcb: crate::proto::t1::Pcb::from_byte(prologue[1]).unwrap(),
+                    inf: apdu,
+                }
+                .encode(crate::proto::t1::Edc::Lrc);
+                vec![ok_data(cmd, card.on_block(&block).expect("card answers"))]
+            }
+            PcToRdr::XfrBlock(x) => vec![ok_data(cmd, card.on_block(&x.data).expect("answer"))],
+            other => panic!("unexpected {other:?}"),
+        })
+    };
+    let select = || Operation::Transmit {
+        slot: 0,
+        apdu: h("00 A4 04 0C 02 E8 2B"),
+    };
+    let (result, _) = exchange(&mut reader, select(), "");
+    assert_eq!(result, Ok(Completion::Response(h("90 00"))));
+    // N(S) is now 1: the prologue says so; LEN is the template's.
+    let (result, sent) = exchange(&mut reader, verify_pin(), "123456");
+    assert_eq!(result, Ok(Completion::Response(h("90 00"))));
+    let PcToRdr::Secure(secure) = &sent[0] else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(&secure.data[12..15], &h("00 40 04")[..]);
+    // S(WTX response) went in an XfrBlock with bBWI 2.
+    assert!(
+        matches!(&sent[1], PcToRdr::XfrBlock(x) if x.bwi == 2),
+        "{sent:?}"
+    );
+    assert_eq!(sent.len(), 2);
+
+    // A cancelled entry sent nothing to the card: the sequence is unchanged.
+    let (result, _) = run(&mut reader, verify_pin(), |cmd| {
+        let (_, prologue) = pad_builds_verify(cmd, "");
+        assert_eq!(prologue, h("00 00 04")[..]);
+        let failed = SlotState::failed(IccStatus::PresentActive, SlotError::PinCancelled);
+        vec![data_block(cmd.slot(), cmd.seq(), failed, 0, Vec::new())]
+    });
+    assert_eq!(result, Err(ReaderError::PinCancelled));
+    let (result, sent) = exchange(&mut reader, verify_pin(), "123455");
+    assert_eq!(result, Ok(Completion::Response(h("63 C2"))));
+    assert!(matches!(&sent[0], PcToRdr::Secure(s) if s.data[13] == 0x00));
+    let (result, sent) = exchange(&mut reader, select(), "");
+    assert_eq!(result, Ok(Completion::Response(h("90 00"))));
+    // One I-block with N(S) = 1 and the WTX answer: no resynchronisation was needed.
+    assert!(
+        matches!(&sent[0], PcToRdr::XfrBlock(x) if x.data[1] == 0x40),
+        "{sent:?}"
+    );
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        card.commands().last().map(Vec::as_slice),
+        Some(&h("00 A4 04 0C 02 E8 2B")[..])
+    );
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 mod properties {
     use super::*;

@@ -654,6 +654,24 @@ impl SimCard {
         Some(answer)
     }
 
+    /// A PIN pad at TPDU level with T=1 sends the completed VERIFY in one I-block built
+    /// from the host's bTeoPrologue (CCID Rev 1.1 §6.1.11.4): its NAD and PCB, with LEN and
+    /// the EDC computed for the APDU the pad completed. `None` when the prologue is not an
+    /// unchained I-block, the APDU does not fit one block, or the card stays silent.
+    pub(crate) fn reader_block(&mut self, prologue: [u8; 3], apdu: &[u8]) -> Option<Vec<u8>> {
+        let pcb = Pcb::from_byte(prologue[1]).ok()?;
+        if !matches!(pcb, Pcb::I { more: false, .. }) || apdu.len() > usize::from(u8::MAX - 1) {
+            return None;
+        }
+        let block = Block {
+            nad: prologue[0],
+            pcb,
+            inf: apdu.to_vec(),
+        }
+        .encode(self.edc());
+        self.t1(&block)
+    }
+
     /// The executed commands.
     pub(crate) fn log(&self) -> CardLog {
         self.applet

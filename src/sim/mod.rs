@@ -1362,7 +1362,7 @@ impl SimulatedReader {
                 let pin_verify = descriptor.is_some_and(|d| d.pin_verify());
                 let entry = self.pin_entry.clone();
                 match self.slots.get_mut(usize::from(slot)) {
-                    Some(s) => secure(s, pin_verify, &entry, mute, m),
+                    Some(s) => secure(s, level, pin_verify, &entry, mute, m),
                     None => (self.failure(header, SlotError::BadParameter(5)), false),
                 }
             }
@@ -1590,8 +1590,10 @@ fn xfr_block(
 }
 
 /// PC_to_RDR_Secure, PIN verification (CCID §6.1.11.4): the scripted PIN is formatted into
-/// abPINApdu per bmFormatString, bmPINBlockString and bmPINLengthFormat, and the APDU runs
-/// on the card as an APDU-level reader sends it.
+/// abPINApdu per bmFormatString, bmPINBlockString and bmPINLengthFormat, and the APDU goes
+/// to the card as the reader's exchange level sends it: whole at the APDU levels, as a T=0
+/// TPDU, or at TPDU level with T=1 as one I-block built from bTeoPrologue (NAD and PCB
+/// from the host, LEN and EDC for the completed APDU), whose answer is the card's block.
 ///
 /// abData layout: [0] bPINOperation (0 verify), [1] bTimeOut, [2] bmFormatString
 /// (b7 units: 1 bytes, 0 bits; b6..b3 PIN position; b2 right-justify; b1..b0 type:
@@ -1602,6 +1604,7 @@ fn xfr_block(
 /// [15..] abPINApdu.
 fn secure(
     s: &mut Slot,
+    level: ExchangeLevel,
     pin_verify: bool,
     entry: &PinEntry,
     mute: bool,
@@ -1625,13 +1628,22 @@ fn secure(
         return failed(SlotError::IccMute);
     }
     // bError 10: the offset of abData (the bPINOperation or its structure is bad).
-    let (Some(0), Some(&format), Some(&block), Some(&length_format), Some(template)) = (
+    let (
+        Some(0),
+        Some(&format),
+        Some(&block),
+        Some(&length_format),
+        Some(&[nad, pcb, len]),
+        Some(template),
+    ) = (
         m.data.first().copied(),
         m.data.get(2),
         m.data.get(3),
         m.data.get(4),
+        m.data.get(12..15),
         m.data.get(15..),
-    ) else {
+    )
+    else {
         return failed(SlotError::BadParameter(10));
     };
     let digits = match entry {
@@ -1639,13 +1651,18 @@ fn secure(
         PinEntry::Cancel => return failed(SlotError::PinCancelled),
         PinEntry::Digits(d) => d.clone(),
     };
-    match format_pin(template, &digits, format, block, length_format) {
-        Some(apdu) => {
-            let (rsp, slow) = card.apdu(&apdu);
-            (data_block(slot, seq, SlotState::ok(icc), 0, rsp), slow)
-        }
-        None => failed(SlotError::BadParameter(10)),
-    }
+    let Some(apdu) = format_pin(template, &digits, format, block, length_format) else {
+        return failed(SlotError::BadParameter(10));
+    };
+    let (rsp, slow) = match (level, card.protocol) {
+        (ExchangeLevel::Tpdu, 1) => match card.reader_block([nad, pcb, len], &apdu) {
+            Some(rsp) => (rsp, false),
+            None => return failed(SlotError::IccMute),
+        },
+        (ExchangeLevel::Tpdu, _) => card.t0(&apdu),
+        _ => card.apdu(&apdu),
+    };
+    (data_block(slot, seq, SlotState::ok(icc), 0, rsp), slow)
 }
 
 /// Writes `digits` into the APDU template (see [`secure`]); `None` when it does not fit.

@@ -21,7 +21,7 @@ use crate::driver::update::{self, UpdateError, UpdateObserver, UpdateOptions};
 use crate::driver::{CcidDriver, DriverError, DriverEvent, ErrorCode};
 use crate::proto::descriptor::ExchangeLevel;
 use crate::proto::hex;
-use crate::reader::{Completion, Operation};
+use crate::reader::{Completion, Operation, PinVerify};
 use crate::session::{Dialect, Notification};
 use crate::web::clock::WebClock;
 use crate::web::fetch::{Credentials, WebFetch};
@@ -327,6 +327,46 @@ impl ReaderCore {
         })
     }
 
+    /// Verifies the PIN on the reader's PIN pad (CCID PC_to_RDR_Secure): the user types it
+    /// on the reader, which sends VERIFY to the card; the PIN never reaches the page.
+    /// `options` (all optional): `reference` (P2, default 0x81), `minDigits` (4),
+    /// `maxDigits` (16), `timeout` (seconds the reader waits, 30), `padding` (a byte: the
+    /// PIN goes in a fixed block of `maxDigits` bytes filled with it; default none: Lc is
+    /// the PIN's length), `signal`. Powers the card on first if needed. Resolves to the
+    /// card's response (SW1 SW2); a cancelled entry rejects with code `aborted`, an entry
+    /// that timed out with `timeout`.
+    #[wasm_bindgen(js_name = verifyPin)]
+    pub fn verify_pin(&self, slot: JsValue, options: JsValue) -> js_sys::Promise {
+        let driver = Rc::clone(&self.driver);
+        future_to_promise(async move {
+            let slot = slot_from(&slot)?;
+            let pin = pin_verify_from(&options)?;
+            let link = SignalLink::new(signal_from(&get(&options, "signal")));
+            if driver.atr(slot).is_none() {
+                let op = Operation::PowerOn {
+                    slot,
+                    protocol: None,
+                };
+                driver
+                    .run(op, Some(&link.abort))
+                    .await
+                    .map_err(|e| driver_error(&e))?;
+            }
+            match driver
+                .run(Operation::VerifyPin { slot, pin }, Some(&link.abort))
+                .await
+            {
+                Ok(Completion::Response(r)) => Ok(Uint8Array::from(r.as_slice()).into()),
+                Ok(_) => Err(js_error(
+                    ErrorCode::Protocol,
+                    "pin verification gave no response",
+                    None,
+                )),
+                Err(e) => Err(driver_error(&e)),
+            }
+        })
+    }
+
     /// Marks the device as unplugged (the page saw `navigator.usb`'s `disconnect`).
     #[wasm_bindgen(js_name = markDisconnected)]
     pub fn mark_disconnected(&self) {
@@ -341,6 +381,38 @@ impl ReaderCore {
             Ok(JsValue::UNDEFINED)
         })
     }
+}
+
+/// An optional integer option in `min..=max`.
+fn byte_option(options: &JsValue, key: &str, min: u8, max: u8) -> Result<Option<u8>, JsValue> {
+    let value = get(options, key);
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    value
+        .as_f64()
+        .filter(|v| v.fract() == 0.0 && (f64::from(min)..=f64::from(max)).contains(v))
+        .map(|v| Some(v as u8))
+        .ok_or_else(|| invalid(&format!("{key} must be an integer from {min} to {max}")))
+}
+
+/// The PIN pad parameters of [`ReaderCore::verify_pin`].
+fn pin_verify_from(options: &JsValue) -> Result<PinVerify, JsValue> {
+    let default = PinVerify::default();
+    let pin = PinVerify {
+        reference: byte_option(options, "reference", 0, 255)?.unwrap_or(default.reference),
+        min_digits: byte_option(options, "minDigits", 1, 255)?.unwrap_or(default.min_digits),
+        max_digits: byte_option(options, "maxDigits", 1, 255)?.unwrap_or(default.max_digits),
+        timeout_s: byte_option(options, "timeout", 1, 255)?.unwrap_or(default.timeout_s),
+        padding: byte_option(options, "padding", 0, 255)?,
+    };
+    if pin.min_digits > pin.max_digits {
+        return Err(invalid("minDigits must not exceed maxDigits"));
+    }
+    if pin.padding.is_some() && pin.max_digits > 15 {
+        return Err(invalid("with padding, maxDigits is at most 15"));
+    }
+    Ok(pin)
 }
 
 fn bytes_from(value: &JsValue) -> Option<Vec<u8>> {

@@ -31,6 +31,10 @@ async function main(button: HTMLButtonElement, device: USBDevice): Promise<CardU
       approve: async (origin: string) => (origin.endsWith(".example") ? "once" : false),
       onNotification: ({ code, message, timeToCompletion }) => console.log(code, message, timeToCompletion),
       onTrace: (line: string) => console.log(line),
+      pinRequired: 0x81,
+      pinPad: { minDigits: 6, maxDigits: 8, timeout: 30 },
+      onPinPad: ({ triesLeft }) => console.log("type the PIN on the reader", triesLeft),
+      pin: async ({ triesLeft }) => (triesLeft === 0 ? null : "123456"),
       signal: controller.signal,
     });
   } catch (e) {
