@@ -301,29 +301,8 @@ impl ReaderCore {
             let bytes = bytes_from(&apdu).ok_or_else(|| invalid("apdu must be a Uint8Array"))?;
             let slot = slot_from(&slot)?;
             let link = SignalLink::new(signal_from(&signal));
-            // A card that is present but not powered is powered on first.
-            if driver.atr(slot).is_none() {
-                let op = Operation::PowerOn {
-                    slot,
-                    protocol: None,
-                };
-                driver
-                    .run(op, Some(&link.abort))
-                    .await
-                    .map_err(|e| driver_error(&e))?;
-            }
-            match driver
-                .run(Operation::Transmit { slot, apdu: bytes }, Some(&link.abort))
-                .await
-            {
-                Ok(Completion::Response(r)) => Ok(Uint8Array::from(r.as_slice()).into()),
-                Ok(_) => Err(js_error(
-                    ErrorCode::Protocol,
-                    "transmit gave no response",
-                    None,
-                )),
-                Err(e) => Err(driver_error(&e)),
-            }
+            let op = Operation::Transmit { slot, apdu: bytes };
+            run_for_response(&driver, slot, op, &link.abort).await
         })
     }
 
@@ -342,28 +321,13 @@ impl ReaderCore {
             let slot = slot_from(&slot)?;
             let pin = pin_verify_from(&options)?;
             let link = SignalLink::new(signal_from(&get(&options, "signal")));
-            if driver.atr(slot).is_none() {
-                let op = Operation::PowerOn {
-                    slot,
-                    protocol: None,
-                };
-                driver
-                    .run(op, Some(&link.abort))
-                    .await
-                    .map_err(|e| driver_error(&e))?;
-            }
-            match driver
-                .run(Operation::VerifyPin { slot, pin }, Some(&link.abort))
-                .await
-            {
-                Ok(Completion::Response(r)) => Ok(Uint8Array::from(r.as_slice()).into()),
-                Ok(_) => Err(js_error(
-                    ErrorCode::Protocol,
-                    "pin verification gave no response",
-                    None,
-                )),
-                Err(e) => Err(driver_error(&e)),
-            }
+            run_for_response(
+                &driver,
+                slot,
+                Operation::VerifyPin { slot, pin },
+                &link.abort,
+            )
+            .await
         })
     }
 
@@ -413,6 +377,30 @@ fn pin_verify_from(options: &JsValue) -> Result<PinVerify, JsValue> {
         return Err(invalid("with padding, maxDigits is at most 15"));
     }
     Ok(pin)
+}
+
+/// Runs an operation that answers with a response APDU, powering a present card on first.
+async fn run_for_response(
+    driver: &CcidDriver<WebUsb>,
+    slot: u8,
+    op: Operation,
+    abort: &Abort,
+) -> Result<JsValue, JsValue> {
+    if driver.atr(slot).is_none() {
+        let power_on = Operation::PowerOn {
+            slot,
+            protocol: None,
+        };
+        driver
+            .run(power_on, Some(abort))
+            .await
+            .map_err(|e| driver_error(&e))?;
+    }
+    match driver.run(op, Some(abort)).await {
+        Ok(Completion::Response(r)) => Ok(Uint8Array::from(r.as_slice()).into()),
+        Ok(_) => Err(js_error(ErrorCode::Protocol, "no response apdu", None)),
+        Err(e) => Err(driver_error(&e)),
+    }
 }
 
 fn bytes_from(value: &JsValue) -> Option<Vec<u8>> {

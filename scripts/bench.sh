@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The benchmarks (npm run bench): builds what they measure (pkg/, pkg-sim/, the reader
+# profiles, the reference server), then runs bench/run.mjs in headless Chromium, which writes
+# bench/results.json and the table in bench/README.md. Arguments go to bench/run.mjs
+# (`--smoke`: a few iterations, nothing written).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+# INVARIANT: RUSTFLAGS stays unset: it would replace the wasm32 rustflags of .cargo/config.toml.
+unset RUSTFLAGS
+bash scripts/setup.sh
+bash scripts/build.sh
+node bench/run.mjs "$@"
