@@ -221,7 +221,7 @@ pub enum Fault {
     StallOut(bool),
     /// `timeExtensions`: send N time extensions (bmCommandStatus 2) before each answer to
     /// IccPowerOn, XfrBlock and Secure.
-    TimeExtensions(u8),
+    TimeExtensions(u16),
     /// `stale`: send an extra answer with the previous bSeq before each answer.
     StaleResponse(bool),
     /// `duplicate`: send each answer twice.
@@ -253,7 +253,7 @@ impl Fault {
         Ok(match name {
             "stallIn" => Fault::StallIn(on),
             "stallOut" => Fault::StallOut(on),
-            "timeExtensions" => Fault::TimeExtensions(u8::try_from(value).unwrap_or(u8::MAX)),
+            "timeExtensions" => Fault::TimeExtensions(u16::try_from(value).unwrap_or(u16::MAX)),
             "stale" => Fault::StaleResponse(on),
             "duplicate" => Fault::DuplicateResponse(on),
             "split" => Fault::SplitTransfers(on),
@@ -272,7 +272,7 @@ impl Fault {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Faults {
     /// See [`Fault::TimeExtensions`].
-    pub time_extensions: u8,
+    pub time_extensions: u16,
     /// See [`Fault::StaleResponse`].
     pub stale: bool,
     /// See [`Fault::DuplicateResponse`].

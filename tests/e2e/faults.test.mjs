@@ -106,7 +106,7 @@ for (const fault of ["stallIn", "stallOut"]) {
 }
 
 for (const [fault, value] of [
-  ["timeExtensions", 255],
+  ["timeExtensions", 1000],
   ["stale", 1],
   ["duplicate", 1],
   ["split", 1],
