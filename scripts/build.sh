@@ -7,8 +7,12 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 unset RUSTFLAGS
 wasm-pack build --release --target web --out-dir pkg --out-name card_relay . --locked
+# npm's binaryen (Debian's wasm-opt is too old for wasm-bindgen's output); wasm-pack's own
+# wasm-opt step is off in Cargo.toml for the same reason.
+node_modules/.bin/wasm-opt -Oz pkg/card_relay_bg.wasm -o pkg/card_relay_bg.wasm
 node scripts/package.mjs pkg
 wasm-pack build --release --target web --out-dir pkg-sim --out-name card_relay . --locked --features simulator
+node_modules/.bin/wasm-opt -Oz pkg-sim/card_relay_bg.wasm -o pkg-sim/card_relay_bg.wasm
 node scripts/package.mjs pkg-sim --simulator
 node scripts/profiles.mjs
 cargo build --release --locked -p card-relay-server

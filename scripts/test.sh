@@ -36,6 +36,7 @@ step "cargo test (native, simulator feature)" cargo test -p card-relay --all-fea
 step "TypeScript consumer (tsc --noEmit)" npx --no-install tsc -p tests/ts/tsconfig.json
 step "wasm-pack test --headless --chrome" wasm-pack test --headless --chrome . --locked --features simulator
 step "build (wasm package + reference server)" bash scripts/build.sh
+step "benchmarks (smoke)" node bench/run.mjs --smoke
 step "end-to-end (demo page in Chromium)" node --test --test-concurrency=1 tests/e2e/
 
 printf '\nsteps: %d passed, %d failed\n' "$passed" "$failed"

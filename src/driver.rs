@@ -275,6 +275,9 @@ impl<U: UsbTransport + 'static> CcidDriver<U> {
     }
 
     async fn drive(&self, abort: Option<&Abort>) -> Result<Completion, DriverError> {
+        // One timer per deadline, not per read: time extensions and multi-message exchanges
+        // keep it while the deadline stays the same.
+        let mut timer: Option<(u64, LocalBoxFuture<()>)> = None;
         loop {
             // Send what the state machine wants sent.
             let out = self.state.borrow_mut().reader.poll_transmit();
@@ -292,12 +295,17 @@ impl<U: UsbTransport + 'static> CcidDriver<U> {
                     "reader state machine stalled",
                 )));
             };
-            self.read_once(deadline, abort).await?;
+            self.read_once(deadline, &mut timer, abort).await?;
         }
     }
 
     /// One bulk-IN read raced against the deadline and the abort signal.
-    async fn read_once(&self, deadline: u64, abort: Option<&Abort>) -> Result<(), DriverError> {
+    async fn read_once(
+        &self,
+        deadline: u64,
+        timer: &mut Option<(u64, LocalBoxFuture<()>)>,
+        abort: Option<&Abort>,
+    ) -> Result<(), DriverError> {
         let mut read = {
             let pending = self.state.borrow_mut().pending_in.take();
             match pending {
@@ -305,13 +313,20 @@ impl<U: UsbTransport + 'static> CcidDriver<U> {
                 None => self.usb.transfer_in(self.bulk_in, self.read_length),
             }
         };
-        let wait = deadline.saturating_sub(self.clock.now());
-        let mut timer = self.clock.sleep(wait);
+        if timer.as_ref().map(|t| t.0) != Some(deadline) {
+            let wait = deadline.saturating_sub(self.clock.now());
+            *timer = Some((deadline, self.clock.sleep(wait)));
+        }
+        let Some((_, sleep)) = timer.as_mut() else {
+            return Err(DriverError::Reader(crate::reader::ReaderError::Protocol(
+                "no read deadline",
+            )));
+        };
         let mut aborted: LocalBoxFuture<()> = match abort {
             Some(a) => Box::pin(a.wait()),
             None => Box::pin(sync::Never),
         };
-        let outcome = race(&mut read, race(&mut timer, &mut aborted)).await;
+        let outcome = race(&mut read, race(sleep, &mut aborted)).await;
         match outcome {
             Either::Left(Ok(bytes)) => {
                 let now = self.clock.now();
@@ -334,6 +349,8 @@ impl<U: UsbTransport + 'static> CcidDriver<U> {
                 Err(self.usb_failure(UsbCall::TransferIn, e).await)
             }
             Either::Right(Either::Left(())) => {
+                // The timer fired: a new deadline needs a new one.
+                *timer = None;
                 // Keep the read: its answer may still come, and must not be lost to a
                 // later read queued behind it.
                 self.state.borrow_mut().pending_in = Some(read);

@@ -1,29 +1,68 @@
 //! Time in the browser (and in Node): `performance.now()` and `setTimeout` of the global
-//! object, whatever it is (window, worker, Node's globalThis).
+//! object, imported once (not looked up by name on every call).
 
-use js_sys::{Function, Promise, Reflect};
-use wasm_bindgen::{JsCast, JsValue};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use js_sys::{Function, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 
 use crate::driver::usb::{Clock, LocalBoxFuture};
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &Function, ms: f64) -> JsValue;
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(id: &JsValue);
+}
 
 /// The global clock and timer.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WebClock;
 
-fn global_function(object: &JsValue, name: &str) -> Option<(JsValue, Function)> {
-    let f = Reflect::get(object, &JsValue::from_str(name)).ok()?;
-    f.dyn_into::<Function>().ok().map(|f| (object.clone(), f))
+/// A `setTimeout` as a future. Dropping it before it fires clears the timer and settles its
+/// promise, so an abandoned sleep (the driver races one against every read) holds no timer
+/// and no closure: without this, each read left a live timer behind until it fired.
+struct Sleep {
+    future: JsFuture,
+    timer: Option<JsValue>,
+    resolve: Option<Function>,
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match Pin::new(&mut self.future).poll(cx) {
+            Poll::Ready(_) => {
+                self.timer = None;
+                self.resolve = None;
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some(id) = self.timer.take() {
+            clear_timeout(&id);
+        }
+        if let Some(resolve) = self.resolve.take() {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        }
+    }
 }
 
 impl Clock for WebClock {
     fn now(&self) -> u64 {
-        let global: JsValue = js_sys::global().into();
-        let performance = Reflect::get(&global, &JsValue::from_str("performance")).ok();
-        let ms = performance
-            .and_then(|p| global_function(&p, "now"))
-            .and_then(|(p, now)| now.call0(&p).ok())
-            .and_then(|v| v.as_f64())
-            .unwrap_or_else(js_sys::Date::now);
+        let ms = performance_now();
         // A non-negative finite number of milliseconds fits u64 after truncation.
         if ms.is_finite() && ms > 0.0 {
             ms as u64
@@ -33,20 +72,15 @@ impl Clock for WebClock {
     }
 
     fn sleep(&self, ms: u64) -> LocalBoxFuture<()> {
-        let delay = JsValue::from_f64(ms.min(i32::MAX as u64) as f64);
-        let promise = Promise::new(&mut |resolve, _reject| {
-            let global: JsValue = js_sys::global().into();
-            match global_function(&global, "setTimeout") {
-                Some((this, set_timeout)) => {
-                    let _ = set_timeout.call2(&this, &resolve, &delay);
-                }
-                None => {
-                    let _ = resolve.call0(&JsValue::UNDEFINED);
-                }
-            }
-        });
-        Box::pin(async move {
-            let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+        let mut resolver: Option<Function> = None;
+        let promise = Promise::new(&mut |resolve, _reject| resolver = Some(resolve));
+        // setTimeout delays are 32-bit signed milliseconds.
+        let delay = ms.min(i32::MAX as u64) as f64;
+        let timer = resolver.as_ref().map(|resolve| set_timeout(resolve, delay));
+        Box::pin(Sleep {
+            future: JsFuture::from(promise),
+            timer,
+            resolve: resolver,
         })
     }
 }
