@@ -53,6 +53,9 @@ pub const TRANSPORT_MARGIN_MS: Millis = 1_000;
 pub const MIN_EXCHANGE_TIMEOUT_MS: Millis = 3_000;
 /// Stale messages tolerated while one answer is awaited (libccid tolerates 10 duplicates).
 pub const MAX_STALE_MESSAGES: u32 = 16;
+/// Time extensions tolerated for one answer: a reader that asks for more than this is
+/// treated as hung ([`ReaderError::Timeout`]) rather than holding the operation forever.
+pub const MAX_TIME_EXTENSIONS: u32 = 10_000;
 /// Size of the CCID header, which dwMaxCCIDMessageLength includes.
 const HEADER_LEN: u32 = 10;
 /// Prologue and largest epilogue of a T=1 block.
@@ -423,6 +426,8 @@ struct Awaiting {
     /// Time added per time-extension unit.
     extension_unit: Millis,
     stale: u32,
+    /// Time extensions received for this answer.
+    extensions: u32,
 }
 
 /// A CCID reader (one interface, all its slots), driven by bytes and time.
@@ -753,6 +758,10 @@ impl Reader {
         if state.command == CommandStatus::TimeExtension {
             // Read again, never resend: the deadline moves by the multiplier the reader gives.
             self.stats.time_extensions += 1;
+            awaiting.extensions += 1;
+            if awaiting.extensions > MAX_TIME_EXTENSIONS {
+                return self.finish(Err(ReaderError::Timeout));
+            }
             let factor = Millis::from(state.error_raw.max(1));
             awaiting.deadline = now + factor * awaiting.extension_unit + TRANSPORT_MARGIN_MS;
             self.awaiting = Some(awaiting);
@@ -1411,6 +1420,7 @@ impl Reader {
             deadline,
             extension_unit,
             stale: 0,
+            extensions: 0,
         });
         self.stats.commands += 1;
         self.outbox.push_back(msg.encode());

@@ -413,3 +413,67 @@ fn an_abandoned_t1_exchange_resynchronises_before_the_next_apdu() {
         other => panic!("{other:?}"),
     }
 }
+
+mod update {
+    use super::*;
+    use card_relay::driver::update::{card_update, HttpClient, HttpError, Silent, UpdateOptions};
+    use card_relay::driver::usb::LocalBoxFuture;
+    use card_relay::session::{Dialect, HttpRequest, HttpResponse};
+    use std::collections::VecDeque;
+
+    /// A scripted server: answers POSTs in order and records their URLs.
+    struct Scripted {
+        answers: RefCell<VecDeque<HttpResponse>>,
+        urls: RefCell<Vec<String>>,
+    }
+
+    impl HttpClient for Scripted {
+        fn post(
+            &self,
+            request: HttpRequest,
+            _timeout_ms: u64,
+        ) -> LocalBoxFuture<Result<HttpResponse, HttpError>> {
+            self.urls.borrow_mut().push(request.url);
+            let answer = self.answers.borrow_mut().pop_front();
+            Box::pin(std::future::ready(
+                answer.ok_or(HttpError::Network("no more answers".into())),
+            ))
+        }
+    }
+
+    #[test]
+    fn a_next_uri_to_another_origin_is_not_followed() {
+        let clock = VirtualClock::default();
+        let usb = FakeUsb::new(acr1252_config(), Box::new(card));
+        let driver = powered(&usb, &clock);
+        let server = Scripted {
+            answers: RefCell::new(VecDeque::from([HttpResponse {
+                status: 200,
+                headers: vec![
+                    (
+                        "X-Admin-Protocol".into(),
+                        "globalplatform-remote-admin/1.0".into(),
+                    ),
+                    (
+                        "X-Admin-Next-URI".into(),
+                        "https://evil.example/steal".into(),
+                    ),
+                ],
+                body: h("AA 07 22 05 00 84 00 00 08"),
+            }])),
+            urls: RefCell::default(),
+        };
+        let mut options = UpdateOptions::new("https://ram.example/admin");
+        options.dialect = Dialect::GlobalPlatform;
+        let result = block_on(
+            &clock,
+            card_update(&driver, &server, &clock, &options, &Silent, None),
+        );
+        let err = result.expect_err("must refuse");
+        assert_eq!(err.code(), ErrorCode::NotApproved, "{err}");
+        assert_eq!(
+            server.urls.borrow().as_slice(),
+            ["https://ram.example/admin".to_owned()]
+        );
+    }
+}

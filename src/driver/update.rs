@@ -146,6 +146,13 @@ pub enum UpdateError {
     /// The HTTP exchange failed.
     #[error(transparent)]
     Http(HttpError),
+    /// The server sent the session to another origin (a GP `X-Admin-Next-URI`): the user
+    /// approved the first server only, so nothing is posted there.
+    #[error("the server redirected the session to {to}, which was not approved")]
+    OriginChanged {
+        /// The origin the server named.
+        to: String,
+    },
     /// Cancelled by the caller.
     #[error("aborted")]
     Aborted,
@@ -160,6 +167,7 @@ impl UpdateError {
             Self::BadScript(_) | Self::ScriptTooLarge { .. } => ErrorCode::BadScript,
             Self::Http(HttpError::Timeout) => ErrorCode::Timeout,
             Self::Http(HttpError::Aborted) | Self::Aborted => ErrorCode::Aborted,
+            Self::OriginChanged { .. } => ErrorCode::NotApproved,
             Self::Http(_) => ErrorCode::NetworkError,
         }
     }
@@ -214,6 +222,13 @@ pub async fn card_update<U: UsbTransport + 'static>(
         };
         match action {
             Action::Post(request) => {
+                if let (Some(first), Some(next)) = (origin(&options.url), origin(&request.url)) {
+                    if !first.eq_ignore_ascii_case(next) {
+                        return Err(UpdateError::OriginChanged {
+                            to: next.to_owned(),
+                        });
+                    }
+                }
                 let request = with_cookie(request, options);
                 let response = post(http, clock, request, options.timeout_ms, abort).await;
                 match response {
@@ -285,6 +300,20 @@ pub async fn card_update<U: UsbTransport + 'static>(
             }
         }
     }
+}
+
+/// The origin (`scheme://host[:port]`) of an absolute URL; `None` for a relative one.
+fn origin(url: &str) -> Option<&str> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    {
+        return None;
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    url.get(..scheme.len() + 3 + end)
 }
 
 /// Posts the OpenSCDP abort reply (`E1` with `reason`) where the dialect has one, bounded
@@ -423,4 +452,28 @@ async fn cancel(
         let _ = http.post(request, options.timeout_ms.min(5_000)).await;
     }
     UpdateError::Aborted
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::origin;
+
+    #[test]
+    fn origins() {
+        assert_eq!(
+            origin("https://a.example/rt/x?y=1"),
+            Some("https://a.example")
+        );
+        assert_eq!(
+            origin("http://127.0.0.1:8080"),
+            Some("http://127.0.0.1:8080")
+        );
+        assert_eq!(origin("https://a.example?x"), Some("https://a.example"));
+        assert_eq!(origin("/rt/test"), None);
+        assert_eq!(origin("rt/test"), None);
+        assert_eq!(origin("://x"), None);
+    }
 }

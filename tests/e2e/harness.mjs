@@ -9,10 +9,13 @@ import { chromium } from "playwright-core";
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
-/** Starts the server; resolves to { url, stop } once it printed its address. */
-export async function startServer() {
+/**
+ * Starts the server; resolves to { url, stop } once it printed its address. `args` are
+ * extra command-line arguments, e.g. ["--allow-origin", origin] for a cross-origin server.
+ */
+export async function startServer({ args = [] } = {}) {
   const bin = path.join(root, "target/release/card-relay-server");
-  const child = spawn(bin, ["--www", "www", "--pkg", "pkg", "--port", "0"], {
+  const child = spawn(bin, ["--www", "www", "--pkg", "pkg", "--port", "0", ...args], {
     cwd: root,
     stdio: ["ignore", "pipe", "inherit"],
   });
