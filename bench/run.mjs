@@ -3,7 +3,7 @@
 // and the JS heap over many APDUs. Runs the reference server and headless Chromium through
 // the end-to-end harness; the in-page half is bench/page.mjs.
 //
-//   node bench/run.mjs            full run: writes bench/results.json and the table in bench/README.md
+//   node bench/run.mjs            full run: writes bench/results.json and the table in README.md
 //   node bench/run.mjs --smoke    a few iterations, checks that every figure is sane, writes nothing
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync, mkdtempSync, copyFileSync, rmSync } from "node:fs";
@@ -322,13 +322,13 @@ function table(results) {
 }
 
 function writeReadmeTable(markdown) {
-  const file = path.join(root, "bench/README.md");
+  const file = path.join(root, "README.md");
   const text = readFileSync(file, "utf8");
   const start = "<!-- bench:table:start -->";
   const end = "<!-- bench:table:end -->";
   const i = text.indexOf(start);
   const j = text.indexOf(end);
-  check(i >= 0 && j > i, "bench/README.md lacks the table markers");
+  check(i >= 0 && j > i, "README.md lacks the bench table markers");
   writeFileSync(file, `${text.slice(0, i + start.length)}\n${markdown}\n${text.slice(j)}`);
 }
 
@@ -389,7 +389,7 @@ async function main() {
     } else {
       writeFileSync(path.join(root, "bench/results.json"), `${JSON.stringify(rounded, null, 2)}\n`);
       writeReadmeTable(markdown);
-      console.log("wrote bench/results.json and the table in bench/README.md");
+      console.log("wrote bench/results.json and the table in README.md");
     }
   } finally {
     await browser.close();

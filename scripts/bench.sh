@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmarks (npm run bench): builds what they measure (pkg/, pkg-sim/, the reader
 # profiles, the reference server), then runs bench/run.mjs in headless Chromium, which writes
-# bench/results.json and the table in bench/README.md. Arguments go to bench/run.mjs
+# bench/results.json and the table in README.md. Arguments go to bench/run.mjs
 # (`--smoke`: a few iterations, nothing written).
 set -euo pipefail
 cd "$(dirname "$0")/.."
