@@ -94,8 +94,16 @@ export class CardReader extends EventTarget {
   private constructor();
   /** Opens the chooser (in a user gesture) and opens the chosen reader. */
   static request(options?: { filters?: USBDeviceFilter[] }): Promise<CardReader>;
-  /** Opens a device from navigator.usb.getDevices(), or a simulated reader. */
-  static open(device: UsbDeviceLike): Promise<CardReader>;
+  /**
+   * The smart card readers among `bus.getDevices()` (default navigator.usb; in Node.js the
+   * `usb` package's `new WebUSB({ allowAllDevices: true })`), unopened.
+   */
+  static list(bus?: USB): Promise<USBDevice[]>;
+  /**
+   * Opens a device from getDevices(), or a simulated reader; `usb` is the WebUSB object it
+   * came from (default navigator.usb), watched for `disconnect`.
+   */
+  static open(device: UsbDeviceLike, options?: { usb?: USB }): Promise<CardReader>;
   readonly device: UsbDeviceLike;
   readonly name: string;
   readonly vendorId: number;

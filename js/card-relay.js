@@ -111,6 +111,17 @@ function usb() {
   return globalThis.navigator?.usb;
 }
 
+function isCardReader(device) {
+  if (VENDOR_CLASS_CCID_READERS.some(([v, p]) => v === device.vendorId && p === device.productId)) {
+    return true;
+  }
+  return (device.configurations ?? []).some((configuration) =>
+    (configuration.interfaces ?? []).some((iface) =>
+      (iface.alternates ?? []).some((alternate) => alternate.interfaceClass === 0x0b),
+    ),
+  );
+}
+
 function slotOf(options) {
   return options?.slot ?? 0;
 }
@@ -119,10 +130,11 @@ function slotOf(options) {
 export class CardReader extends EventTarget {
   #core;
   #device;
+  #bus;
   #onDisconnect;
 
   /** Not for direct use: see CardReader.request() and CardReader.open(). */
-  constructor(token, core, device) {
+  constructor(token, core, device, bus = usb()) {
     super();
     if (token !== CORE) {
       throw new TypeError("use CardReader.request() or CardReader.open(device)");
@@ -133,7 +145,7 @@ export class CardReader extends EventTarget {
       if (type === "disconnected") this.#forgetDisconnectListener();
       this.dispatchEvent(new CardReaderEvent(type, slot));
     });
-    const bus = usb();
+    this.#bus = bus;
     if (bus?.addEventListener) {
       this.#onDisconnect = (event) => {
         if (event.device === device) core.markDisconnected();
@@ -173,10 +185,28 @@ export class CardReader extends EventTarget {
     return CardReader.open(device);
   }
 
-  /** Opens a device from navigator.usb.getDevices(), or a simulated reader. */
-  static async open(device) {
+  /**
+   * The smart card readers among `bus.getDevices()` (default `navigator.usb`; in Node.js
+   * the `usb` package's `new WebUSB({ allowAllDevices: true })`): devices with a class
+   * 0x0B interface or listed in VENDOR_CLASS_CCID_READERS. Resolves to USBDevices, unopened.
+   */
+  static async list(bus = usb()) {
+    if (!bus) {
+      throw new CardRelayError("unsupported-reader", "WebUSB is not available here", {
+        hint: "Use a Chromium-based browser, or in Node.js pass the usb package's WebUSB object.",
+      });
+    }
+    const devices = await bus.getDevices();
+    return devices.filter(isCardReader);
+  }
+
+  /**
+   * Opens a device from `getDevices()`, or a simulated reader. `usb` is the WebUSB object
+   * the device came from (default `navigator.usb`), watched for its `disconnect` event.
+   */
+  static async open(device, { usb: bus } = {}) {
     const core = await ReaderCore.open(device);
-    return new CardReader(CORE, core, device);
+    return new CardReader(CORE, core, device, bus ?? usb());
   }
 
   /** The USBDevice (or simulated device) behind this reader. */
@@ -227,7 +257,7 @@ export class CardReader extends EventTarget {
 
   #forgetDisconnectListener() {
     if (this.#onDisconnect) {
-      usb()?.removeEventListener?.("disconnect", this.#onDisconnect);
+      this.#bus?.removeEventListener?.("disconnect", this.#onDisconnect);
       this.#onDisconnect = undefined;
     }
   }

@@ -3,7 +3,7 @@
 # Usage: npm run fuzz [-- TARGET...]   (FUZZ_SECONDS=300 npm run fuzz -- session)
 #
 # Installs what it needs, skipping what is there: the nightly toolchain (rustup, minimal
-# profile) and cargo-fuzz (crates.io). Each target starts from its working corpus
+# profile) and cargo-fuzz (cargo install). Each target starts from its working corpus
 # (fuzz/corpus/<target>, not committed) plus the committed regression inputs
 # (tests/fuzz-regressions/<target>/). A crash, hang or out-of-memory input is copied into
 # tests/fuzz-regressions/<target>/, where `cargo test --test fuzz_regressions` replays it,

@@ -481,7 +481,10 @@ pub fn run_card_update(reader: &ReaderCore, url: String, options: JsValue) -> js
             on_trace: get(&options, "onTrace").dyn_into().ok(),
         };
         let link = SignalLink::new(signal_from(&get(&options, "signal")));
-        let http = WebFetch { credentials };
+        let http = WebFetch {
+            credentials,
+            ..WebFetch::default()
+        };
         let result = update::card_update(
             &driver,
             &http,

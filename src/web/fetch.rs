@@ -1,12 +1,24 @@
 //! The fetch adapter: [`HttpClient`] over the global `fetch` (window, worker or Node), with
 //! an `AbortController` bounding each exchange.
 //!
+//! Node's `fetch` keeps no cookies, so where the global has no `document` the client keeps
+//! the session's cookies itself ([`CookieJar`]): the `name=value` pairs of every `Set-Cookie`
+//! (read with `Headers.getSetCookie()`, Fetch standard §5.2) go back as `Cookie` on later
+//! requests to the same origin (RFC 6265 §5.4, without paths, domains or expiry dates: one
+//! jar lives for one card update).
+//!
 //! Deliberately not `cache: "no-store"`: with it Chromium preflights every cross-origin POST
 //! instead of once per session (DESIGN.md).
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use js_sys::{Array, Function, Reflect, Uint8Array};
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
-use web_sys::{AbortController, Headers, RequestCredentials, RequestInit, RequestMode, Response};
+use web_sys::{
+    AbortController, Headers, RequestCredentials, RequestInit, RequestMode, RequestRedirect,
+    Response,
+};
 
 use crate::driver::update::{HttpClient, HttpError};
 use crate::driver::usb::LocalBoxFuture;
@@ -29,6 +41,84 @@ pub enum Credentials {
 pub struct WebFetch {
     /// The credentials mode of every request.
     pub credentials: Credentials,
+    /// The cookies of this client's session, used only where there is no `document`.
+    pub cookies: Rc<RefCell<CookieJar>>,
+}
+
+/// Cookies set by servers, per origin, for a platform whose `fetch` keeps none (Node.js).
+#[derive(Debug, Clone, Default)]
+pub struct CookieJar {
+    /// `(origin, name, value)` in the order first set.
+    entries: Vec<(String, String, String)>,
+}
+
+impl CookieJar {
+    /// Remembers one `Set-Cookie` value received from `origin`. A `Max-Age` of zero or less
+    /// removes the cookie (RFC 6265 §5.2.2); other attributes are ignored.
+    pub fn store(&mut self, origin: &str, set_cookie: &str) {
+        let mut parts = set_cookie.split(';');
+        let Some((name, value)) = parts.next().and_then(|pair| pair.split_once('=')) else {
+            return;
+        };
+        let (name, value) = (name.trim(), value.trim());
+        if name.is_empty() {
+            return;
+        }
+        let expired = parts.any(|attribute| {
+            attribute.split_once('=').is_some_and(|(key, age)| {
+                key.trim().eq_ignore_ascii_case("max-age")
+                    && age.trim().parse::<i64>().is_ok_and(|age| age <= 0)
+            })
+        });
+        self.entries.retain(|(o, n, _)| !(o == origin && n == name));
+        if !expired {
+            self.entries
+                .push((origin.to_owned(), name.to_owned(), value.to_owned()));
+        }
+    }
+
+    /// The `Cookie` header for a request to `origin` that already carries `explicit` (the
+    /// caller's own `Cookie` header, e.g. the OCF `JSESSIONID`): the explicit pairs first,
+    /// then the jar's, leaving out names the caller set. `None` when there is nothing to send.
+    pub fn header(&self, origin: &str, explicit: Option<&str>) -> Option<String> {
+        let mut pairs: Vec<String> = explicit
+            .into_iter()
+            .flat_map(|h| h.split(';'))
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let named: Vec<String> = pairs
+            .iter()
+            .map(|p| p.split_once('=').map_or(p.as_str(), |(n, _)| n).to_owned())
+            .collect();
+        for (o, name, value) in &self.entries {
+            if o == origin && !named.contains(name) {
+                pairs.push(format!("{name}={value}"));
+            }
+        }
+        (!pairs.is_empty()).then(|| pairs.join("; "))
+    }
+}
+
+/// The origin (`scheme://host[:port]`, lowercased) of an absolute http(s) URL; `None` for a
+/// relative one.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    Some(format!("{scheme}://{host}").to_ascii_lowercase())
+}
+
+/// Whether this global lacks a DOM (Node.js, Deno, a worker): Node's `fetch` keeps no
+/// cookies. In a browser worker the jar stays empty and harmless: `getSetCookie()` returns
+/// nothing there and a `Cookie` request header is dropped as a forbidden one.
+fn keeps_own_cookies() -> bool {
+    let global: JsValue = js_sys::global().into();
+    !Reflect::has(&global, &JsValue::from_str("document")).unwrap_or(false)
 }
 
 fn network(e: JsValue) -> HttpError {
@@ -75,16 +165,32 @@ impl HttpClient for WebFetch {
         timeout_ms: u64,
     ) -> LocalBoxFuture<Result<HttpResponse, HttpError>> {
         let credentials = self.credentials;
+        let jar = keeps_own_cookies()
+            .then(|| origin_of(&request.url).map(|origin| (origin, Rc::clone(&self.cookies))))
+            .flatten();
         Box::pin(async move {
             let fetch = global_fetch()?;
             let headers = Headers::new().map_err(network)?;
+            let mut explicit = None;
             for (name, value) in &request.headers {
-                headers.append(name, value).map_err(network)?;
+                if jar.is_some() && name.eq_ignore_ascii_case("cookie") {
+                    explicit = Some(value.as_str());
+                } else {
+                    headers.append(name, value).map_err(network)?;
+                }
+            }
+            if let Some((origin, cookies)) = &jar {
+                if let Some(cookie) = cookies.borrow().header(origin, explicit) {
+                    headers.append("Cookie", &cookie).map_err(network)?;
+                }
             }
             let init = RequestInit::new();
             init.set_method(request.method);
             init.set_headers(&headers);
             init.set_mode(RequestMode::Cors);
+            // An HTTP redirect would carry the session to a server nobody approved: a
+            // protocol-level move goes through X-Admin-Next-URI, which the update loop checks.
+            init.set_redirect(RequestRedirect::Error);
             init.set_credentials(match credentials {
                 Credentials::SameOrigin => RequestCredentials::SameOrigin,
                 Credentials::Include => RequestCredentials::Include,
@@ -109,6 +215,13 @@ impl HttpClient for WebFetch {
                     set_timeout.call2(&global, abort.as_ref(), &delay).ok()
                 });
             let result = exchange(&fetch, &request.url, &init).await;
+            if let (Ok((_, set_cookies)), Some((origin, cookies))) = (&result, &jar) {
+                let mut cookies = cookies.borrow_mut();
+                for value in set_cookies {
+                    cookies.store(origin, value);
+                }
+            }
+            let result = result.map(|(response, _)| response);
             if let Some(id) = timer {
                 if let Some(clear) = Reflect::get(&global, &JsValue::from_str("clearTimeout"))
                     .ok()
@@ -127,11 +240,38 @@ impl HttpClient for WebFetch {
     }
 }
 
+/// The `Set-Cookie` values of a response: `getSetCookie()` where the platform has it (each
+/// value on its own), else the combined `set-cookie` header, which only a DOM-less platform
+/// exposes and which cannot be split reliably, taken as one value.
+fn set_cookies(headers: &Headers) -> Vec<String> {
+    let get = Reflect::get(headers, &JsValue::from_str("getSetCookie"))
+        .ok()
+        .and_then(|f| f.dyn_into::<Function>().ok());
+    match get {
+        Some(get) => get
+            .call0(headers)
+            .map(|list| {
+                Array::from(&list)
+                    .iter()
+                    .filter_map(|v| v.as_string())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        None => headers
+            .get("set-cookie")
+            .ok()
+            .flatten()
+            .into_iter()
+            .collect(),
+    }
+}
+
+/// One fetch: the response and its `Set-Cookie` values.
 async fn exchange(
     fetch: &Function,
     url: &str,
     init: &RequestInit,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<(HttpResponse, Vec<String>), HttpError> {
     let global: JsValue = js_sys::global().into();
     let promise = fetch
         .call2(&global, &JsValue::from_str(url), init)
@@ -142,6 +282,7 @@ async fn exchange(
         .map_err(network)?
         .unchecked_into();
     let status = response.status();
+    let cookies = set_cookies(&response.headers());
     let headers = response_headers(&response.headers());
     let body_promise = response.array_buffer().map_err(network)?;
     let body = wasm_bindgen_futures::JsFuture::from(body_promise)
@@ -150,9 +291,68 @@ async fn exchange(
             HttpError::Network(m) => HttpError::Body(m),
             other => other,
         })?;
-    Ok(HttpResponse {
-        status,
-        headers,
-        body: Uint8Array::new(&body).to_vec(),
-    })
+    Ok((
+        HttpResponse {
+            status,
+            headers,
+            body: Uint8Array::new(&body).to_vec(),
+        },
+        cookies,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{origin_of, CookieJar};
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    fn jar_sends_cookies_back_to_their_origin_only() {
+        let mut jar = CookieJar::default();
+        jar.store("http://a:1", "JSESSIONID=x1; Path=/; HttpOnly");
+        jar.store("http://a:1", "lb=7");
+        jar.store("http://b", "other=1");
+        assert_eq!(
+            jar.header("http://a:1", None).as_deref(),
+            Some("JSESSIONID=x1; lb=7")
+        );
+        assert_eq!(jar.header("http://c", None), None);
+        jar.store("http://a:1", "JSESSIONID=x2");
+        jar.store("http://a:1", "lb=; Max-Age=0");
+        assert_eq!(
+            jar.header("http://a:1", None).as_deref(),
+            Some("JSESSIONID=x2")
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn explicit_cookie_wins_and_is_not_duplicated() {
+        let mut jar = CookieJar::default();
+        jar.store("http://a", "JSESSIONID=server");
+        jar.store("http://a", "lb=7");
+        assert_eq!(
+            jar.header("http://a", Some("JSESSIONID=mine")).as_deref(),
+            Some("JSESSIONID=mine; lb=7")
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn malformed_set_cookie_is_ignored() {
+        let mut jar = CookieJar::default();
+        jar.store("http://a", "no-equals-sign");
+        jar.store("http://a", "=value");
+        jar.store("http://a", "");
+        assert_eq!(jar.header("http://a", None), None);
+    }
+
+    #[wasm_bindgen_test]
+    fn origins() {
+        assert_eq!(
+            origin_of("HTTP://User@Host:8080/rt/test?x=1").as_deref(),
+            Some("http://host:8080")
+        );
+        assert_eq!(origin_of("https://h?q").as_deref(), Some("https://h"));
+        assert_eq!(origin_of("/rt/test"), None);
+        assert_eq!(origin_of("ftp://h/x"), None);
+    }
 }

@@ -1,0 +1,269 @@
+// The Node.js command line and daemon (bin/card-relay.mjs) with the simulated reader against
+// the reference server: the seed's trace, typed errors and exit statuses, the OCF session id,
+// and the daemon's <img> interface (decoding, approval list, images, what it refuses).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createServer, request } from "node:http";
+import { connect } from "node:net";
+import { once } from "node:events";
+import { mkdtemp, writeFile, rm } from "node:fs/promises";
+import { networkInterfaces, tmpdir } from "node:os";
+import path from "node:path";
+import { root, startServer } from "./harness.mjs";
+import { FAILED_PNG, PASSED_PNG } from "../../bin/lib/png.mjs";
+
+const CLI = path.join(root, "bin/card-relay.mjs");
+let server;
+let dir;
+
+before(async () => {
+  server = await startServer();
+  dir = await mkdtemp(path.join(tmpdir(), "card-relay-cli-"));
+});
+
+after(async () => {
+  await server?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/** Runs the CLI to its end (at most 30 s); resolves to { code, stdout, stderr }. */
+async function cli(args, { input } = {}) {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: root, stdio: ["pipe", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  child.stdin.end(input);
+  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  const [code] = await once(child, "exit");
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+/** An HTTP request with a method and Host of our choosing; resolves to { status, headers, body }. */
+function get(url, { method = "GET", host } = {}) {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const req = request(
+      {
+        host: target.hostname,
+        port: target.port,
+        path: target.pathname + target.search,
+        method,
+        headers: host ? { host } : {},
+        timeout: 30_000,
+      },
+      (res) => {
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("no answer within 30 s")));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** The reference server's record of the RAM session run under JSESSIONID=id. */
+async function session(id) {
+  const r = await fetch(`${server.url}rt/session`, { headers: { cookie: `JSESSIONID=${id}` } });
+  return r.json();
+}
+
+test("the CLI runs the seed's session: its trace, PIN data masked, then Update complete", async () => {
+  const { code, stdout, stderr } = await cli(["--simulator", `${server.url}rt/test`]);
+  assert.equal(code, 0, stderr);
+  const lines = stdout.trimEnd().split("\n");
+  assert.equal(lines[0], `Connecting to ${server.url}rt/test`);
+  assert.match(stdout, /^[0-9A-F]{2} C: 00 20 00 81 - VERIFY$/m);
+  assert.match(stdout, /^ {3}R: SW1\/SW2=6E00 \(Checking error: Class not supported\) Lr=0$/m);
+  assert.match(stdout, /^[0-9A-F]{2} C: 00 20 00 81 - VERIFY Lc=6 \*{6}$/m);
+  assert.doesNotMatch(stdout, /36 34 38 32 31 39/);
+  assert.match(stdout, /^ {3}R: SW1\/SW2=6700 \(Checking error: Wrong length\) Lr=0$/m);
+  assert.equal(stdout.match(/ C: 00 84 00 00 - GET CHALLENGE {6}Le=69$/gm)?.length, 2);
+  assert.equal(lines.at(-1), "Update complete");
+});
+
+test("without -s the cookie the server sets is kept for the session's later POSTs", async () => {
+  // The reference server refuses a later POST without the cookie it set on the first one.
+  for (const [dialect, app] of [["openscdp", "test"], ["gp", "gp-test"]]) {
+    const { code, stdout, stderr } = await cli(["--simulator", "-q", "--dialect", dialect, `${server.url}rt/${app}`]);
+    assert.equal(code, 0, `${dialect}: ${stderr}`);
+    assert.equal(stdout, "Update complete\n");
+  }
+});
+
+test("-s <id> runs the session under JSESSIONID=<id>", async () => {
+  const id = `cli-${process.pid}-${Date.now()}`;
+  const { code, stderr } = await cli(["--simulator", "-q", "-s", id, `${server.url}rt/test`]);
+  assert.equal(code, 0, stderr);
+  const s = await session(id);
+  assert.equal(s.id, id);
+  assert.equal(s.app, "test");
+  assert.equal(s.state, "completed");
+});
+
+test("a server error ends with the typed error and a non-zero status", async () => {
+  const { code, stdout, stderr } = await cli(["--simulator", `${server.url}rt/fault/500`]);
+  assert.equal(code, 1);
+  assert.doesNotMatch(stdout, /Update complete/);
+  assert.match(stderr, /^Update failed \(server-error\): .*500/m);
+});
+
+test("-p verifies the PIN on the card first; a wrong PIN stops before the server", async () => {
+  const ok = await cli(["--simulator", "--card", "pin", "-p", "123456", `${server.url}rt/pin-test`]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /Update complete\n$/);
+  const piped = await cli(["--simulator", "--card", "pin", "-q", "-p", `${server.url}rt/pin-test`], { input: "123456\n" });
+  assert.equal(piped.code, 0, piped.stderr);
+  const id = `pin-${process.pid}-${Date.now()}`;
+  const wrong = await cli(["--simulator", "--card", "pin", "-s", id, "-p", "000000", `${server.url}rt/pin-test`]);
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /^Update failed \(pin-failed\): wrong PIN, 2 tries left$/m);
+  assert.deepEqual(await session(id), { error: "no ram session for this session" });
+});
+
+test("usage errors exit with status 2", async () => {
+  const { code, stderr } = await cli(["--simulator", "--dialect", "x", `${server.url}rt/test`]);
+  assert.equal(code, 2);
+  assert.match(stderr, /--dialect must be openscdp or gp/);
+});
+
+/** Starts the daemon; resolves to { base, port, output(), logged(expected), stop }. */
+async function daemon(serversFile) {
+  const child = spawn(
+    process.execPath,
+    [CLI, "--daemon", "--simulator", "--port", "0", "--servers-file", serversFile],
+    { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let output = "";
+  child.stderr.on("data", (d) => (output += d));
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("daemon did not start within 10 s")), 10_000);
+    child.once("exit", (c) => reject(new Error(`daemon exited with ${c}: ${output}`)));
+    child.stdout.on("data", (d) => {
+      output += d;
+      const m = /Daemon waiting on 127\.0\.0\.1:(\d+)/.exec(output);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+  });
+  return {
+    port,
+    base: `http://127.0.0.1:${port}`,
+    output: () => output,
+    /**
+     * Resolves once the output has the line `expected` (a string) or matches it (a RegExp):
+     * the log may trail the HTTP answer.
+     */
+    async logged(expected) {
+      const seen = () =>
+        typeof expected === "string" ? output.split("\n").includes(expected) : expected.test(output);
+      for (const deadline = Date.now() + 5_000; !seen(); ) {
+        assert.ok(Date.now() < deadline, `the daemon did not log ${expected}: ${output}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill("SIGTERM");
+        await once(child, "exit");
+      }
+    },
+  };
+}
+
+test("the daemon serves old pages' <img> requests", async (t) => {
+  const serversFile = path.join(dir, "servers");
+  await writeFile(serversFile, `# approved card update servers\n${new URL(server.url).origin}\n`);
+  // A server that must never be contacted: it is not approved and there is no terminal.
+  let contacted = 0;
+  const stranger = createServer((_, res) => {
+    contacted++;
+    res.end();
+  });
+  stranger.listen(0, "127.0.0.1");
+  await once(stranger, "listening");
+  const d = await daemon(serversFile);
+  t.after(async () => {
+    await d.stop();
+    stranger.close();
+  });
+
+  await t.test("an approved server: passed image, no caching, URL and session decoded", async () => {
+    const id = `daemon-${process.pid}-${Date.now()}`;
+    const url = `${server.url}rt/test?x=a%26b&y=1`;
+    const r = await get(`${d.base}/1296065.png?url=${encodeURIComponent(url)}&sessionId=${id}`);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers["content-type"], "image/png");
+    assert.equal(r.headers["cache-control"], "no-store");
+    assert.equal(r.headers["access-control-allow-origin"], undefined);
+    assert.deepEqual(r.body, PASSED_PNG);
+    await d.logged(`Connecting to ${url}`);
+    const s = await session(id);
+    assert.equal(s.state, "completed");
+  });
+
+  await t.test("a server error: failed image", async () => {
+    const r = await get(`${d.base}/x.png?url=${encodeURIComponent(`${server.url}rt/fault/500`)}`);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers["content-type"], "image/png");
+    assert.deepEqual(r.body, FAILED_PNG);
+  });
+
+  await t.test("an unapproved server, no terminal: failed image, the server never contacted", async () => {
+    const url = `http://127.0.0.1:${stranger.address().port}/rt/test`;
+    const r = await get(`${d.base}/x.png?url=${encodeURIComponent(url)}`);
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body, FAILED_PNG);
+    assert.equal(contacted, 0);
+    await d.logged(/Update failed \(not-approved\)/);
+  });
+
+  await t.test("a PIN asked for with no terminal: failed image, no session started", async () => {
+    const id = `daemon-pin-${process.pid}-${Date.now()}`;
+    const url = encodeURIComponent(`${server.url}rt/test`);
+    const r = await get(`${d.base}/x.png?url=${url}&sessionId=${id}&pinrequired=129`);
+    assert.deepEqual(r.body, FAILED_PNG);
+    await d.logged(/Update failed \(pin-failed\)/);
+    assert.deepEqual(await session(id), { error: "no ram session for this session" });
+  });
+
+  await t.test("nothing but images, only by GET, only under a loopback name", async () => {
+    const query = `?url=${encodeURIComponent(`${server.url}rt/test`)}`;
+    assert.equal((await get(`${d.base}/`)).status, 404);
+    assert.equal((await get(`${d.base}/status.json${query}`)).status, 404);
+    assert.equal((await get(`${d.base}/a/b.png${query}`)).status, 404);
+    assert.equal((await get(`${d.base}/x.png${query}`, { method: "POST" })).status, 405);
+    assert.equal((await get(`${d.base}/x.png${query}`, { method: "HEAD" })).status, 405);
+    assert.equal((await get(`${d.base}/x.png${query}`, { host: "attacker.example" })).status, 421);
+    const noUrl = await get(`${d.base}/x.png?sessionId=1`);
+    assert.deepEqual(noUrl.body, FAILED_PNG);
+  });
+
+  await t.test("it listens on 127.0.0.1 only", async () => {
+    const others = Object.values(networkInterfaces())
+      .flat()
+      .filter((a) => a.address !== "127.0.0.1")
+      .map((a) => a.address);
+    for (const address of new Set(["::1", ...others])) {
+      const reached = await new Promise((resolve) => {
+        const socket = connect({ host: address, port: d.port, timeout: 5_000 });
+        socket.once("connect", () => {
+          socket.destroy();
+          resolve(true);
+        });
+        socket.once("error", () => resolve(false));
+        socket.once("timeout", () => {
+          socket.destroy();
+          resolve(false);
+        });
+      });
+      assert.equal(reached, false, `the daemon answered on ${address}`);
+    }
+  });
+});
