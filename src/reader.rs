@@ -130,6 +130,15 @@ pub enum ReaderError {
         /// What the reader and card can carry.
         max: usize,
     },
+    /// The card's response did not fit one CCID message of this reader (bError
+    /// XFR_OVERRUN on a T=0 TPDU or short-APDU exchange, which return a response in one
+    /// message): ask for less (a smaller Le) or use a reader with a larger
+    /// dwMaxCCIDMessageLength.
+    #[error("the response does not fit one ccid message (dwMaxCCIDMessageLength {max_message})")]
+    ResponseTooLong {
+        /// The reader's dwMaxCCIDMessageLength.
+        max_message: u32,
+    },
     /// T=0 TPDU mapping failed.
     #[error("t=0 exchange failed")]
     T0(#[source] T0Error),
@@ -1231,7 +1240,7 @@ impl Reader {
             }
             TransmitMode::T0(mut exchange) => {
                 if state.command != CommandStatus::Ok {
-                    return Err(slot_failure(state));
+                    return Err(self.transmit_failure(state));
                 }
                 let RdrToPc::DataBlock(block) = message else {
                     return Err(ReaderError::Protocol("answer of the wrong type"));
@@ -1303,7 +1312,7 @@ impl Reader {
                 mut response,
             } => {
                 if state.command != CommandStatus::Ok {
-                    return Err(slot_failure(state));
+                    return Err(self.transmit_failure(state));
                 }
                 let RdrToPc::DataBlock(block) = message else {
                     return Err(ReaderError::Protocol("answer of the wrong type"));
@@ -1342,6 +1351,16 @@ impl Reader {
                     _ => Err(ReaderError::Protocol("bad bChainParameter")),
                 }
             }
+        }
+    }
+
+    /// A failed XfrBlock answer: an overrun means the response did not fit one message.
+    fn transmit_failure(&self, state: SlotState) -> ReaderError {
+        match slot_failure(state) {
+            ReaderError::Slot(SlotError::XfrOverrun) => ReaderError::ResponseTooLong {
+                max_message: self.desc.max_message_length(),
+            },
+            other => other,
         }
     }
 

@@ -850,3 +850,96 @@ fn async_driver_over_the_transport() {
         assert_eq!(apdus, 3, "{name}: {log:02X?}");
     }
 }
+
+/// Every one of the 691 dumps through the async driver, as a page would use it: open (find
+/// and claim the CCID interface), power on, SELECT, and a 255-byte response. Each profile
+/// ends in exactly one of: success; a clear error naming dwMaxCCIDMessageLength when one
+/// message cannot carry the response; `unsupported-reader` for what cannot work (no CCID
+/// interface, ICCD, character level, no protocol). Prints the counts.
+#[test]
+fn every_real_reader_through_the_driver() {
+    use card_relay::driver::ErrorCode;
+    let dumps = profiles::load_all().expect("dumps");
+    assert_eq!(dumps.len(), 691);
+    let mut outcomes: std::collections::BTreeMap<String, usize> = Default::default();
+    for (name, text) in &dumps {
+        let probe = SimulatedReader::new(SimConfig {
+            profile: Profile::dump(name, text.clone()),
+            card: None,
+            seed: 5,
+        })
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let atr = match probe.ccid_interface().map(|c| c.descriptor) {
+            Some(d) if d.supports_t0() && d.supports_t1() => T0_T1_ATR.to_vec(),
+            Some(d) if d.supports_t0() => T0_ATR.to_vec(),
+            _ => SEED_ATR.to_vec(),
+        };
+        let sim = SimulatedReader::new(SimConfig {
+            profile: Profile::dump(name, text.clone()),
+            card: Some(CardConfig::seed().with_atr(atr)),
+            seed: 5,
+        })
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let outcome = match block_on(CcidDriver::open(
+            SimTransport::new(sim),
+            Rc::new(StillClock),
+        )) {
+            Err(e) => {
+                assert_eq!(e.code(), ErrorCode::UnsupportedReader, "{name}: {e}");
+                format!("unsupported at open: {e}")
+            }
+            Ok(driver) => {
+                let run = |op| block_on(driver.run(op, None));
+                match run(Operation::PowerOn {
+                    slot: 0,
+                    protocol: None,
+                }) {
+                    Err(e) => {
+                        assert_eq!(e.code(), ErrorCode::UnsupportedReader, "{name}: {e}");
+                        format!("unsupported at power on: {e}")
+                    }
+                    Ok(_) => {
+                        let select = run(Operation::Transmit {
+                            slot: 0,
+                            apdu: h(SELECT),
+                        });
+                        assert_eq!(select, Ok(Completion::Response(h(FCP))), "{name}");
+                        let long = run(Operation::Transmit {
+                            slot: 0,
+                            apdu: h("00 84 00 00 FF"),
+                        });
+                        match long {
+                            Ok(Completion::Response(r)) => {
+                                assert_eq!(
+                                    (r.len(), &r[255..]),
+                                    (257, &[0x90, 0x00][..]),
+                                    "{name}"
+                                );
+                                "255-byte response".to_owned()
+                            }
+                            Err(e) => {
+                                assert_eq!(e.code(), ErrorCode::InvalidArgument, "{name}: {e}");
+                                assert!(
+                                    e.to_string().contains("dwMaxCCIDMessageLength"),
+                                    "{name}: {e}"
+                                );
+                                "limit: response too long for dwMaxCCIDMessageLength".to_owned()
+                            }
+                            other => panic!("{name}: {other:?}"),
+                        }
+                    }
+                }
+            }
+        };
+        *outcomes.entry(outcome).or_default() += 1;
+    }
+    eprintln!("outcomes over {} dumps:", dumps.len());
+    for (outcome, count) in &outcomes {
+        eprintln!("  {count:4}  {outcome}");
+    }
+    assert_eq!(outcomes.values().sum::<usize>(), 691);
+    assert!(
+        outcomes.get("255-byte response").copied().unwrap_or(0) >= 600,
+        "{outcomes:?}"
+    );
+}

@@ -221,6 +221,7 @@ fn reader_code(e: &ReaderError) -> ErrorCode {
         ReaderError::NoSuchSlot(_)
         | ReaderError::Apdu(_)
         | ReaderError::TooLong { .. }
+        | ReaderError::ResponseTooLong { .. }
         | ReaderError::PinParameters(_) => ErrorCode::InvalidArgument,
         _ => ErrorCode::Protocol,
     }
