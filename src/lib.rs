@@ -25,7 +25,17 @@ pub mod sim;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 
-// Unit tests of the pure core also run in headless Chromium (`wasm-pack test`), which catches
-// wasm-only panics (a clock read, an overflow that only 32-bit usize hits).
-#[cfg(all(test, target_arch = "wasm32"))]
-wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+/// The one place unit tests learn which test harness runs them: natively the built-in
+/// `#[test]`, on wasm32 `wasm-bindgen-test` in headless Chromium (which catches wasm-only
+/// panics: a clock read, an overflow that only a 32-bit usize hits). Test modules write
+/// `use crate::testing::test;`, so the protocol core names no wasm item even in its tests.
+#[cfg(test)]
+mod testing {
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) use core::prelude::v1::test;
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[cfg(target_arch = "wasm32")]
+    wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+}

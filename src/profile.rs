@@ -638,8 +638,7 @@ fn read_class(index: usize, fields: &[DumpField]) -> Result<CcidClassDescriptor,
 
 #[cfg(test)]
 mod tests {
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
+    use crate::testing::test;
 
     use super::*;
     use crate::proto::descriptor::{find_ccid_interfaces, parse_configuration, ExchangeLevel};

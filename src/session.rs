@@ -967,8 +967,7 @@ fn call_error(state: &State, otherwise: CallError) -> CallError {
 
 #[cfg(test)]
 mod tests {
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
+    use crate::testing::test;
 
     use super::*;
     use crate::proto::hex::h;

@@ -229,8 +229,7 @@ fn reader_code(e: &ReaderError) -> ErrorCode {
 
 #[cfg(test)]
 mod tests {
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
+    use crate::testing::test;
 
     use super::*;
 

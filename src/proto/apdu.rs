@@ -533,8 +533,7 @@ pub fn command_name(cla: u8, ins: u8) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
+    use crate::testing::test;
 
     use super::*;
     use crate::proto::hex::h;

@@ -552,8 +552,7 @@ pub fn character_waiting_time_us(cwi: u8, fi: u16, di: u16, f_khz: u32) -> Optio
 
 #[cfg(test)]
 mod tests {
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
+    use crate::testing::test;
 
     use super::*;
     use crate::proto::hex::h;

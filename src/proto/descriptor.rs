@@ -958,8 +958,7 @@ pub fn find_ccid_interfaces(config_bytes: &[u8]) -> Result<Vec<CcidInterface>, D
 
 #[cfg(test)]
 mod tests {
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
+    use crate::testing::test;
 
     use super::*;
     use crate::proto::hex::h;

@@ -68,8 +68,7 @@ pub fn compact(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
+    use crate::testing::test;
 
     use super::*;
 

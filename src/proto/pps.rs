@@ -329,8 +329,7 @@ pub fn data_rate_bps(fi_di: &FiDi, clock_khz: u32) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
+    use crate::testing::test;
 
     use super::*;
     use crate::proto::hex::h;

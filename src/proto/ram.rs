@@ -793,8 +793,7 @@ pub mod gp {
 
 #[cfg(test)]
 mod tests {
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
+    use crate::testing::test;
 
     use super::gp;
     use super::openscdp::{

@@ -1073,8 +1073,7 @@ fn clamp_ifs(v: u8) -> u8 {
 
 #[cfg(test)]
 mod tests {
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
+    use crate::testing::test;
 
     use super::card::{Fault, T1Card, T1CardConfig};
     use super::*;

@@ -493,8 +493,7 @@ pub fn encode_indefinite(tag: Tag, out: &mut Vec<u8>, children: impl FnOnce(&mut
 
 #[cfg(test)]
 mod tests {
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
+    use crate::testing::test;
 
     use super::*;
     use crate::proto::hex::h;

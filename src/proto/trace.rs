@@ -131,8 +131,7 @@ pub fn slot_id(reader_name: &str, slot: u8) -> u8 {
 
 #[cfg(test)]
 mod tests {
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
+    use crate::testing::test;
 
     use super::*;
     use crate::proto::hex::h;

@@ -2,8 +2,7 @@
 //! decoded and checked, and answered with hand-built RDR_to_PC messages or by a card model
 //! (T=1 via the engine's card side, T=0 by a small TPDU card).
 
-#[cfg(target_arch = "wasm32")]
-use wasm_bindgen_test::wasm_bindgen_test as test;
+use crate::testing::test;
 
 use super::*;
 use crate::proto::ccid::{

@@ -158,8 +158,7 @@ pub use native::{dump_dir, load, load_all};
 
 #[cfg(test)]
 mod tests {
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
+    use crate::testing::test;
 
     use super::*;
     use crate::proto::descriptor::{find_ccid_interfaces, ExchangeLevel};

@@ -1,7 +1,6 @@
 //! The simulated reader at the USB level: descriptors, packets, faults, CCID answers.
 
-#[cfg(target_arch = "wasm32")]
-use wasm_bindgen_test::wasm_bindgen_test as test;
+use crate::testing::test;
 
 use super::*;
 use crate::proto::ccid::{PcToRdrGetSlotStatus, PcToRdrIccPowerOn, PowerSelect};

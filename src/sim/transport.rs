@@ -194,8 +194,7 @@ impl UsbTransport for SimTransport {
 
 #[cfg(test)]
 mod tests {
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
+    use crate::testing::test;
 
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
