@@ -515,9 +515,10 @@ impl<U: UsbTransport + 'static> CcidDriver<U> {
             }
             for slot in 0..slots {
                 let Ok(slot) = u8::try_from(slot) else { break };
+                // The answer itself feeds the presence tracking (and its events); a reader
+                // error is worth another try, anything else (gone, closed) ends the watch.
                 match self.run(Operation::Status { slot }, None).await {
-                    Ok(Completion::Status(_)) | Err(DriverError::Reader(_)) => {}
-                    Ok(_) => {}
+                    Ok(_) | Err(DriverError::Reader(_)) => {}
                     Err(_) => return,
                 }
             }

@@ -338,6 +338,16 @@ impl Reader<'_> {
     }
 }
 
+/// The folder holding libccid's reader dumps, natively: `$CARD_RELAY_SHARED/ccid-readers`,
+/// else `<crate>/../shared/ccid-readers` (the project's `shared/` beside the repository).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn corpus_dir() -> std::path::PathBuf {
+    match std::env::var_os("CARD_RELAY_SHARED") {
+        Some(shared) => std::path::PathBuf::from(shared).join("ccid-readers"),
+        None => std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/ccid-readers"),
+    }
+}
+
 impl ReaderProfile {
     /// Parses a dump holding one device (the usual case); for a dump of several devices,
     /// the first. Carriage returns are ignored; lines the parser does not know are kept as

@@ -420,6 +420,18 @@ fn remove_dot_segments(path: &str) -> String {
     out
 }
 
+/// The origin (`scheme://host[:port]`, lowercased, without user info) of an absolute
+/// http(s) URL (RFC 6454 §4); `None` for a relative URL or another scheme.
+pub fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    Some(format!("{scheme}://{host}").to_ascii_lowercase())
+}
+
 /// Resolves a URI reference against a base URI (RFC 3986 §5.2), as a GP client resolves
 /// `X-Admin-Next-URI`: an absolute URL replaces the base, `//host/...` keeps the scheme, an
 /// absolute path keeps scheme and host, a relative path replaces the base's last segment, a

@@ -6,7 +6,6 @@
 mod support;
 
 use std::cell::RefCell;
-use std::path::PathBuf;
 use std::rc::Rc;
 
 use card_relay::driver::sync::{race, Either};
@@ -25,11 +24,7 @@ use support::{block_on, FakeUsb, VirtualClock};
 const ATR: &str = "3B FE 18 00 00 81 31 FE 45 80 31 81 54 48 53 4D 31 73 80 21 40 81 07 FA";
 
 fn dump(name: &str) -> String {
-    let dir = match std::env::var_os("CARD_RELAY_SHARED") {
-        Some(d) => PathBuf::from(d).join("ccid-readers"),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/ccid-readers"),
-    };
-    std::fs::read_to_string(dir.join(name)).expect("reader dump")
+    std::fs::read_to_string(card_relay::profile::corpus_dir().join(name)).expect("reader dump")
 }
 
 /// ACS ACR1252: extended APDU level, automatic parameters, interrupt endpoint.

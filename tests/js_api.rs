@@ -13,13 +13,6 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn dumps_dir() -> PathBuf {
-    match std::env::var_os("CARD_RELAY_SHARED") {
-        Some(dir) => PathBuf::from(dir).join("ccid-readers"),
-        None => root().join("../shared/ccid-readers"),
-    }
-}
-
 fn js() -> String {
     std::fs::read_to_string(root().join("js/card-relay.js")).expect("js/card-relay.js")
 }
@@ -28,7 +21,7 @@ fn js() -> String {
 fn vendor_class_list_matches_the_reader_corpus() {
     let mut expected = BTreeSet::new();
     let mut files = 0;
-    for entry in std::fs::read_dir(dumps_dir()).expect("reader dumps") {
+    for entry in std::fs::read_dir(card_relay::profile::corpus_dir()).expect("reader dumps") {
         let path = entry.expect("dir entry").path();
         if path.extension().and_then(|e| e.to_str()) != Some("txt") {
             continue;

@@ -20,10 +20,7 @@ use card_relay::proto::hex::h;
 const CORPUS_SIZE: usize = 691;
 
 fn corpus_dir() -> PathBuf {
-    match std::env::var_os("CARD_RELAY_SHARED") {
-        Some(shared) => PathBuf::from(shared).join("ccid-readers"),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/ccid-readers"),
-    }
+    card_relay::profile::corpus_dir()
 }
 
 /// Every dump as (file name, text); one dump has a non-UTF-8 iInterface string, read lossily.

@@ -863,23 +863,20 @@ fn every_real_reader_through_the_driver() {
     assert_eq!(dumps.len(), 691);
     let mut outcomes: std::collections::BTreeMap<String, usize> = Default::default();
     for (name, text) in &dumps {
-        let probe = SimulatedReader::new(SimConfig {
+        let mut sim = SimulatedReader::new(SimConfig {
             profile: Profile::dump(name, text.clone()),
             card: None,
             seed: 5,
         })
         .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let atr = match probe.ccid_interface().map(|c| c.descriptor) {
+        // A card whose ATR offers what the reader supports.
+        let atr = match sim.ccid_interface().map(|c| c.descriptor) {
             Some(d) if d.supports_t0() && d.supports_t1() => T0_T1_ATR.to_vec(),
             Some(d) if d.supports_t0() => T0_ATR.to_vec(),
             _ => SEED_ATR.to_vec(),
         };
-        let sim = SimulatedReader::new(SimConfig {
-            profile: Profile::dump(name, text.clone()),
-            card: Some(CardConfig::seed().with_atr(atr)),
-            seed: 5,
-        })
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        sim.insert_card(0, CardConfig::seed().with_atr(atr))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         let outcome = match block_on(CcidDriver::open(
             SimTransport::new(sim),
             Rc::new(StillClock),

@@ -17,8 +17,8 @@ use crate::proto::apdu::{CommandApdu, ResponseApdu};
 use crate::proto::trace::{self, TraceFormatter};
 use crate::reader::{Completion, Operation};
 use crate::session::{
-    Action, CardCommand, CardResult, Dialect, EndStatus, HttpRequest, HttpResponse, Notification,
-    Session, SessionConfig, SessionError,
+    origin, Action, CardCommand, CardResult, Dialect, EndStatus, HttpRequest, HttpResponse,
+    Notification, Session, SessionConfig, SessionError,
 };
 
 /// Default bound on one HTTP exchange (the OpenSCDP server waits 60 s for a response too).
@@ -223,10 +223,8 @@ pub async fn card_update<U: UsbTransport + 'static>(
         match action {
             Action::Post(request) => {
                 if let (Some(first), Some(next)) = (origin(&options.url), origin(&request.url)) {
-                    if !first.eq_ignore_ascii_case(next) {
-                        return Err(UpdateError::OriginChanged {
-                            to: next.to_owned(),
-                        });
+                    if first != next {
+                        return Err(UpdateError::OriginChanged { to: next });
                     }
                 }
                 let request = with_cookie(request, options);
@@ -300,20 +298,6 @@ pub async fn card_update<U: UsbTransport + 'static>(
             }
         }
     }
-}
-
-/// The origin (`scheme://host[:port]`) of an absolute URL; `None` for a relative one.
-fn origin(url: &str) -> Option<&str> {
-    let (scheme, rest) = url.split_once("://")?;
-    if scheme.is_empty()
-        || !scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-    {
-        return None;
-    }
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    url.get(..scheme.len() + 3 + end)
 }
 
 /// Posts the OpenSCDP abort reply (`E1` with `reason`) where the dialect has one, bounded
@@ -463,14 +447,17 @@ mod tests {
     #[test]
     fn origins() {
         assert_eq!(
-            origin("https://a.example/rt/x?y=1"),
+            origin("https://a.example/rt/x?y=1").as_deref(),
             Some("https://a.example")
         );
         assert_eq!(
-            origin("http://127.0.0.1:8080"),
+            origin("http://127.0.0.1:8080").as_deref(),
             Some("http://127.0.0.1:8080")
         );
-        assert_eq!(origin("https://a.example?x"), Some("https://a.example"));
+        assert_eq!(
+            origin("https://a.example?x").as_deref(),
+            Some("https://a.example")
+        );
         assert_eq!(origin("/rt/test"), None);
         assert_eq!(origin("rt/test"), None);
         assert_eq!(origin("://x"), None);

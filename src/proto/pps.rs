@@ -8,21 +8,14 @@
 use crate::proto::atr::{Atr, AtrError, Convention, Edc, FiDi, DEFAULT_TA1};
 use crate::proto::bytes::Cursor;
 use crate::proto::ccid::{PowerSelect, ProtocolParameters, T0Parameters, T1Parameters};
+use crate::proto::descriptor::{ExchangeLevel, Features};
 
-/// dwFeatures 0x02: automatic parameter configuration based on the ATR.
-pub const FEATURE_AUTO_PARAMETERS: u32 = 0x0000_0002;
-/// dwFeatures 0x08: automatic ICC voltage selection.
-pub const FEATURE_AUTO_VOLTAGE: u32 = 0x0000_0008;
-/// dwFeatures 0x40: automatic parameter negotiation by the reader (PPS and SetParameters).
-pub const FEATURE_AUTO_NEGOTIATION: u32 = 0x0000_0040;
-/// dwFeatures 0x80: automatic PPS by the reader with the current parameters.
-pub const FEATURE_AUTO_PPS: u32 = 0x0000_0080;
-/// dwFeatures 0x400: automatic IFSD exchange as first exchange (T=1).
-pub const FEATURE_AUTO_IFSD: u32 = 0x0000_0400;
-/// dwFeatures exchange level mask (0x70000).
-pub const FEATURE_LEVEL_MASK: u32 = 0x0007_0000;
-/// dwFeatures exchange level: TPDU.
-pub const FEATURE_LEVEL_TPDU: u32 = 0x0001_0000;
+// The dwFeatures bits are the class descriptor's own ([`Features`]); the exchange level
+// comes from [`Features::exchange_level`].
+const FEATURE_AUTO_VOLTAGE: u32 = Features::AUTO_VOLTAGE;
+const FEATURE_AUTO_NEGOTIATION: u32 = Features::AUTO_PARAMETER_NEGOTIATION;
+const FEATURE_AUTO_PPS: u32 = Features::AUTO_PPS;
+const FEATURE_AUTO_IFSD: u32 = Features::AUTO_IFSD;
 
 /// bVoltageSupport bit for 5 V.
 pub const VOLTAGE_SUPPORT_5V: u8 = 0x01;
@@ -312,7 +305,7 @@ pub fn plan(
     };
     let send_ifs = protocol == 1
         && features & FEATURE_AUTO_IFSD == 0
-        && features & FEATURE_LEVEL_MASK == FEATURE_LEVEL_TPDU;
+        && Features(features).exchange_level() == ExchangeLevel::Tpdu;
     Ok(ParameterPlan {
         protocol,
         fi_di,
@@ -352,7 +345,7 @@ mod tests {
         Atr::parse(&h("3B 7D 96 00 00 80 31 80 65 B0 83 11 17 D6 83 00 90 00")).unwrap()
     }
 
-    const TPDU: u32 = FEATURE_LEVEL_TPDU;
+    const TPDU: u32 = 0x0001_0000;
 
     #[test]
     fn sc_hsm_on_a_tpdu_reader() {

@@ -107,13 +107,9 @@ mod native {
 
     use super::{normalize_name, Profile, SimError, DEFAULT_NAME};
 
-    /// The folder holding libccid's dumps: `$CARD_RELAY_SHARED/ccid-readers`, else
-    /// `<CARGO_MANIFEST_DIR>/../shared/ccid-readers`.
+    /// The folder holding libccid's dumps ([`crate::profile::corpus_dir`]).
     pub fn dump_dir() -> PathBuf {
-        match std::env::var_os("CARD_RELAY_SHARED") {
-            Some(shared) => PathBuf::from(shared).join("ccid-readers"),
-            None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/ccid-readers"),
-        }
+        crate::profile::corpus_dir()
     }
 
     /// Loads a profile by name: `default`, or `<dump_dir>/<name>[.txt]`. Names with a path

@@ -22,7 +22,7 @@ use web_sys::{
 
 use crate::driver::update::{HttpClient, HttpError};
 use crate::driver::usb::LocalBoxFuture;
-use crate::session::{HttpRequest, HttpResponse};
+use crate::session::{origin, HttpRequest, HttpResponse};
 
 /// Which cookies `fetch` sends (RequestInit `credentials`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -101,18 +101,6 @@ impl CookieJar {
     }
 }
 
-/// The origin (`scheme://host[:port]`, lowercased) of an absolute http(s) URL; `None` for a
-/// relative one.
-fn origin_of(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-        return None;
-    }
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    Some(format!("{scheme}://{host}").to_ascii_lowercase())
-}
-
 /// Whether this global lacks a DOM (Node.js, Deno, a worker): Node's `fetch` keeps no
 /// cookies. In a browser worker the jar stays empty and harmless: `getSetCookie()` returns
 /// nothing there and a `Cookie` request header is dropped as a forbidden one.
@@ -166,7 +154,7 @@ impl HttpClient for WebFetch {
     ) -> LocalBoxFuture<Result<HttpResponse, HttpError>> {
         let credentials = self.credentials;
         let jar = keeps_own_cookies()
-            .then(|| origin_of(&request.url).map(|origin| (origin, Rc::clone(&self.cookies))))
+            .then(|| origin(&request.url).map(|origin| (origin, Rc::clone(&self.cookies))))
             .flatten();
         Box::pin(async move {
             let fetch = global_fetch()?;
@@ -303,7 +291,8 @@ async fn exchange(
 
 #[cfg(test)]
 mod tests {
-    use super::{origin_of, CookieJar};
+    use super::CookieJar;
+    use crate::session::origin as origin_of;
     use wasm_bindgen_test::wasm_bindgen_test;
 
     #[wasm_bindgen_test]
