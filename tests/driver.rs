@@ -66,7 +66,7 @@ fn card(out: &[u8]) -> Vec<Vec<u8>> {
             parameters: p.parameters.clone(),
         })
         .encode(),
-        PcToRdr::GetSlotStatus(_) => RdrToPc::SlotStatus(RdrToPcSlotStatus {
+        PcToRdr::GetSlotStatus(_) | PcToRdr::Abort(_) => RdrToPc::SlotStatus(RdrToPcSlotStatus {
             slot: cmd.slot(),
             seq: cmd.seq(),
             state: SlotState::ok(IccStatus::PresentActive),
@@ -470,5 +470,249 @@ mod update {
             server.urls.borrow().as_slice(),
             ["https://ram.example/admin".to_owned()]
         );
+    }
+}
+
+/// One command per slot (issue 13, CCID §5.2.5): the answers a scripted reader gives, with
+/// the GET CHALLENGE of `held` held back until `release` (or forever).
+mod one_command_per_slot {
+    use super::*;
+    use card_relay::driver::usb::{ControlSetup, Recipient, RequestType};
+    use card_relay::proto::ccid::SlotError;
+
+    /// GET CHALLENGE for 4 bytes, the command the slow card is slow on.
+    const SLOW: &str = "00 84 00 00 04";
+
+    fn is_slow(cmd: &PcToRdr) -> bool {
+        matches!(cmd, PcToRdr::XfrBlock(x) if x.data == h(SLOW))
+    }
+
+    fn command_types(usb: &FakeUsb) -> Vec<u8> {
+        usb.0.borrow().out_log.iter().map(|m| m[0]).collect()
+    }
+
+    #[test]
+    fn after_a_timeout_the_next_command_waits_for_the_late_answer() {
+        let clock = VirtualClock::default();
+        let usb_handle: Rc<RefCell<Option<FakeUsb>>> = Rc::default();
+        let late = Rc::clone(&usb_handle);
+        let at = clock.clone();
+        let usb = FakeUsb::new(
+            acr1252_config(),
+            Box::new(move |out| {
+                let cmd = PcToRdr::decode(out).expect("command");
+                if is_slow(&cmd) {
+                    // The card takes 5 s: longer than the exchange timeout.
+                    let answer = card(out).remove(0);
+                    if let Some(usb) = late.borrow().as_ref() {
+                        usb.answer_at(at.now_ms() + 5_000, answer);
+                    }
+                    return Vec::new();
+                }
+                card(out)
+            }),
+        )
+        .with_clock(&clock);
+        *usb_handle.borrow_mut() = Some(usb.clone());
+        let driver = powered(&usb, &clock);
+        let started = clock.now_ms();
+        let r = transmit(&driver, &clock, SLOW);
+        assert_eq!(r.map_err(|e| e.code()), Err(ErrorCode::Timeout));
+        let failed_at = clock.now_ms();
+        assert!(
+            failed_at < started + 5_000,
+            "the timeout comes before the answer"
+        );
+        assert!(driver.owed().is_some(), "the reader still owes the answer");
+        let r = transmit(&driver, &clock, "00 84 00 00 02");
+        assert_eq!(r, Ok(Completion::Response(h("00 01 90 00"))));
+        let s = usb.0.borrow();
+        let sent_at = *s.out_times.last().expect("a command");
+        assert!(
+            sent_at >= started + 5_000,
+            "the next command waited for the late answer: sent at {sent_at}, answer at {}",
+            started + 5_000
+        );
+        assert!(s.control_out.is_empty(), "no abort was needed");
+        assert_eq!(*s.out_log.last().unwrap(), {
+            let mut m = h("6F 05 00 00 00 00 00 00 00 00 00 84 00 00 02");
+            m[6] = s.out_log.last().unwrap()[6];
+            m
+        });
+    }
+
+    /// A reader that keeps the slot busy until it is aborted: the CCID abort sequence.
+    fn busy_until_aborted(refuse_class_request: bool) {
+        let clock = VirtualClock::default();
+        let held: Rc<RefCell<Option<Vec<u8>>>> = Rc::default();
+        let h2 = Rc::clone(&held);
+        let usb = FakeUsb::new(
+            acr1252_config(),
+            Box::new(move |out| {
+                let cmd = PcToRdr::decode(out).expect("command");
+                if is_slow(&cmd) {
+                    *h2.borrow_mut() = Some(out.to_vec());
+                    return Vec::new();
+                }
+                if let PcToRdr::Abort(_) = cmd {
+                    // CCID §5.3.1: the aborted command fails with CMD_ABORTED, then the
+                    // abort is answered.
+                    let mut answers = Vec::new();
+                    if let Some(old) = h2.borrow_mut().take() {
+                        let old = PcToRdr::decode(&old).expect("held command");
+                        answers.push(
+                            RdrToPc::DataBlock(RdrToPcDataBlock {
+                                slot: old.slot(),
+                                seq: old.seq(),
+                                state: SlotState::failed(
+                                    IccStatus::PresentActive,
+                                    SlotError::CmdAborted,
+                                ),
+                                chain_parameter: 0,
+                                data: Vec::new(),
+                            })
+                            .encode(),
+                        );
+                    }
+                    answers.extend(card(out));
+                    return answers;
+                }
+                card(out)
+            }),
+        )
+        .with_clock(&clock);
+        if refuse_class_request {
+            usb.0.borrow_mut().control_out_error = Some(UsbError::new(
+                UsbErrorKind::Security,
+                "The requested interface implements a protected class.",
+            ));
+        }
+        let driver = powered(&usb, &clock);
+        let r = transmit(&driver, &clock, SLOW);
+        assert_eq!(r.map_err(|e| e.code()), Err(ErrorCode::Timeout));
+        let failed_at = clock.now_ms();
+        let r = transmit(&driver, &clock, "00 84 00 00 01");
+        assert_eq!(r, Ok(Completion::Response(h("00 90 00"))));
+        let s = usb.0.borrow();
+        let types: Vec<u8> = s.out_log.iter().map(|m| m[0]).collect();
+        assert_eq!(
+            &types[types.len() - 3..],
+            &[0x6F, 0x72, 0x6F],
+            "the slow command, PC_to_RDR_Abort, then the next command: {types:02X?}"
+        );
+        let abort = &s.out_log[s.out_log.len() - 2];
+        let (slot, seq) = (abort[5], abort[6]);
+        assert_eq!(s.control_out.len(), 1, "one class request ABORT");
+        let (setup, at) = s.control_out[0];
+        assert_eq!(
+            setup,
+            ControlSetup {
+                request_type: RequestType::Class,
+                recipient: Recipient::Interface,
+                request: 0x01,
+                value: u16::from(seq) << 8 | u16::from(slot),
+                index: 0,
+            },
+            "ABORT carries the bSeq and bSlot of PC_to_RDR_Abort"
+        );
+        let abort_sent = s.out_times[s.out_times.len() - 2];
+        assert!(at <= abort_sent, "the class request goes first");
+        assert!(
+            abort_sent >= failed_at + 3_000,
+            "the answer was awaited first, for the next operation's own timeout"
+        );
+        drop(s);
+        assert_eq!(driver.owed(), None);
+    }
+
+    #[test]
+    fn a_reader_that_keeps_the_slot_busy_is_aborted_before_the_next_command() {
+        busy_until_aborted(false);
+    }
+
+    #[test]
+    fn a_refused_abort_request_still_sends_pc_to_rdr_abort() {
+        busy_until_aborted(true);
+    }
+
+    #[test]
+    fn a_reader_that_never_frees_the_slot_gets_no_new_command() {
+        let clock = VirtualClock::default();
+        let hung = Rc::new(RefCell::new(false));
+        let h2 = Rc::clone(&hung);
+        let usb = FakeUsb::new(
+            acr1252_config(),
+            Box::new(move |out| if *h2.borrow() { Vec::new() } else { card(out) }),
+        )
+        .with_clock(&clock);
+        let driver = powered(&usb, &clock);
+        *hung.borrow_mut() = true;
+        let r = transmit(&driver, &clock, SLOW);
+        assert_eq!(r.map_err(|e| e.code()), Err(ErrorCode::Timeout));
+        let r = transmit(&driver, &clock, "00 84 00 00 01");
+        assert_eq!(r.map_err(|e| e.code()), Err(ErrorCode::Timeout));
+        let types = command_types(&usb);
+        assert_eq!(
+            &types[types.len() - 2..],
+            &[0x6F, 0x72],
+            "only the abort went out after the slow command: {types:02X?}"
+        );
+        // The reader recovers: it answers the abort late; the next operation goes on.
+        *hung.borrow_mut() = false;
+        let abort = usb.0.borrow().out_log.last().cloned().expect("abort");
+        usb.0.borrow_mut().bulk_in.extend(card(&abort));
+        let r = transmit(&driver, &clock, "00 84 00 00 01");
+        assert_eq!(r, Ok(Completion::Response(h("00 90 00"))));
+    }
+
+    /// The simulator's `readerStall` fault: commands are taken but not answered; when the
+    /// stall ends, a command that came while another ran on its slot gets CMD_SLOT_BUSY and
+    /// an aborted one CMD_ABORTED.
+    #[cfg(feature = "simulator")]
+    #[test]
+    fn the_simulated_reader_that_keeps_the_slot_busy() {
+        use card_relay::sim::transport::SimTransport;
+        use card_relay::sim::{CardConfig, Fault, SimConfig, SimulatedReader};
+        let clock = VirtualClock::default();
+        let sim = SimulatedReader::new(SimConfig {
+            card: Some(CardConfig::seed()),
+            ..SimConfig::default()
+        })
+        .expect("simulator");
+        let usb = SimTransport::new(sim);
+        let driver = block_on(
+            &clock,
+            CcidDriver::open(usb.clone(), Rc::new(clock.clone())),
+        )
+        .expect("open");
+        let run = |op| block_on(&clock, driver.run(op, None));
+        let on = run(Operation::PowerOn {
+            slot: 0,
+            protocol: None,
+        });
+        assert!(matches!(on, Ok(Completion::PoweredOn { .. })), "{on:?}");
+        usb.with(|s| s.set_fault(Fault::ReaderStall(true)));
+        let apdu = |a: &str| Operation::Transmit {
+            slot: 0,
+            apdu: h(a),
+        };
+        let r = run(apdu("00 84 00 00 08"));
+        assert_eq!(r.map_err(|e| e.code()), Err(ErrorCode::Timeout));
+        let r = run(apdu("00 84 00 00 08"));
+        assert_eq!(r.map_err(|e| e.code()), Err(ErrorCode::Timeout));
+        assert_eq!(
+            usb.with(|s| s.abort_requests().len()),
+            1,
+            "class request ABORT"
+        );
+        usb.with(|s| s.set_fault(Fault::ReaderStall(false)));
+        let Ok(Completion::Response(r)) = run(apdu("00 84 00 00 08")) else {
+            panic!("the slot is free again");
+        };
+        assert_eq!(r.len(), 10);
+        // The card ran the first GET CHALLENGE (then aborted) and the last one: no
+        // command reached a busy slot.
+        let log = usb.with(|s| s.card_log(0));
+        assert!(log.len() <= 3, "{log:02X?}");
     }
 }

@@ -171,6 +171,14 @@ impl UsbTransport for SimTransport {
         self.call(|sim| sim.control_transfer_in(setup(s), length))
     }
 
+    fn control_transfer_out(
+        &self,
+        s: usb::ControlSetup,
+        data: &[u8],
+    ) -> LocalBoxFuture<Result<(), UsbError>> {
+        self.call(|sim| sim.control_transfer_out(setup(s), data).map(|_| ()))
+    }
+
     fn transfer_out(&self, endpoint: u8, data: &[u8]) -> LocalBoxFuture<Result<(), UsbError>> {
         self.call(|s| s.transfer_out(endpoint, data).map(|_| ()))
     }
