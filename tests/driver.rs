@@ -716,3 +716,254 @@ mod one_command_per_slot {
         assert!(log.len() <= 3, "{log:02X?}");
     }
 }
+
+/// Card events and status while the card moves (issue 13 bullets 2 and 3).
+mod events {
+    use super::*;
+    use card_relay::driver::usb::Clock;
+    use card_relay::driver::{INTERRUPT_FAILURES_BEFORE_POLLING, STATUS_POLL_MS};
+
+    fn removed() -> Vec<u8> {
+        InterruptMessage::NotifySlotChange(RdrToPcNotifySlotChange::new(&[(false, true)])).encode()
+    }
+
+    fn slot_status(cmd: &PcToRdr, icc: IccStatus) -> Vec<u8> {
+        RdrToPc::SlotStatus(RdrToPcSlotStatus {
+            slot: cmd.slot(),
+            seq: cmd.seq(),
+            state: if icc == IccStatus::Absent {
+                SlotState::failed(icc, card_relay::proto::ccid::SlotError::IccMute)
+            } else {
+                SlotState::ok(icc)
+            },
+            clock_status: ClockStatus::from_byte(0),
+        })
+        .encode()
+    }
+
+    fn recorder(driver: &CcidDriver<FakeUsb>) -> Rc<RefCell<Vec<DriverEvent>>> {
+        let events: Rc<RefCell<Vec<DriverEvent>>> = Rc::default();
+        let e2 = Rc::clone(&events);
+        driver.set_event_sink(move |ev| e2.borrow_mut().push(ev));
+        events
+    }
+
+    #[test]
+    fn status_answers_absent_when_the_removal_notification_overtakes_it() {
+        let clock = VirtualClock::default();
+        let handle: Rc<RefCell<Option<FakeUsb>>> = Rc::default();
+        let h2 = Rc::clone(&handle);
+        let at = clock.clone();
+        let usb = FakeUsb::new(
+            acr1252_config(),
+            Box::new(move |out| {
+                let cmd = PcToRdr::decode(out).expect("command");
+                if let PcToRdr::GetSlotStatus(_) = cmd {
+                    // The card leaves while GetSlotStatus is on its way: the interrupt
+                    // pipe tells first, the answer (slot empty) follows 5 ms later.
+                    if let Some(usb) = h2.borrow().as_ref() {
+                        usb.interrupt(removed());
+                        usb.answer_at(at.now_ms() + 5, slot_status(&cmd, IccStatus::Absent));
+                    }
+                    return Vec::new();
+                }
+                card(out)
+            }),
+        )
+        .with_clock(&clock);
+        *handle.borrow_mut() = Some(usb.clone());
+        let driver = powered(&usb, &clock);
+        let events = recorder(&driver);
+        let status = Box::pin(driver.run(Operation::Status { slot: 0 }, None));
+        let watch = Box::pin(driver.watch());
+        let r = block_on(&clock, async {
+            match race(status, watch).await {
+                Either::Left(r) => r,
+                Either::Right(()) => panic!("the watcher ended"),
+            }
+        });
+        assert_eq!(r, Ok(Completion::Status(IccStatus::Absent)));
+        assert_eq!(events.borrow().as_slice(), &[DriverEvent::CardRemoved(0)]);
+        assert_eq!(driver.card_present(0), Some(false));
+    }
+
+    /// Runs the watcher for `ms` of virtual time with `script` acting at the start.
+    fn watch_for(
+        driver: &CcidDriver<FakeUsb>,
+        clock: &VirtualClock,
+        ms: u64,
+        script: impl FnOnce(),
+    ) {
+        let watch = Box::pin(driver.watch());
+        let stop = Box::pin(async {
+            script();
+            clock.sleep(ms).await;
+        });
+        block_on(clock, async {
+            if let Either::Left(()) = race(watch, stop).await {
+                panic!("the watcher ended");
+            }
+        });
+    }
+
+    #[test]
+    fn the_interrupt_watcher_survives_a_failed_read() {
+        let clock = VirtualClock::default();
+        let usb = FakeUsb::new(acr1252_config(), Box::new(card)).with_clock(&clock);
+        let driver = powered(&usb, &clock);
+        let events = recorder(&driver);
+        usb.0.borrow_mut().interrupt_errors = 1;
+        watch_for(&driver, &clock, 2_000, || usb.interrupt(removed()));
+        assert_eq!(events.borrow().as_slice(), &[DriverEvent::CardRemoved(0)]);
+        assert_eq!(
+            command_count(&usb, 0x65),
+            0,
+            "one failure is no reason to poll"
+        );
+    }
+
+    fn command_count(usb: &FakeUsb, message_type: u8) -> usize {
+        usb.0
+            .borrow()
+            .out_log
+            .iter()
+            .filter(|m| m[0] == message_type)
+            .count()
+    }
+
+    /// A reader whose slot empties at `removed_at` (virtual ms): GetSlotStatus tells.
+    fn reader_emptied_at(clock: &VirtualClock, removed_at: u64) -> FakeUsb {
+        let at = clock.clone();
+        FakeUsb::new(
+            acr1252_config(),
+            Box::new(move |out| {
+                let cmd = PcToRdr::decode(out).expect("command");
+                match cmd {
+                    PcToRdr::GetSlotStatus(_) if at.now_ms() >= removed_at => {
+                        vec![slot_status(&cmd, IccStatus::Absent)]
+                    }
+                    _ => card(out),
+                }
+            }),
+        )
+        .with_clock(clock)
+    }
+
+    #[test]
+    fn a_failing_interrupt_pipe_falls_back_to_polling_while_someone_listens() {
+        let clock = VirtualClock::default();
+        let usb = reader_emptied_at(&clock, 3_000);
+        let driver = powered(&usb, &clock);
+        let events = recorder(&driver);
+        let start = clock.now_ms();
+        usb.0.borrow_mut().interrupt_errors = u32::MAX;
+        watch_for(&driver, &clock, 5_000, || {});
+        assert_eq!(events.borrow().as_slice(), &[DriverEvent::CardRemoved(0)]);
+        let s = usb.0.borrow();
+        let polls: Vec<u64> = s
+            .out_log
+            .iter()
+            .zip(&s.out_times)
+            .filter(|(m, _)| m[0] == 0x65)
+            .map(|(_, t)| *t - start)
+            .collect();
+        // About every 500 ms once the pipe failed a few times in a row.
+        assert!(polls.len() >= 8, "{polls:?}");
+        assert!(
+            polls.windows(2).all(|w| w[1] - w[0] <= STATUS_POLL_MS),
+            "{polls:?}"
+        );
+        assert!(INTERRUPT_FAILURES_BEFORE_POLLING >= 2);
+    }
+
+    #[test]
+    fn nobody_listening_means_no_polling() {
+        let clock = VirtualClock::default();
+        let usb = reader_emptied_at(&clock, 0);
+        let driver = powered(&usb, &clock);
+        driver.set_listening(false);
+        usb.0.borrow_mut().interrupt_errors = u32::MAX;
+        watch_for(&driver, &clock, 5_000, || {});
+        assert_eq!(command_count(&usb, 0x65), 0);
+        // Someone starts listening: polling starts.
+        driver.set_listening(true);
+        let events = recorder(&driver);
+        watch_for(&driver, &clock, 2_000, || {});
+        assert_eq!(events.borrow().as_slice(), &[DriverEvent::CardRemoved(0)]);
+    }
+
+    #[test]
+    fn only_a_disconnect_ends_the_watch() {
+        let clock = VirtualClock::default();
+        let usb = FakeUsb::new(acr1252_config(), Box::new(card)).with_clock(&clock);
+        let driver = powered(&usb, &clock);
+        let events = recorder(&driver);
+        usb.0.borrow_mut().interrupt_errors = 50;
+        let unplug = Box::pin(async {
+            clock.sleep(60_000).await;
+            usb.unplug();
+            clock.sleep(60_000).await;
+        });
+        let ended = block_on(&clock, async {
+            matches!(
+                race(Box::pin(driver.watch()), unplug).await,
+                Either::Left(())
+            )
+        });
+        assert!(ended, "the watch ends at the disconnect");
+        assert!(clock.now_ms() >= 60_000);
+        assert_eq!(events.borrow().last(), Some(&DriverEvent::Disconnected));
+    }
+}
+
+/// A reader that announces PIN verification but answers PC_to_RDR_Secure with a failed
+/// RDR_to_PC_SlotStatus (issue 13 bullet 5): the status is read before the type.
+#[cfg(feature = "simulator")]
+#[test]
+fn a_pin_pad_answered_by_a_failed_slot_status_is_reported_unusable() {
+    use card_relay::reader::{PinVerify, ReaderError};
+    use card_relay::sim::card::SEED_ATR;
+    use card_relay::sim::transport::SimTransport;
+    use card_relay::sim::{profiles, CardConfig, Fault, PinEntry, SimConfig, SimulatedReader};
+    // libccid readers/GemPCPinpad.txt: TPDU level, bPINSupport 0x03; a T=1 card, so the
+    // host's T=1 engine must stay in step when nothing reached the card.
+    let sim = SimulatedReader::new(SimConfig {
+        profile: profiles::load("GemPCPinpad").expect("profile"),
+        card: Some(CardConfig::pin().with_atr(SEED_ATR.to_vec())),
+        seed: 3,
+    })
+    .expect("simulator");
+    let usb = SimTransport::new(sim);
+    usb.with(|s| {
+        s.set_fault(Fault::SecureSlotStatus(true));
+        s.set_pin_entry(PinEntry::Digits("123456".into()));
+    });
+    let clock = VirtualClock::default();
+    let driver = block_on(
+        &clock,
+        CcidDriver::open(usb.clone(), Rc::new(clock.clone())),
+    )
+    .expect("open");
+    assert!(driver.description().descriptor().pin_verify());
+    let run = |op| block_on(&clock, driver.run(op, None));
+    let on = run(Operation::PowerOn {
+        slot: 0,
+        protocol: None,
+    });
+    assert!(matches!(on, Ok(Completion::PoweredOn { .. })), "{on:?}");
+    let r = run(Operation::VerifyPin {
+        slot: 0,
+        pin: PinVerify::default(),
+    });
+    let err = r.expect_err("the pin pad refused");
+    assert_eq!(err, DriverError::Reader(ReaderError::PinPadUnusable));
+    assert_eq!(err.code(), ErrorCode::UnsupportedReader);
+    assert_eq!(err.to_string(), "this reader's pin pad cannot be used");
+    // The fallback: the PIN typed on the computer, over the same T=1 channel.
+    let r = run(Operation::Transmit {
+        slot: 0,
+        apdu: h("00 20 00 81 06 31 32 33 34 35 36"),
+    });
+    assert_eq!(r, Ok(Completion::Response(h("90 00"))));
+    assert_eq!(driver.owed(), None);
+}

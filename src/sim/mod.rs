@@ -243,6 +243,11 @@ pub enum Fault {
     /// fault is cleared it answers them in order, late (CMD_SLOT_BUSY for a command that
     /// came while another ran on its slot, CMD_ABORTED for one a PC_to_RDR_Abort ended).
     ReaderStall(bool),
+    /// `secureSlotStatus`: the reader announces PIN verification but answers
+    /// PC_to_RDR_Secure with a failed RDR_to_PC_SlotStatus (bError 0, command not
+    /// supported) instead of the RDR_to_PC_DataBlock CCID §6.1.11 prescribes (seen on a
+    /// real implementation).
+    SecureSlotStatus(bool),
 }
 
 impl Fault {
@@ -263,6 +268,7 @@ impl Fault {
             "accessDenied" => Fault::AccessDenied(on),
             "busy" => Fault::Busy(on),
             "readerStall" => Fault::ReaderStall(on),
+            "secureSlotStatus" => Fault::SecureSlotStatus(on),
             other => return Err(SimError::UnknownFault(other.to_owned())),
         })
     }
@@ -291,6 +297,8 @@ pub struct Faults {
     pub busy: bool,
     /// See [`Fault::ReaderStall`].
     pub reader_stall: bool,
+    /// See [`Fault::SecureSlotStatus`].
+    pub secure_slot_status: bool,
 }
 
 /// What the user does on the PIN pad when a PC_to_RDR_Secure asks for a PIN.
@@ -662,6 +670,7 @@ impl SimulatedReader {
             Fault::ProtectedClass(on) => f.protected_class = on,
             Fault::AccessDenied(on) => f.access_denied = on,
             Fault::Busy(on) => f.busy = on,
+            Fault::SecureSlotStatus(on) => f.secure_slot_status = on,
             Fault::ReaderStall(on) => {
                 f.reader_stall = on;
                 if !on {
@@ -1357,6 +1366,10 @@ impl SimulatedReader {
                     rates: Some(m.rates),
                 };
                 (RdrToPc::DataRateAndClockFrequency(answer).encode(), false)
+            }
+            PcToRdr::Secure(_) if self.faults.secure_slot_status => {
+                let state = SlotState::failed(s.icc(), SlotError::CommandNotSupported);
+                (slot_status(slot, seq, state), false)
             }
             PcToRdr::Secure(m) => {
                 let pin_verify = descriptor.is_some_and(|d| d.pin_verify());
