@@ -966,3 +966,39 @@ fn a_pin_pad_answered_by_a_failed_slot_status_is_reported_unusable() {
     assert_eq!(r, Ok(Completion::Response(h("90 00"))));
     assert_eq!(driver.owed(), None);
 }
+
+/// The simulator's `interruptErrors` fault: the watcher reads again and the event comes.
+#[cfg(feature = "simulator")]
+#[test]
+fn the_simulated_flaky_interrupt_pipe_still_delivers_events() {
+    use card_relay::driver::usb::Clock;
+    use card_relay::sim::transport::SimTransport;
+    use card_relay::sim::{CardConfig, Fault, SimConfig, SimulatedReader};
+    let clock = VirtualClock::default();
+    let sim = SimulatedReader::new(SimConfig {
+        card: Some(CardConfig::seed()),
+        ..SimConfig::default()
+    })
+    .expect("simulator");
+    let usb = SimTransport::new(sim);
+    let driver = block_on(
+        &clock,
+        CcidDriver::open(usb.clone(), Rc::new(clock.clone())),
+    )
+    .expect("open");
+    let events: Rc<RefCell<Vec<DriverEvent>>> = Rc::default();
+    let e2 = Rc::clone(&events);
+    driver.set_event_sink(move |ev| e2.borrow_mut().push(ev));
+    usb.with(|s| s.set_fault(Fault::InterruptErrors(5)));
+    let script = Box::pin(async {
+        clock.sleep(1_000).await;
+        usb.with(|s| s.remove_card(0)).expect("remove");
+        clock.sleep(2_000).await;
+    });
+    block_on(&clock, async {
+        if let Either::Left(()) = race(Box::pin(driver.watch()), script).await {
+            panic!("the watcher ended");
+        }
+    });
+    assert_eq!(events.borrow().last(), Some(&DriverEvent::CardRemoved(0)));
+}

@@ -248,6 +248,10 @@ pub enum Fault {
     /// supported) instead of the RDR_to_PC_DataBlock CCID §6.1.11 prescribes (seen on a
     /// real implementation).
     SecureSlotStatus(bool),
+    /// `interruptErrors`: the next N interrupt-IN transfers fail with NetworkError ("A
+    /// transfer error has occurred."), as a flaky interrupt pipe does; the events stay
+    /// queued for the next read.
+    InterruptErrors(u32),
 }
 
 impl Fault {
@@ -269,6 +273,7 @@ impl Fault {
             "busy" => Fault::Busy(on),
             "readerStall" => Fault::ReaderStall(on),
             "secureSlotStatus" => Fault::SecureSlotStatus(on),
+            "interruptErrors" => Fault::InterruptErrors(value),
             other => return Err(SimError::UnknownFault(other.to_owned())),
         })
     }
@@ -299,6 +304,8 @@ pub struct Faults {
     pub reader_stall: bool,
     /// See [`Fault::SecureSlotStatus`].
     pub secure_slot_status: bool,
+    /// See [`Fault::InterruptErrors`].
+    pub interrupt_errors: u32,
 }
 
 /// What the user does on the PIN pad when a PC_to_RDR_Secure asks for a PIN.
@@ -671,6 +678,7 @@ impl SimulatedReader {
             Fault::AccessDenied(on) => f.access_denied = on,
             Fault::Busy(on) => f.busy = on,
             Fault::SecureSlotStatus(on) => f.secure_slot_status = on,
+            Fault::InterruptErrors(n) => f.interrupt_errors = n,
             Fault::ReaderStall(on) => {
                 f.reader_stall = on;
                 if !on {
@@ -978,6 +986,13 @@ impl SimulatedReader {
             return InTransfer::Ready(Err(e));
         }
         if Some(endpoint) == self.interrupt_number() {
+            if self.faults.interrupt_errors > 0 {
+                self.faults.interrupt_errors -= 1;
+                return InTransfer::Ready(Err(UsbFault::exception(
+                    "NetworkError",
+                    "A transfer error has occurred.",
+                )));
+            }
             return match self.take_interrupt() {
                 Some(mut msg) if msg.len() > length => {
                     msg.truncate(length);
