@@ -22,10 +22,11 @@
 //! `Set-Cookie`. A first POST under the id of a running session replaces it.
 //!
 //! GP agents usually keep no cookies, so each GP template's Next-URI carries a fresh token
-//! T: 128 bits from the OS's random source (`/dev/urandom`), in hex, valid for one POST to
-//! that session's step N and then spent. A POST with a token is served by the token alone:
-//! an unknown (forged), spent (reused) or superseded (stale) token is refused with 403, a
-//! step other than the token's with 400, and neither touches any session.
+//! T: 128 bits from the OS's random source (`/dev/urandom`), in hex, bound to that session
+//! and its step N, and spent by the first POST that carries it. A POST with a token is
+//! served by the token alone (a cookie beside it is ignored): an unknown (forged), spent
+//! (reused) or superseded (stale) token is refused with 403 and reaches no session; a step
+//! other than the token's is refused with 400. The cookie with `?step=N` stays a fallback.
 //!
 //! Any other POST needs the cookie of a running session of the same endpoint: without one
 //! it is refused with 400, with an unknown or ended one with 403. A client that answers the
@@ -479,24 +480,28 @@ struct Post<'a> {
 }
 
 /// The session a later POST names: by its Next-URI token if it has one (the token is spent
-/// whatever follows), else by its cookie. The second value is the token's step.
-fn find_session(state: &AppState, post: &Post<'_>) -> Result<(String, Option<u32>), Response> {
+/// whatever follows), else by its cookie. The second value is the token's step; the error
+/// is the refusal's status and text.
+fn find_session(
+    state: &AppState,
+    post: &Post<'_>,
+) -> Result<(String, Option<u32>), (StatusCode, &'static str)> {
     let Some(token) = post.token else {
         return match web::session_id(post.headers) {
             Some(id) => Ok((id, None)),
-            None => Err(web::text(StatusCode::BAD_REQUEST, NOT_A_FIRST_POST)),
+            None => Err((StatusCode::BAD_REQUEST, NOT_A_FIRST_POST)),
         };
     };
     match state.registry().tokens.remove(token) {
         Some(target) => Ok((target.id, Some(target.step))),
-        None => Err(web::text(StatusCode::FORBIDDEN, "unknown or spent token")),
+        None => Err((StatusCode::FORBIDDEN, "unknown or spent token")),
     }
 }
 
 async fn continue_session(state: &AppState, post: Post<'_>) -> Response {
     let (id, token_step) = match find_session(state, &post) {
         Ok(found) => found,
-        Err(response) => return response,
+        Err((code, text)) => return web::text(code, text),
     };
     let found = state.registry().sessions.get(&id).map(|e| {
         (
