@@ -564,3 +564,114 @@ pub(crate) async fn run(script: ScriptFn, mut card: Card, session: ScriptSession
     };
     card.finish(result).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `script` in the OpenSCDP dialect, answering every template with `reply`, and
+    /// returns the steps the HTTP side received and the final state.
+    async fn steps_of(script: ScriptFn, reply: Vec<ReplyItem>) -> (Vec<Step>, State) {
+        let (steps_tx, mut steps) = mpsc::channel(1);
+        let (replies, replies_rx) = mpsc::channel(1);
+        let shared = Shared::new();
+        let link = Link {
+            steps: steps_tx,
+            replies: replies_rx,
+        };
+        let card = Card::new(
+            link,
+            shared.clone(),
+            Dialect::OpenScdp,
+            Duration::from_secs(5),
+        );
+        let session = ScriptSession::new(shared.clone(), Dialect::OpenScdp);
+        let task = tokio::spawn(run(script, card, session, Duration::from_secs(5)));
+        let mut seen = Vec::new();
+        while let Some(step) = steps.recv().await {
+            let template = matches!(step, Step::Template(_));
+            seen.push(step);
+            if template {
+                replies.send(reply.clone()).await.expect("script waits");
+            }
+        }
+        task.await.expect("script task");
+        let state = shared.lock().state.clone();
+        (seen, state)
+    }
+
+    fn notify(id: i32, message: &str) -> Unit {
+        Unit::Notify {
+            id,
+            message: message.into(),
+        }
+    }
+
+    fn close_then_notify<'a>(card: &'a mut Card, session: &'a ScriptSession) -> ScriptFuture<'a> {
+        Box::pin(async move {
+            card.close();
+            session.send_notification(0, "Done").await;
+            Ok(())
+        })
+    }
+
+    fn apdu_after_close<'a>(card: &'a mut Card, session: &'a ScriptSession) -> ScriptFuture<'a> {
+        Box::pin(async move {
+            session.send_notification(0, "Working").await;
+            card.close();
+            card.send_apdu(0x00, 0x84, 0x00, 0x00, None, Some(8), &[])
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn two_notifications_then_more<'a>(
+        _card: &'a mut Card,
+        session: &'a ScriptSession,
+    ) -> ScriptFuture<'a> {
+        Box::pin(async move {
+            session.send_notification(0, "Checking").await;
+            session.send_notification(-2, "Wrong card").await;
+            session.send_notification(0, "Never seen").await;
+            Ok(())
+        })
+    }
+
+    #[tokio::test]
+    async fn a_close_sends_no_unit() {
+        // The notification queued with the close goes alone, then the end.
+        let (steps, state) = steps_of(close_then_notify, Vec::new()).await;
+        assert_eq!(
+            steps,
+            vec![Step::Template(vec![notify(0, "Done")]), Step::End]
+        );
+        assert_eq!(state, State::Completed);
+    }
+
+    #[tokio::test]
+    async fn card_calls_after_close_fail_alone() {
+        // The failure notification goes in a template of its own, the queued one dropped.
+        let (steps, state) = steps_of(apdu_after_close, Vec::new()).await;
+        assert_eq!(
+            steps,
+            vec![Step::Last(vec![notify(
+                -1,
+                "Script failed: card already closed"
+            )])]
+        );
+        assert_eq!(state, State::Failed("card already closed".into()));
+    }
+
+    #[tokio::test]
+    async fn a_negative_notification_ends_the_last_template() {
+        let (steps, state) = steps_of(two_notifications_then_more, Vec::new()).await;
+        assert_eq!(
+            steps,
+            vec![Step::Last(vec![
+                notify(0, "Checking"),
+                notify(-2, "Wrong card")
+            ])]
+        );
+        assert_eq!(state, State::Failed("notification -2: Wrong card".into()));
+    }
+}
