@@ -1002,3 +1002,55 @@ fn the_simulated_flaky_interrupt_pipe_still_delivers_events() {
     });
     assert_eq!(events.borrow().last(), Some(&DriverEvent::CardRemoved(0)));
 }
+
+/// The simulator's `late` fault (issue 13 bullet 1): a reader answering 5 s after each
+/// command, slower than the exchange timeout; its slot is busy meanwhile, so a command sent
+/// too early would get CMD_SLOT_BUSY.
+#[cfg(feature = "simulator")]
+#[test]
+fn the_simulated_late_reader_gets_one_command_at_a_time() {
+    use card_relay::sim::transport::SimTransport;
+    use card_relay::sim::{CardConfig, Fault, SimConfig, SimulatedReader};
+    let clock = VirtualClock::default();
+    let sim = SimulatedReader::new(SimConfig {
+        card: Some(CardConfig::seed()),
+        ..SimConfig::default()
+    })
+    .expect("simulator");
+    let usb = SimTransport::new(sim).with_clock(Rc::new(clock.clone()));
+    let driver = block_on(
+        &clock,
+        CcidDriver::open(usb.clone(), Rc::new(clock.clone())),
+    )
+    .expect("open");
+    let run = |op| block_on(&clock, driver.run(op, None));
+    let on = run(Operation::PowerOn {
+        slot: 0,
+        protocol: None,
+    });
+    assert!(matches!(on, Ok(Completion::PoweredOn { .. })), "{on:?}");
+    let apdu = |a: &str| Operation::Transmit {
+        slot: 0,
+        apdu: h(a),
+    };
+    usb.with(|s| s.set_fault(Fault::LateAnswers(5_000)));
+    let started = clock.now_ms();
+    let r = run(apdu("00 84 00 00 08"));
+    assert_eq!(r.map_err(|e| e.code()), Err(ErrorCode::Timeout));
+    assert!(clock.now_ms() < started + 5_000);
+    // The card is quick again; the answer still owed arrives at 5 s and is dropped.
+    usb.with(|s| s.set_fault(Fault::LateAnswers(0)));
+    let Ok(Completion::Response(r)) = run(apdu("00 84 00 00 04")) else {
+        panic!("the next command gets its own answer");
+    };
+    assert_eq!(r.len(), 6);
+    assert!(
+        clock.now_ms() >= started + 5_000,
+        "it waited for the late answer"
+    );
+    assert_eq!(driver.owed(), None);
+    assert!(
+        usb.with(|s| s.abort_requests().is_empty()),
+        "no abort was needed"
+    );
+}

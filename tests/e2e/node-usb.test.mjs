@@ -85,6 +85,20 @@ test("card events keep coming after an idle second and more", { timeout: 20_000 
   assert.deepEqual(escaped, []);
 });
 
+test("the simulator's late fault: the answer comes after the delay", { timeout: 20_000 }, async () => {
+  const sim = lib.createSimulatedReader({ profile: "default", card: "seed" });
+  const reader = await lib.CardReader.open(sim);
+  try {
+    await reader.powerOn();
+    sim.setFault("late", 1_200);
+    const started = Date.now();
+    assert.equal(sw(await reader.transmit(SELECT)), "9000");
+    assert.ok(Date.now() - started >= 1_100, `answered after ${Date.now() - started} ms`);
+  } finally {
+    await reader.close();
+  }
+});
+
 /** A RAMOverHTTP server whose session ends at once (204 to the first POST). */
 async function emptySession() {
   const server = createServer((req, res) => {
