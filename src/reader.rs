@@ -605,12 +605,7 @@ impl Reader {
             return None;
         }
         let slot = self.owed?.slot;
-        let seq = self.next_seq();
-        self.push_command(
-            PcToRdr::Abort(PcToRdrAbort { slot, seq }),
-            now + CONTROL_TIMEOUT_MS,
-            CONTROL_TIMEOUT_MS,
-        );
+        let seq = self.send_control(now, |seq| PcToRdr::Abort(PcToRdrAbort { slot, seq }));
         self.pending = Some(Pending::Abort { slot });
         Some((slot, seq))
     }
@@ -647,21 +642,15 @@ impl Reader {
                 });
             }
             Operation::PowerOff { slot } => {
-                let seq = self.next_seq();
-                self.push_command(
-                    PcToRdr::IccPowerOff(PcToRdrIccPowerOff { slot, seq }),
-                    now + CONTROL_TIMEOUT_MS,
-                    CONTROL_TIMEOUT_MS,
-                );
+                self.send_control(now, |seq| {
+                    PcToRdr::IccPowerOff(PcToRdrIccPowerOff { slot, seq })
+                });
                 self.pending = Some(Pending::PowerOff { slot });
             }
             Operation::Status { slot } => {
-                let seq = self.next_seq();
-                self.push_command(
-                    PcToRdr::GetSlotStatus(PcToRdrGetSlotStatus { slot, seq }),
-                    now + CONTROL_TIMEOUT_MS,
-                    CONTROL_TIMEOUT_MS,
-                );
+                self.send_control(now, |seq| {
+                    PcToRdr::GetSlotStatus(PcToRdrGetSlotStatus { slot, seq })
+                });
                 self.pending = Some(Pending::Status { slot });
             }
             Operation::Transmit { slot, apdu } => {
@@ -1557,6 +1546,14 @@ impl Reader {
         });
         self.stats.commands += 1;
         self.outbox.push_back(msg.encode());
+    }
+
+    /// Sends a command the reader answers without the card (slot status, power off,
+    /// abort), with the control deadline; returns its bSeq.
+    fn send_control(&mut self, now: Millis, command: impl FnOnce(u8) -> PcToRdr) -> u8 {
+        let seq = self.next_seq();
+        self.push_command(command(seq), now + CONTROL_TIMEOUT_MS, CONTROL_TIMEOUT_MS);
+        seq
     }
 
     fn next_seq(&mut self) -> u8 {

@@ -99,8 +99,11 @@ fn transmit(
     )
 }
 
-fn powered(usb: &FakeUsb, clock: &VirtualClock) -> CcidDriver<FakeUsb> {
-    let driver = open(usb.clone(), clock).expect("open");
+/// Powers the card in slot 0 on.
+fn power_on<U: card_relay::driver::usb::UsbTransport + 'static>(
+    driver: &CcidDriver<U>,
+    clock: &VirtualClock,
+) {
     let on = block_on(
         clock,
         driver.run(
@@ -112,6 +115,11 @@ fn powered(usb: &FakeUsb, clock: &VirtualClock) -> CcidDriver<FakeUsb> {
         ),
     );
     assert!(matches!(on, Ok(Completion::PoweredOn { .. })), "{on:?}");
+}
+
+fn powered(usb: &FakeUsb, clock: &VirtualClock) -> CcidDriver<FakeUsb> {
+    let driver = open(usb.clone(), clock).expect("open");
+    power_on(&driver, clock);
     driver
 }
 
@@ -671,26 +679,12 @@ mod one_command_per_slot {
     #[cfg(feature = "simulator")]
     #[test]
     fn the_simulated_reader_that_keeps_the_slot_busy() {
-        use card_relay::sim::transport::SimTransport;
-        use card_relay::sim::{CardConfig, Fault, SimConfig, SimulatedReader};
+        use crate::simulated::{open_sim, seed_reader};
+        use card_relay::sim::Fault;
         let clock = VirtualClock::default();
-        let sim = SimulatedReader::new(SimConfig {
-            card: Some(CardConfig::seed()),
-            ..SimConfig::default()
-        })
-        .expect("simulator");
-        let usb = SimTransport::new(sim);
-        let driver = block_on(
-            &clock,
-            CcidDriver::open(usb.clone(), Rc::new(clock.clone())),
-        )
-        .expect("open");
+        let (usb, driver) = open_sim(&clock, seed_reader(), |_| {});
+        power_on(&driver, &clock);
         let run = |op| block_on(&clock, driver.run(op, None));
-        let on = run(Operation::PowerOn {
-            slot: 0,
-            protocol: None,
-        });
-        assert!(matches!(on, Ok(Completion::PoweredOn { .. })), "{on:?}");
         usb.with(|s| s.set_fault(Fault::ReaderStall(true)));
         let apdu = |a: &str| Operation::Transmit {
             slot: 0,
@@ -920,36 +914,25 @@ mod events {
 #[cfg(feature = "simulator")]
 #[test]
 fn a_pin_pad_answered_by_a_failed_slot_status_is_reported_unusable() {
+    use crate::simulated::open_sim;
     use card_relay::reader::{PinVerify, ReaderError};
     use card_relay::sim::card::SEED_ATR;
-    use card_relay::sim::transport::SimTransport;
-    use card_relay::sim::{profiles, CardConfig, Fault, PinEntry, SimConfig, SimulatedReader};
+    use card_relay::sim::{profiles, CardConfig, Fault, PinEntry, SimConfig};
     // libccid readers/GemPCPinpad.txt: TPDU level, bPINSupport 0x03; a T=1 card, so the
     // host's T=1 engine must stay in step when nothing reached the card.
-    let sim = SimulatedReader::new(SimConfig {
+    let config = SimConfig {
         profile: profiles::load("GemPCPinpad").expect("profile"),
         card: Some(CardConfig::pin().with_atr(SEED_ATR.to_vec())),
         seed: 3,
-    })
-    .expect("simulator");
-    let usb = SimTransport::new(sim);
-    usb.with(|s| {
+    };
+    let clock = VirtualClock::default();
+    let (_usb, driver) = open_sim(&clock, config, |s| {
         s.set_fault(Fault::SecureSlotStatus(true));
         s.set_pin_entry(PinEntry::Digits("123456".into()));
     });
-    let clock = VirtualClock::default();
-    let driver = block_on(
-        &clock,
-        CcidDriver::open(usb.clone(), Rc::new(clock.clone())),
-    )
-    .expect("open");
     assert!(driver.description().descriptor().pin_verify());
+    power_on(&driver, &clock);
     let run = |op| block_on(&clock, driver.run(op, None));
-    let on = run(Operation::PowerOn {
-        slot: 0,
-        protocol: None,
-    });
-    assert!(matches!(on, Ok(Completion::PoweredOn { .. })), "{on:?}");
     let r = run(Operation::VerifyPin {
         slot: 0,
         pin: PinVerify::default(),
@@ -971,21 +954,11 @@ fn a_pin_pad_answered_by_a_failed_slot_status_is_reported_unusable() {
 #[cfg(feature = "simulator")]
 #[test]
 fn the_simulated_flaky_interrupt_pipe_still_delivers_events() {
+    use crate::simulated::{open_sim, seed_reader};
     use card_relay::driver::usb::Clock;
-    use card_relay::sim::transport::SimTransport;
-    use card_relay::sim::{CardConfig, Fault, SimConfig, SimulatedReader};
+    use card_relay::sim::Fault;
     let clock = VirtualClock::default();
-    let sim = SimulatedReader::new(SimConfig {
-        card: Some(CardConfig::seed()),
-        ..SimConfig::default()
-    })
-    .expect("simulator");
-    let usb = SimTransport::new(sim);
-    let driver = block_on(
-        &clock,
-        CcidDriver::open(usb.clone(), Rc::new(clock.clone())),
-    )
-    .expect("open");
+    let (usb, driver) = open_sim(&clock, seed_reader(), |_| {});
     let events: Rc<RefCell<Vec<DriverEvent>>> = Rc::default();
     let e2 = Rc::clone(&events);
     driver.set_event_sink(move |ev| e2.borrow_mut().push(ev));
@@ -1009,26 +982,12 @@ fn the_simulated_flaky_interrupt_pipe_still_delivers_events() {
 #[cfg(feature = "simulator")]
 #[test]
 fn the_simulated_late_reader_gets_one_command_at_a_time() {
-    use card_relay::sim::transport::SimTransport;
-    use card_relay::sim::{CardConfig, Fault, SimConfig, SimulatedReader};
+    use crate::simulated::{open_sim, seed_reader};
+    use card_relay::sim::Fault;
     let clock = VirtualClock::default();
-    let sim = SimulatedReader::new(SimConfig {
-        card: Some(CardConfig::seed()),
-        ..SimConfig::default()
-    })
-    .expect("simulator");
-    let usb = SimTransport::new(sim).with_clock(Rc::new(clock.clone()));
-    let driver = block_on(
-        &clock,
-        CcidDriver::open(usb.clone(), Rc::new(clock.clone())),
-    )
-    .expect("open");
+    let (usb, driver) = open_sim(&clock, seed_reader(), |_| {});
+    power_on(&driver, &clock);
     let run = |op| block_on(&clock, driver.run(op, None));
-    let on = run(Operation::PowerOn {
-        slot: 0,
-        protocol: None,
-    });
-    assert!(matches!(on, Ok(Completion::PoweredOn { .. })), "{on:?}");
     let apdu = |a: &str| Operation::Transmit {
         slot: 0,
         apdu: h(a),
@@ -1053,4 +1012,35 @@ fn the_simulated_late_reader_gets_one_command_at_a_time() {
         usb.with(|s| s.abort_requests().is_empty()),
         "no abort was needed"
     );
+}
+
+/// The simulated reader behind the async driver, on virtual time.
+#[cfg(feature = "simulator")]
+mod simulated {
+    use super::*;
+    use card_relay::sim::transport::SimTransport;
+    use card_relay::sim::{CardConfig, SimConfig, SimulatedReader};
+
+    /// The built-in default reader with the seed card.
+    pub fn seed_reader() -> SimConfig {
+        SimConfig {
+            card: Some(CardConfig::seed()),
+            ..SimConfig::default()
+        }
+    }
+
+    /// Opens `config`'s reader through the driver; the simulator's time is `clock`'s.
+    /// `before_open` switches faults first.
+    pub fn open_sim(
+        clock: &VirtualClock,
+        config: SimConfig,
+        before_open: impl FnOnce(&mut SimulatedReader),
+    ) -> (SimTransport, CcidDriver<SimTransport>) {
+        let mut sim = SimulatedReader::new(config).expect("simulator");
+        before_open(&mut sim);
+        let usb = SimTransport::new(sim).with_clock(Rc::new(clock.clone()));
+        let driver =
+            block_on(clock, CcidDriver::open(usb.clone(), Rc::new(clock.clone()))).expect("open");
+        (usb, driver)
+    }
 }
