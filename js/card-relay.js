@@ -171,6 +171,7 @@ class NodeUsbDevice {
   #device;
   #inFlight = new Set();
   #closing = false;
+  #packetSizes = new Map();
 
   constructor(device) {
     this.#device = device;
@@ -207,18 +208,29 @@ class NodeUsbDevice {
     while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
   }
 
-  #packetSize(endpointNumber) {
-    for (const iface of this.#device.configuration?.interfaces ?? []) {
-      for (const e of iface.alternate?.endpoints ?? []) {
-        if (e.endpointNumber === endpointNumber && e.direction === "in") return e.packetSize;
+  /**
+   * Learns the IN endpoints' packet sizes while no transfer is pending: the package's
+   * `configuration` getter borrows the device mutably too, and throws during a transfer.
+   */
+  #learnPacketSizes() {
+    try {
+      for (const iface of this.#device.configuration?.interfaces ?? []) {
+        for (const e of iface.alternate?.endpoints ?? []) {
+          if (e.direction === "in") this.#packetSizes.set(e.endpointNumber, e.packetSize);
+        }
       }
+    } catch {
+      // Unknown sizes read 64-byte packets (full speed).
     }
-    return 64;
   }
 
   open() { this.#closing = false; return this.#call(() => this.#device.open()); }
   selectConfiguration(value) { return this.#call(() => this.#device.selectConfiguration(value)); }
-  claimInterface(n) { this.#closing = false; return this.#call(() => this.#device.claimInterface(n)); }
+  claimInterface(n) {
+    this.#closing = false;
+    this.#learnPacketSizes();
+    return this.#call(() => this.#device.claimInterface(n));
+  }
   selectAlternateInterface(n, alternate) {
     return this.#call(() => this.#device.selectAlternateInterface(n, alternate));
   }
@@ -236,7 +248,7 @@ class NodeUsbDevice {
   }
 
   async transferIn(endpoint, length) {
-    const packet = Math.max(1, Math.min(length, this.#packetSize(endpoint)));
+    const packet = Math.max(1, Math.min(length, this.#packetSizes.get(endpoint) ?? 64));
     for (;;) {
       if (this.#closing) throw namedError("AbortError", "The transfer was cancelled.");
       try {

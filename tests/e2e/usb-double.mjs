@@ -4,9 +4,10 @@
 // - every transfer has a timeout: a third argument, 1000 ms when the call passes none; it
 //   is a duration, so 0 cancels the transfer at once; a transfer that times out rejects
 //   with "transferIn error: Cancelled" and has taken no data (a packet is never cut);
-// - releaseInterface, close, open and claimInterface borrow the native device mutably:
-//   while any transfer is pending they throw synchronously ("The same native value cannot
-//   be borrowed mutably while another borrow is active");
+// - releaseInterface, close, open, claimInterface and the getters configuration,
+//   configurations, productName, manufacturerName and serialNumber borrow the native
+//   device mutably: while any transfer is pending they throw synchronously ("The same
+//   native value cannot be borrowed mutably while another borrow is active");
 // - errors are plain Errors with messages like "transferIn error: Stall".
 // `answerDelayMs` makes the reader answer late (a slow card: key generation, PIN entry).
 
@@ -31,12 +32,12 @@ export class UsbPackageDouble {
 
   get vendorId() { return this.#sim.vendorId; }
   get productId() { return this.#sim.productId; }
-  get productName() { return this.#sim.productName; }
-  get manufacturerName() { return this.#sim.manufacturerName; }
-  get serialNumber() { return this.#sim.serialNumber; }
+  get productName() { return this.#mutable(() => this.#sim.productName); }
+  get manufacturerName() { return this.#mutable(() => this.#sim.manufacturerName); }
+  get serialNumber() { return this.#mutable(() => this.#sim.serialNumber); }
   get opened() { return this.#sim.opened; }
-  get configuration() { return this.#sim.configuration; }
-  get configurations() { return this.#sim.configurations; }
+  get configuration() { return this.#mutable(() => this.#sim.configuration); }
+  get configurations() { return this.#mutable(() => this.#sim.configurations); }
   /** Transfers in flight right now. */
   get pending() { return this.#pending; }
 
