@@ -238,7 +238,7 @@ fn card_option(value: &JsValue) -> Result<Option<CardConfig>, JsValue> {
     if value.is_string() {
         return Ok(Some(CardConfig {
             app: app_of(value)?,
-            atr: None,
+            ..CardConfig::seed()
         }));
     }
     let app = app_of(&get(value, "app"))?;
@@ -250,7 +250,11 @@ fn card_option(value: &JsValue) -> Result<Option<CardConfig>, JsValue> {
     } else {
         Some(bytes_of(&atr)?)
     };
-    Ok(Some(CardConfig { app, atr }))
+    Ok(Some(CardConfig {
+        app,
+        atr,
+        ..CardConfig::seed()
+    }))
 }
 
 fn profile_option(options: &JsValue) -> Result<Profile, JsValue> {
