@@ -29,7 +29,9 @@ export type CardRelayErrorCode =
   | "pin-failed"
   | "network-error"
   | "insecure-url"
-  | "invalid-argument";
+  | "invalid-argument"
+  | "csp-blocked"
+  | "internal";
 
 /** The error every card-relay call rejects with. */
 export class CardRelayError extends Error {
@@ -210,6 +212,8 @@ export interface CardUpdateResult {
   roundTrips: number;
   durationMs: number;
   lastNotification: { code: number; message: string } | null;
+  /** The last `X-Admin-Targeted-Application` a GP server sent, else null. */
+  targetedApplication: string | null;
 }
 
 /** Runs a card update session: the server at `url` drives the card in `reader`. */
