@@ -535,14 +535,14 @@ mod update {
         Err(HttpError::Network("connection reset".into()))
     }
 
-    fn run_gp(
-        answers: Vec<Result<HttpResponse, HttpError>>,
-        url: &str,
-    ) -> (
+    /// How a GP run ended, the POSTs the server saw (with their virtual time), the trace.
+    type GpRun = (
         Result<card_relay::driver::update::UpdateResult, card_relay::driver::update::UpdateError>,
         Vec<(u64, HttpRequest)>,
         Vec<String>,
-    ) {
+    );
+
+    fn run_gp(answers: Vec<Result<HttpResponse, HttpError>>, url: &str) -> GpRun {
         let clock = VirtualClock::default();
         let usb = FakeUsb::new(acr1252_config(), Box::new(card));
         let driver = powered(&usb, &clock);

@@ -88,6 +88,7 @@ async fn seed_session_openscdp() {
             round_trips: 8,
             last_notification: Some((0, "Test".into())),
             close_message: Some("Card closed".into()),
+            targeted_application: None,
             status: EndStatus::Completed,
         })
     );
@@ -366,6 +367,7 @@ async fn fail_app_ends_with_a_negative_notification() {
             round_trips: 2,
             last_notification: Some((-1, "Failure talking to card".into())),
             close_message: None,
+            targeted_application: None,
             status: EndStatus::EndedByServer {
                 id: -1,
                 message: "Failure talking to card".into()
