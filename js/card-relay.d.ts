@@ -249,4 +249,12 @@ export interface SimulatedReader {
   clearFaults(): void;
 }
 
-export type SimulatedCard = "seed" | "pin" | { app: "seed" | "pin"; atr?: string };
+export type SimulatedCard =
+  | "seed"
+  | "pin"
+  | {
+      app: "seed" | "pin";
+      atr?: string;
+      /** T=1 CRC form of a card whose ATR selects CRC: libccid's (default) or CRC-16/X-25. */
+      crc?: "libccid" | "x25";
+    };

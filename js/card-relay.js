@@ -290,9 +290,23 @@ export function approvedServers() {
   }
 }
 
-/** Forgets an "always" approval. */
+/**
+ * The origin as `new URL(origin).origin` serialises it (default port dropped, host
+ * lowercased, IDN in Punycode): the one origin rule, also the Rust core's. Unparsable text
+ * is kept as it is.
+ */
+function normalOrigin(origin) {
+  try {
+    return new URL(String(origin)).origin;
+  } catch {
+    return String(origin);
+  }
+}
+
+/** Forgets an "always" approval; `origin` may be spelt any way URL parsing accepts. */
 export function revokeServer(origin) {
-  const list = approvedServers().filter((o) => o !== origin);
+  const gone = normalOrigin(origin);
+  const list = approvedServers().filter((o) => normalOrigin(o) !== gone);
   storage()?.setItem(APPROVALS_KEY, JSON.stringify(list));
 }
 
@@ -324,7 +338,7 @@ export function checkServerUrl(url) {
 }
 
 async function approve(target, options) {
-  if (target.sameOrigin || approvedServers().includes(target.origin)) return;
+  if (target.sameOrigin || approvedServers().some((o) => normalOrigin(o) === target.origin)) return;
   const answer = options.approve ? await options.approve(target.origin) : false;
   if (answer === "always") {
     remember(target.origin);

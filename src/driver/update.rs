@@ -9,6 +9,10 @@
 //! - An abort posts the OpenSCDP cancel reply (`E1 "Session canceled"`) when a session is
 //!   running; a GP server simply gets no further POST.
 //! - Every HTTP exchange is bounded by `timeout_ms`.
+//! - A GP POST after the first that fails at the network level is repeated with
+//!   `X-Admin-Resume: true` after each of [`RESUME_DELAYS_MS`] before the update fails.
+//! - The session's own call order is kept by this loop; a slip is [`UpdateError::OutOfStep`]
+//!   (code `internal`), never blamed on the card.
 
 use crate::driver::sync::{race, Abort, Either, Never};
 use crate::driver::usb::{Clock, LocalBoxFuture, UsbTransport};
@@ -94,9 +98,11 @@ pub struct UpdateOptions {
     pub agent_id: Option<String>,
     /// Show PIN data in the trace instead of `******`.
     pub show_secrets: bool,
-    /// A session id sent as `Cookie: JSESSIONID=<id>` with every POST, as the OCF client
-    /// does. Only where the platform lets a client set cookies (Node.js, native): browsers
-    /// forbid the header and send the page's own cookies instead.
+    /// A session id, given to the HTTP client as `Cookie: JSESSIONID=<id>` with every POST,
+    /// as the OCF client does. The web client seeds its cookie jar with it once, so a
+    /// server's own `Set-Cookie: JSESSIONID=…` replaces it (`crate::web::fetch`). Only where
+    /// the platform lets a client set cookies (Node.js, native): browsers forbid the header
+    /// and send the page's own cookies instead.
     pub session_id: Option<String>,
 }
 

@@ -61,7 +61,8 @@ for (const [dialect, path] of [
 }
 
 test("a page whose CSP blocks the server gets csp-blocked with a connect-src hint", { timeout: 60_000 }, async () => {
-  const context = await browser.newContext();
+  // Local network access is granted (see below): only the page's CSP stands in the way.
+  const context = await browser.newContext({ permissions: ["local-network-access"] });
   const page = await context.newPage();
   const hostPage = new URL("csp-host.html", server.url).href;
   const policy = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'";
@@ -91,5 +92,46 @@ test("a page whose CSP blocks the server gets csp-blocked with a connect-src hin
   assert.match(outcome.hint, /connect-src/);
   assert.match(outcome.message, /default-src 'self'/, "the message names the policy's directive");
   assert.ok(outcome.message.includes(target), outcome.message);
+  await context.close();
+});
+
+test("approvals compare origins by the one origin rule", { timeout: 60_000 }, async () => {
+  // An approval stored or revoked in another spelling (upper case, a path, the default
+  // port) is the same origin: URL.origin, as the Rust core's session::origin. A page
+  // served by Playwright has no IP address space, so Chromium asks for local network
+  // access to reach the loopback server: granted, as a user would.
+  const context = await browser.newContext({ permissions: ["local-network-access"] });
+  const page = await context.newPage();
+  const hostPage = new URL("origin-host.html", server.url).href;
+  await page.route(hostPage, (route) =>
+    route.fulfill({ contentType: "text/html", body: "<!doctype html><title>origin host</title>" }),
+  );
+  await page.goto(hostPage);
+  const target = new URL("rt/test", other.url);
+  const spelt = `HTTP://${target.host}/some/path`;
+  const codes = await page.evaluate(
+    async ({ target, spelt }) => {
+      const relay = await import("/pkg-sim/card-relay.js");
+      await relay.default();
+      localStorage.setItem("card-relay.approved-servers", JSON.stringify([spelt]));
+      const run = async () => {
+        const reader = await relay.CardReader.open(relay.createSimulatedReader({ card: "seed" }));
+        try {
+          await relay.cardUpdate(reader, target);
+          return "resolved";
+        } catch (e) {
+          return e.code;
+        } finally {
+          await reader.close();
+        }
+      };
+      const before = await run();
+      relay.revokeServer(spelt.toLowerCase().replace("/some/path", "/"));
+      const after = await run();
+      return { before, after, left: relay.approvedServers() };
+    },
+    { target: target.href, spelt },
+  );
+  assert.deepEqual(codes, { before: "resolved", after: "not-approved", left: [] });
   await context.close();
 });

@@ -106,3 +106,31 @@ test("X-Admin-Targeted-Application is returned as targetedApplication and traced
     server.close();
   }
 });
+
+test("a T=1 CRC card of either form through the simulated TPDU reader", async () => {
+  // The seed's ATR with TC3 = 01 (CRC); GemPC Twin is a TPDU reader: the library runs
+  // PPS, SetParameters, S(IFS) and every block itself, so the CRC form matters throughout.
+  const { readFile } = await import("node:fs/promises");
+  const profiles = JSON.parse(await readFile(new URL("../../www/generated/profiles.json", import.meta.url), "utf8"));
+  const atr = "3B FE 18 00 00 81 71 FE 45 01 80 31 81 54 48 53 4D 31 73 80 21 40 81 07 BB";
+  for (const crc of ["libccid", "x25"]) {
+    const device = lib.createSimulatedReader({
+      profile: "GemPCTwin",
+      profileText: profiles.GemPCTwin,
+      card: { app: "seed", atr, crc },
+    });
+    const reader = await lib.CardReader.open(device);
+    try {
+      const got = await reader.powerOn();
+      assert.equal(Buffer.from(got).toString("hex"), atr.replaceAll(" ", "").toLowerCase(), crc);
+      const select = Uint8Array.from(Buffer.from("00A404040BE82B0601040181C31F020100", "hex"));
+      const fcp = await reader.transmit(select);
+      assert.equal(Buffer.from(fcp).toString("hex"), "620782017885020102" + "9000", crc);
+      // A chained response: 300 bytes in IFSD-sized blocks.
+      const long = await reader.transmit(Uint8Array.of(0x00, 0xca, 0x01, 0x01, 0x00, 0x00, 0x00));
+      assert.equal(long.length, 302, crc);
+    } finally {
+      await reader.close();
+    }
+  }
+});
