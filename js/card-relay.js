@@ -479,7 +479,8 @@ export async function cardUpdate(reader, url, options = {}) {
   }
 }
 
-const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
+// Statuses whose Response has no body (Fetch standard "null body status").
+const NULL_BODY_STATUS = new Set([204, 205, 304]);
 
 /**
  * Outside the browser (Node.js): a `fetch` for one card update that sends every request of

@@ -2136,5 +2136,13 @@ mod prop {
         fn resolve_no_panic_any_text(base in ".{0,12}", reference in ".{0,12}") {
             let _ = resolve_uri(&base, &reference);
         }
+
+        #[test]
+        fn origin_no_panic_and_idempotent(url in "(https?|HTTP)://.{0,24}") {
+            // An origin is its own origin: normalising twice changes nothing.
+            if let Some(o) = origin(&url) {
+                prop_assert_eq!(origin(&o), Some(o.clone()));
+            }
+        }
     }
 }

@@ -16,6 +16,13 @@
 //! error-free operation and resynchronisation) and §11.6.3 (rules 7 to 9, error handling
 //! and chain abortion).
 //!
+//! CRC forms: the ATR only says "CRC", and two incompatible forms are in use (see
+//! [`CrcForm`]). The engine starts with [`T1Config::edc`], switches when a card block is
+//! valid in the other form only, or when the card refuses two blocks in a row with an error
+//! R-block, and keeps the form once the card has shown it understands it ([`T1::edc`]). The
+//! first CRC block of a TPDU-level session is the host's S(IFS request), so this happens
+//! during power-on.
+//!
 //! Retry policy: a block is sent at most `1 + max_retries` times. After that many failures
 //! on one step (invalid blocks, timeouts, or retransmission requests from the card) the host
 //! sends S(RESYNCH request), itself at most `1 + max_retries` times, and then gives up with

@@ -2,6 +2,9 @@
 //! transmission protocols at TPDU level (T=0 procedure semantics, T=1 blocks through
 //! [`T1Card`]).
 //!
+//! A T=1 card with a CRC epilogue (an ATR such as [`SEED_CRC_ATR`]) computes it in the form
+//! [`CardConfig::crc`] names: libccid's or CRC-16/X-25 ([`CrcForm`]).
+//!
 //! Commands (ISO/IEC 7816-4 §11 unless noted):
 //! - SELECT by AID (P1 04) of [`APPLICATION_AID`]: P2 04 answers the FCP template
 //!   `62 07 82 01 78 85 02 01 02`, P2 00 the same content as an FCI template (tag 6F),
