@@ -460,7 +460,20 @@ pub fn origin(url: &str) -> Option<String> {
         }
         _ => (host_port, None),
     };
-    if host.is_empty() {
+    let valid_host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(ipv6) => {
+            !ipv6.is_empty()
+                && ipv6
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+        }
+        // WHATWG URL "forbidden host code points", and '%' (percent-decoding is not done).
+        None => {
+            !host.is_empty()
+                && !host.contains(|c: char| c.is_control() || " #%/:<>?@[\\]^|".contains(c))
+        }
+    };
+    if !valid_host {
         return None;
     }
     let port = match port {
@@ -1936,6 +1949,9 @@ mod tests {
             ("https://a.example:65536/", None),
             ("https://a.example:4x/", None),
             ("https:///x", None),
+            ("http://::/", None),
+            ("http://[]/", None),
+            ("http://a b/", None),
             ("/rt/test", None),
             ("ftp://h/x", None),
         ] {
