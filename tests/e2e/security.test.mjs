@@ -45,10 +45,8 @@ const HOST_PAGE = "security-host.html";
 
 /**
  * A page of the first server's origin with the package loaded and every request it makes
- * recorded (URL, method, body). It is a blank page without the demo's CSP, whose
- * `connect-src` ('self' by default-src) would stop a request to another origin before the
- * library's own rules could be seen: here only the library stands between the page and a
- * server, so "no request was sent" is the library's doing. Playwright serves the blank
+ * recorded (URL, method, body). It is a blank page without a CSP, so that only the library
+ * stands between the page and a server: "no request was sent" is the library's doing. Playwright serves the blank
  * HTML; the package, the simulator and both servers are the real ones. As a served-by-
  * Playwright document has no IP address space, Chromium treats it as public and asks
  * for the local-network-access permission before it reaches the loopback servers: the
