@@ -29,7 +29,9 @@ export type CardRelayErrorCode =
   | "pin-failed"
   | "network-error"
   | "insecure-url"
-  | "invalid-argument";
+  | "invalid-argument"
+  | "csp-blocked"
+  | "internal";
 
 /** The error every card-relay call rejects with. */
 export class CardRelayError extends Error {
@@ -216,6 +218,8 @@ export interface CardUpdateResult {
   roundTrips: number;
   durationMs: number;
   lastNotification: { code: number; message: string } | null;
+  /** The last `X-Admin-Targeted-Application` a GP server sent, else null. */
+  targetedApplication: string | null;
 }
 
 /** Runs a card update session: the server at `url` drives the card in `reader`. */
@@ -251,4 +255,12 @@ export interface SimulatedReader {
   clearFaults(): void;
 }
 
-export type SimulatedCard = "seed" | "pin" | { app: "seed" | "pin"; atr?: string };
+export type SimulatedCard =
+  | "seed"
+  | "pin"
+  | {
+      app: "seed" | "pin";
+      atr?: string;
+      /** T=1 CRC form of a card whose ATR selects CRC: libccid's (default) or CRC-16/X-25. */
+      crc?: "libccid" | "x25";
+    };

@@ -32,6 +32,8 @@ export const ERROR_CODES = Object.freeze([
   "network-error",
   "insecure-url",
   "invalid-argument",
+  "csp-blocked",
+  "internal",
 ]);
 
 /**
@@ -475,9 +477,23 @@ export function approvedServers() {
   }
 }
 
-/** Forgets an "always" approval. */
+/**
+ * The origin as `new URL(origin).origin` serialises it (default port dropped, host
+ * lowercased, IDN in Punycode): the one origin rule, also the Rust core's. Unparsable text
+ * is kept as it is.
+ */
+function normalOrigin(origin) {
+  try {
+    return new URL(String(origin)).origin;
+  } catch {
+    return String(origin);
+  }
+}
+
+/** Forgets an "always" approval; `origin` may be spelt any way URL parsing accepts. */
 export function revokeServer(origin) {
-  const list = approvedServers().filter((o) => o !== origin);
+  const gone = normalOrigin(origin);
+  const list = approvedServers().filter((o) => normalOrigin(o) !== gone);
   storage()?.setItem(APPROVALS_KEY, JSON.stringify(list));
 }
 
@@ -509,7 +525,7 @@ export function checkServerUrl(url) {
 }
 
 async function approve(target, options) {
-  if (target.sameOrigin || approvedServers().includes(target.origin)) return;
+  if (target.sameOrigin || approvedServers().some((o) => normalOrigin(o) === target.origin)) return;
   const answer = options.approve ? await options.approve(target.origin) : false;
   if (answer === "always") {
     remember(target.origin);
@@ -623,7 +639,7 @@ async function verifyPin(reader, options) {
  * not same-origin, pinRequired / pinSelect / pin() for a local PIN check first,
  * onNotification({ code, message, timeToCompletion }), onTrace(line), showSecrets, signal,
  * sessionId (Node.js only). Resolves to { status, apdus, roundTrips, durationMs,
- * lastNotification }.
+ * lastNotification, targetedApplication }.
  */
 export async function cardUpdate(reader, url, options = {}) {
   if (!(reader instanceof CardReader)) {
@@ -643,18 +659,89 @@ export async function cardUpdate(reader, url, options = {}) {
   if (options.pinRequired) {
     await verifyPin(reader, options);
   }
-  return runCardUpdate(reader[CORE], target.url, {
-    dialect: options.dialect,
-    slot: options.slot,
-    timeout: options.timeout,
-    agentId: options.agentId,
-    credentials: options.credentials ?? (target.sameOrigin ? "same-origin" : "include"),
-    showSecrets: options.showSecrets,
-    onNotification: options.onNotification,
-    onTrace: options.onTrace,
-    signal: options.signal,
-    sessionId: options.sessionId,
-  });
+  const fetch = await sessionFetch();
+  try {
+    return await runCardUpdate(reader[CORE], target.url, {
+      fetch,
+      dialect: options.dialect,
+      slot: options.slot,
+      timeout: options.timeout,
+      agentId: options.agentId,
+      credentials: options.credentials ?? (target.sameOrigin ? "same-origin" : "include"),
+      showSecrets: options.showSecrets,
+      onNotification: options.onNotification,
+      onTrace: options.onTrace,
+      signal: options.signal,
+      sessionId: options.sessionId,
+    });
+  } finally {
+    fetch?.close();
+  }
+}
+
+// Statuses whose Response has no body (Fetch standard "null body status").
+const NULL_BODY_STATUS = new Set([204, 205, 304]);
+
+/**
+ * Outside the browser (Node.js): a `fetch` for one card update that sends every request of
+ * the session over one keep-alive connection, with node:http / node:https and an agent of
+ * at most one socket. Node's own fetch spreads quick consecutive POSTs over a pool of
+ * connections, and servers that keep one admin session per connection (SCP81, GP Amd B
+ * admin servers) then see each POST as a new session. `close()` ends the connection.
+ * Undefined in a browser, where the page's fetch and its cookies are used.
+ */
+async function sessionFetch() {
+  if (globalThis.document !== undefined || !globalThis.process?.versions?.node) return undefined;
+  // Kept out of bundlers' sight: browsers never load these.
+  const load = (name) => import(/* webpackIgnore: true */ /* @vite-ignore */ name);
+  const [http, https] = await Promise.all([load("node:http"), load("node:https")]);
+  const agents = {
+    "http:": new http.Agent({ keepAlive: true, maxSockets: 1 }),
+    "https:": new https.Agent({ keepAlive: true, maxSockets: 1 }),
+  };
+  const fetch = (url, init = {}) =>
+    new Promise((resolve, reject) => {
+      const target = new URL(url);
+      const agent = agents[target.protocol];
+      if (!agent) {
+        reject(new TypeError(`fetch failed: unsupported protocol ${target.protocol}`));
+        return;
+      }
+      const headers = {};
+      new Headers(init.headers).forEach((value, name) => (headers[name] = value));
+      const body = init.body ? Buffer.from(init.body.buffer, init.body.byteOffset, init.body.byteLength) : null;
+      headers["content-length"] = String(body?.length ?? 0);
+      const request = (target.protocol === "https:" ? https : http).request(
+        target,
+        { method: init.method ?? "GET", headers, agent, signal: init.signal ?? undefined },
+        (response) => {
+          const chunks = [];
+          response.on("data", (chunk) => chunks.push(chunk));
+          response.on("error", reject);
+          response.on("end", () => {
+            const status = response.statusCode ?? 0;
+            if (init.redirect === "error" && status >= 300 && status < 400 && response.headers.location) {
+              reject(new TypeError(`fetch failed: redirect to ${response.headers.location} refused`));
+              return;
+            }
+            const out = new Headers();
+            for (let i = 0; i + 1 < response.rawHeaders.length; i += 2) {
+              out.append(response.rawHeaders[i], response.rawHeaders[i + 1]);
+            }
+            try {
+              const payload = NULL_BODY_STATUS.has(status) ? null : Buffer.concat(chunks);
+              resolve(new Response(payload, { status, statusText: response.statusMessage, headers: out }));
+            } catch (e) {
+              reject(new TypeError(`fetch failed: ${e.message}`));
+            }
+          });
+        },
+      );
+      request.on("error", (e) => reject(e.name === "AbortError" ? e : new TypeError(`fetch failed: ${e.message}`)));
+      request.end(body ?? undefined);
+    });
+  fetch.close = () => Object.values(agents).forEach((agent) => agent.destroy());
+  return fetch;
 }
 
 /**

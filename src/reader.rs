@@ -1149,7 +1149,9 @@ impl Reader {
         let ifsc = atr.ifsc().map_err(ReaderError::Atr)?.min(cap.max(1));
         let edc = match atr.edc() {
             atr::Edc::Lrc => t1::Edc::Lrc,
-            atr::Edc::Crc => t1::Edc::Crc,
+            // Start with the form deployed cards are tested against; the engine
+            // recognises the other one from the card's blocks.
+            atr::Edc::Crc => t1::Edc::Crc(t1::CrcForm::Libccid),
         };
         Ok(T1Config {
             ifsc,

@@ -479,6 +479,206 @@ mod update {
             ["https://ram.example/admin".to_owned()]
         );
     }
+
+    /// A server that answers (or fails) POSTs in order and records when each came, with
+    /// what: the virtual time, the URL, the headers and the body.
+    struct Recording {
+        clock: VirtualClock,
+        answers: RefCell<VecDeque<Result<HttpResponse, HttpError>>>,
+        seen: RefCell<Vec<(u64, HttpRequest)>>,
+    }
+
+    impl HttpClient for Recording {
+        fn post(
+            &self,
+            request: HttpRequest,
+            _timeout_ms: u64,
+        ) -> LocalBoxFuture<Result<HttpResponse, HttpError>> {
+            self.seen.borrow_mut().push((self.clock.now_ms(), request));
+            let answer = self.answers.borrow_mut().pop_front();
+            Box::pin(std::future::ready(
+                answer.unwrap_or(Err(HttpError::Network("no more answers".into()))),
+            ))
+        }
+    }
+
+    #[derive(Default)]
+    struct Lines(RefCell<Vec<String>>);
+
+    impl card_relay::driver::update::UpdateObserver for Lines {
+        fn trace(&self, line: &str) {
+            self.0.borrow_mut().push(line.to_owned());
+        }
+    }
+
+    fn gp_script(next: &str, extra: &[(&str, &str)]) -> HttpResponse {
+        let mut headers = vec![
+            (
+                "X-Admin-Protocol".to_owned(),
+                "globalplatform-remote-admin/1.0".to_owned(),
+            ),
+            ("X-Admin-Next-URI".to_owned(), next.to_owned()),
+        ];
+        headers.extend(
+            extra
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
+        );
+        HttpResponse {
+            status: 200,
+            headers,
+            body: h("AA 07 22 05 00 84 00 00 08"),
+        }
+    }
+
+    fn no_content() -> HttpResponse {
+        HttpResponse {
+            status: 204,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    fn network() -> Result<HttpResponse, HttpError> {
+        Err(HttpError::Network("connection reset".into()))
+    }
+
+    /// How a GP run ended, the POSTs the server saw (with their virtual time), the trace.
+    type GpRun = (
+        Result<card_relay::driver::update::UpdateResult, card_relay::driver::update::UpdateError>,
+        Vec<(u64, HttpRequest)>,
+        Vec<String>,
+    );
+
+    fn run_gp(answers: Vec<Result<HttpResponse, HttpError>>, url: &str) -> GpRun {
+        let clock = VirtualClock::default();
+        let usb = FakeUsb::new(acr1252_config(), Box::new(card));
+        let driver = powered(&usb, &clock);
+        let server = Recording {
+            clock: clock.clone(),
+            answers: RefCell::new(answers.into()),
+            seen: RefCell::default(),
+        };
+        let mut options = UpdateOptions::new(url);
+        options.dialect = Dialect::GlobalPlatform;
+        let lines = Lines::default();
+        let result = block_on(
+            &clock,
+            card_update(&driver, &server, &clock, &options, &lines, None),
+        );
+        let seen = server.seen.take();
+        (result, seen, lines.0.take())
+    }
+
+    fn header<'a>(request: &'a HttpRequest, name: &str) -> Option<&'a str> {
+        request
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn gp_resume_repeats_the_post_after_1_then_2_seconds() {
+        // GP Amd B: a POST that fails at the network level inside a session goes again,
+        // same body, same URI, with X-Admin-Resume: true, after 1, 2 and 4 s.
+        let (result, seen, lines) = run_gp(
+            vec![
+                Ok(gp_script("/admin/next", &[])),
+                network(),
+                network(),
+                Ok(no_content()),
+            ],
+            "https://ram.example/admin",
+        );
+        let result = result.expect("resumed");
+        assert_eq!((result.apdus, result.round_trips), (1, 2));
+        assert_eq!(seen.len(), 4);
+        let t0 = seen[1].0;
+        let times: Vec<u64> = seen[1..].iter().map(|(t, _)| t - t0).collect();
+        assert_eq!(times, [0, 1_000, 3_000]);
+        assert_eq!(header(&seen[1].1, "X-Admin-Resume"), None);
+        for (_, request) in &seen[2..] {
+            assert_eq!(request.url, "https://ram.example/admin/next");
+            assert_eq!(request.body, seen[1].1.body);
+            assert_eq!(header(request, "X-Admin-Resume"), Some("true"));
+            assert_eq!(
+                header(request, "X-Admin-Script-Status"),
+                header(&seen[1].1, "X-Admin-Script-Status")
+            );
+        }
+        assert!(!seen[1].1.body.is_empty());
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| l.starts_with("X-Admin-Resume"))
+                .count(),
+            2
+        );
+    }
+
+    #[test]
+    fn gp_resume_gives_up_after_three_with_network_error() {
+        let (result, seen, _) = run_gp(
+            vec![
+                Ok(gp_script("/admin/next", &[])),
+                network(),
+                network(),
+                network(),
+                network(),
+                Ok(no_content()),
+            ],
+            "https://ram.example/admin",
+        );
+        let err = result.expect_err("gives up");
+        assert_eq!(err.code(), ErrorCode::NetworkError, "{err}");
+        let t0 = seen[1].0;
+        let times: Vec<u64> = seen[1..].iter().map(|(t, _)| t - t0).collect();
+        assert_eq!(times, [0, 1_000, 3_000, 7_000]);
+    }
+
+    #[test]
+    fn gp_first_post_failing_is_not_resumed() {
+        // No session exists before the server answered once: nothing to resume.
+        let (result, seen, _) = run_gp(vec![network()], "https://ram.example/admin");
+        assert_eq!(result.expect_err("fails").code(), ErrorCode::NetworkError);
+        assert_eq!(seen.len(), 1);
+    }
+
+    #[test]
+    fn a_next_uri_with_the_default_port_stays_on_the_origin() {
+        // https://ram.example:443 is https://ram.example (RFC 6454, WHATWG URL origin).
+        let (result, seen, _) = run_gp(
+            vec![
+                Ok(gp_script("https://RAM.example:443/admin/next", &[])),
+                Ok(no_content()),
+            ],
+            "https://ram.example/admin",
+        );
+        result.expect("followed");
+        assert_eq!(seen[1].1.url, "https://RAM.example:443/admin/next");
+    }
+
+    #[test]
+    fn targeted_application_is_traced_and_returned() {
+        let target = "//aid/A000000151/000000";
+        let (result, _, lines) = run_gp(
+            vec![
+                Ok(gp_script(
+                    "/admin/next",
+                    &[("X-Admin-Targeted-Application", target)],
+                )),
+                Ok(no_content()),
+            ],
+            "https://ram.example/admin",
+        );
+        let result = result.expect("done");
+        assert_eq!(result.targeted_application.as_deref(), Some(target));
+        assert!(
+            lines.contains(&format!("X-Admin-Targeted-Application: {target}")),
+            "{lines:?}"
+        );
+    }
 }
 
 /// One command per slot (issue 13, CCID §5.2.5): the answers a scripted reader gives, with

@@ -574,6 +574,18 @@ impl SimulatedReader {
             .map(|c| &c.config)
     }
 
+    /// Injects a T=1 fault on the answer of the card in `slot` to the host block `n` blocks
+    /// from now (card side of ISO/IEC 7816-3 §11.6.3; nothing without a card).
+    pub fn inject_t1_fault(&mut self, slot: u8, n: usize, fault: crate::proto::t1::card::Fault) {
+        if let Some(card) = self
+            .slots
+            .get_mut(usize::from(slot))
+            .and_then(|s| s.card.as_mut())
+        {
+            card.inject_t1(n, fault);
+        }
+    }
+
     /// Whether a card is in `slot`.
     pub fn card_present(&self, slot: u8) -> bool {
         self.slot(slot).is_some_and(|s| s.card.is_some())

@@ -11,7 +11,8 @@
 //! Options: `profile` is `"default"` (also when absent), a dump name with its text in
 //! `profileText`, or an entry `{ name, text }`; the demo's data file
 //! (`www/generated/profiles.json`) maps dump names to their text. `card` is `"seed"` (also when absent), `"pin"`, `null` (empty
-//! slot) or `{ app: "seed" | "pin", atr: hex string | byte array }`; `faults` maps fault
+//! slot) or `{ app: "seed" | "pin", atr: hex string | byte array, crc: "libccid" | "x25" }`
+//! (`crc`: the T=1 CRC form of a card whose ATR selects CRC, libccid's by default); `faults` maps fault
 //! names ([`super::Fault::from_name`]) to booleans or counts; `seed` seeds the card's
 //! random generator.
 //!
@@ -36,6 +37,7 @@ use super::{
 };
 use crate::proto::descriptor::TransferType;
 use crate::proto::hex;
+use crate::proto::t1::CrcForm;
 
 /// A transferIn waiting for data.
 struct PendingIn {
@@ -238,10 +240,15 @@ fn card_option(value: &JsValue) -> Result<Option<CardConfig>, JsValue> {
     if value.is_string() {
         return Ok(Some(CardConfig {
             app: app_of(value)?,
-            atr: None,
+            ..CardConfig::seed()
         }));
     }
     let app = app_of(&get(value, "app"))?;
+    let crc = match get(value, "crc").as_string().as_deref() {
+        None | Some("libccid") => CrcForm::Libccid,
+        Some("x25") => CrcForm::X25,
+        Some(other) => return Err(type_error(&format!("unknown crc form {other:?}"))),
+    };
     let atr = get(value, "atr");
     let atr = if atr.is_undefined() || atr.is_null() {
         None
@@ -250,7 +257,7 @@ fn card_option(value: &JsValue) -> Result<Option<CardConfig>, JsValue> {
     } else {
         Some(bytes_of(&atr)?)
     };
-    Ok(Some(CardConfig { app, atr }))
+    Ok(Some(CardConfig { app, atr, crc }))
 }
 
 fn profile_option(options: &JsValue) -> Result<Profile, JsValue> {

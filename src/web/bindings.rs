@@ -455,8 +455,8 @@ impl UpdateObserver for JsObserver {
 /// Runs a card update session on `reader` against `url`. `options` (all optional):
 /// `dialect` ("openscdp" | "gp"), `slot`, `timeout` (ms per HTTP exchange), `agentId`,
 /// `credentials` ("same-origin" | "include" | "omit"), `showSecrets`, `onNotification`,
-/// `onTrace`, `signal`. Resolves to `{ status, apdus, roundTrips, durationMs,
-/// lastNotification }`.
+/// `onTrace`, `signal`, `sessionId`. Resolves to `{ status, apdus, roundTrips, durationMs,
+/// lastNotification, targetedApplication }`.
 #[wasm_bindgen(js_name = runCardUpdate)]
 pub fn run_card_update(reader: &ReaderCore, url: String, options: JsValue) -> js_sys::Promise {
     let driver = Rc::clone(&reader.driver);
@@ -490,6 +490,7 @@ pub fn run_card_update(reader: &ReaderCore, url: String, options: JsValue) -> js
         let link = SignalLink::new(signal_from(&get(&options, "signal")));
         let http = WebFetch {
             credentials,
+            fetch: get(&options, "fetch").dyn_into().ok(),
             ..WebFetch::default()
         };
         let result = update::card_update(
@@ -524,6 +525,13 @@ pub fn run_card_update(reader: &ReaderCore, url: String, options: JsValue) -> js
             None => JsValue::NULL,
         };
         set("lastNotification", last);
+        set(
+            "targetedApplication",
+            result
+                .targeted_application
+                .as_deref()
+                .map_or(JsValue::NULL, JsValue::from_str),
+        );
         Ok(out.into())
     })
 }
