@@ -65,7 +65,7 @@ if ! have chromium || ! have chromedriver; then
   apt_install chromium chromium-driver
 fi
 
-# 5. npm packages (TypeScript, Playwright's driver for the system Chromium, binaryen).
+# 5. npm packages (TypeScript, Playwright's driver for the system Chromium, binaryen, esbuild).
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing npm packages"
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund >&2; else npm install --no-audit --no-fund >&2; fi
