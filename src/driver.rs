@@ -369,6 +369,13 @@ impl<U: UsbTransport + 'static> CcidDriver<U> {
             let out = self.state.borrow_mut().reader.poll_transmit();
             if let Some(message) = out {
                 let sent = self.usb.transfer_out(self.bulk_out, &message);
+                // Every PC_to_RDR message is answered on bulk-IN (CCID 1.1 §5.1: "the
+                // CCID answers with an RDR_to_PC message"), so the read of the answer is
+                // issued with the write, not after it completes: the two transfers are
+                // under way together and the answer is usually there when the write's
+                // completion is seen (issue 18: one wake-up less per message). The read
+                // waits in `pending_in`, where `read_once` takes it.
+                self.ensure_read();
                 self.await_usb(UsbCall::TransferOut, sent, abort).await?;
                 continue;
             }
@@ -382,6 +389,14 @@ impl<U: UsbTransport + 'static> CcidDriver<U> {
                 )));
             };
             self.read_once(deadline, &mut timer, abort).await?;
+        }
+    }
+
+    /// Issues a bulk-IN read unless one is already under way.
+    fn ensure_read(&self) {
+        let mut s = self.state.borrow_mut();
+        if s.pending_in.is_none() {
+            s.pending_in = Some(self.usb.transfer_in(self.bulk_in, self.read_length));
         }
     }
 

@@ -123,6 +123,27 @@ fn powered(usb: &FakeUsb, clock: &VirtualClock) -> CcidDriver<FakeUsb> {
     driver
 }
 
+/// Issue 18: the read of a message's answer is issued together with the write (every
+/// PC_to_RDR message is answered on bulk-IN, CCID 1.1 §5.1), not after the write completes:
+/// each APDU's read starts while its bulk-OUT transfer is still under way.
+#[test]
+fn the_answer_is_read_while_the_command_is_written() {
+    let clock = VirtualClock::default();
+    let usb = FakeUsb::new(acr1252_config(), Box::new(card));
+    let driver = powered(&usb, &clock);
+    let written = usb.0.borrow().out_log.len();
+    let r = transmit(&driver, &clock, "00 84 00 00 08");
+    assert!(matches!(r, Ok(Completion::Response(_))), "{r:?}");
+    let s = usb.0.borrow();
+    assert_eq!(s.out_log.len(), written + 1, "one message for the APDU");
+    assert_eq!(s.out_completed, written + 1);
+    assert!(
+        s.reads_issued.contains(&(written + 1, written)),
+        "no read issued before the write completed: {:?}",
+        s.reads_issued
+    );
+}
+
 #[test]
 fn open_reads_the_descriptor_and_claims_the_ccid_interface() {
     let clock = VirtualClock::default();

@@ -152,6 +152,11 @@ pub struct FakeState {
     pub interrupt_errors: u32,
     /// Every bulk-OUT message with the virtual time it was written.
     pub out_times: Vec<u64>,
+    /// Bulk-OUT transfers whose future has completed.
+    pub out_completed: usize,
+    /// Every bulk-IN read (endpoint 1) as it is issued: `(out_log.len(), out_completed)`,
+    /// so a test can tell a read issued while a write was still under way.
+    pub reads_issued: Vec<(usize, usize)>,
 }
 
 /// Handle to a [`FakeState`]; clones share it.
@@ -372,10 +377,19 @@ impl UsbTransport for FakeUsb {
         for w in s.waiters.drain(..) {
             w.wake();
         }
-        ready(Ok(()))
+        let dev = Rc::clone(&self.0);
+        Box::pin(async move {
+            dev.borrow_mut().out_completed += 1;
+            Ok(())
+        })
     }
 
     fn transfer_in(&self, endpoint: u8, _length: u32) -> LocalBoxFuture<Result<Vec<u8>, UsbError>> {
+        if endpoint == 1 {
+            let mut s = self.0.borrow_mut();
+            let issued = (s.out_log.len(), s.out_completed);
+            s.reads_issued.push(issued);
+        }
         Box::pin(ReadIn {
             dev: Rc::clone(&self.0),
             endpoint,
