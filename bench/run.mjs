@@ -6,7 +6,7 @@
 //   node bench/run.mjs            full run: writes bench/results.json and the table in README.md
 //   node bench/run.mjs --smoke    a few iterations, checks that every figure is sane, writes nothing
 import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync, mkdtempSync, copyFileSync, rmSync } from "node:fs";
+import { readFileSync, writeFileSync, mkdtempSync, copyFileSync, rmSync, readdirSync, existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { gzipSync, constants as zlib } from "node:zlib";
@@ -165,6 +165,13 @@ function measureBundle() {
       "card_relay.js (wasm-bindgen glue)": readFileSync(path.join(root, "pkg/card_relay.js")),
       "card-relay.js (API layer)": readFileSync(path.join(root, "pkg/card-relay.js")),
     };
+    // wasm-bindgen's inline JS snippets (pkg/snippets/<crate>/inlineN.js) ship too.
+    const snippets = path.join(root, "pkg/snippets");
+    for (const file of existsSync(snippets) ? readdirSync(snippets, { recursive: true }) : []) {
+      if (String(file).endsWith(".js")) {
+        files[`snippets/${String(file).split(path.sep).join("/")} (inline JS)`] = readFileSync(path.join(snippets, String(file)));
+      }
+    }
     const before = readFileSync(input);
     const parts = Object.entries(files).map(([file, bytes]) => ({ file, raw_bytes: bytes.length, gzip_bytes: gz(bytes) }));
     return {

@@ -71,3 +71,88 @@ mod clock {
         assert!((40..5_000).contains(&took), "{took} ms");
     }
 }
+
+mod promise {
+    use std::future::Future;
+    use std::task::{Context, Waker};
+
+    use card_relay::web::promise::{slots, Settled, Shape};
+    use js_sys::{DataView, Object, Promise, Reflect, Uint8Array};
+    use wasm_bindgen::{JsCast, JsValue};
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    async fn a_settled_promise_gives_its_value_or_its_reason() {
+        let ok = Settled::new(&Promise::resolve(&JsValue::from(7))).await;
+        assert_eq!(ok.map(|v| v.as_f64()), Ok(Some(7.0)));
+        let err = Settled::new(&Promise::reject(&JsValue::from_str("no"))).await;
+        assert_eq!(err.map_err(|e| e.as_string()), Err(Some("no".into())));
+    }
+
+    /// Issue 18: one table slot per promise under way, reused, instead of two closures per
+    /// promise; a future dropped before its promise settles frees its slot when it does.
+    #[wasm_bindgen_test]
+    async fn slots_are_reused_even_when_a_future_is_dropped_early() {
+        for _ in 0..3 {
+            Settled::new(&Promise::resolve(&JsValue::NULL))
+                .await
+                .unwrap();
+        }
+        let before = slots();
+        for i in 0..200 {
+            let mut abandoned = Settled::new(&Promise::resolve(&JsValue::from(i)));
+            let poll =
+                std::pin::Pin::new(&mut abandoned).poll(&mut Context::from_waker(Waker::noop()));
+            assert!(poll.is_pending(), "a promise settles in a later microtask");
+            drop(abandoned);
+            Settled::new(&Promise::resolve(&JsValue::from(i)))
+                .await
+                .unwrap();
+        }
+        assert!(
+            slots() <= before + 2,
+            "{} slots for 2 promises at a time",
+            slots()
+        );
+    }
+
+    /// A transfer result as WebUSB defines it: `{ status, data }` or `{ status, bytesWritten }`.
+    fn result(status: &str, field: &str, value: &JsValue) -> Promise {
+        let o = Object::new();
+        Reflect::set(&o, &"status".into(), &status.into()).unwrap();
+        Reflect::set(&o, &field.into(), value).unwrap();
+        Promise::resolve(&JsValue::from(o))
+    }
+
+    /// WebUSB's USBInTransferResult.data is a DataView that may start inside its buffer.
+    #[wasm_bindgen_test]
+    async fn an_in_transfer_gives_the_bytes_its_data_view_shows() {
+        let buffer = Uint8Array::from(&[9u8, 1, 2, 3, 9][..]).buffer();
+        let view = DataView::new(&buffer, 1, 3);
+        let ok = Settled::with_shape(&result("ok", "data", &view), Shape::InTransfer).await;
+        assert_eq!(ok.map(|v| Uint8Array::from(v).to_vec()), Ok(vec![1, 2, 3]));
+        let empty = Settled::with_shape(&result("ok", "data", &JsValue::NULL), Shape::InTransfer);
+        assert_eq!(empty.await.map(|v| Uint8Array::from(v).length()), Ok(0));
+        let stall =
+            Settled::with_shape(&result("stall", "data", &JsValue::NULL), Shape::InTransfer);
+        assert_eq!(stall.await.map(|v| v.as_string()), Ok(Some("stall".into())));
+    }
+
+    #[wasm_bindgen_test]
+    async fn an_out_transfer_gives_bytes_written_or_its_status() {
+        let ok = result("ok", "bytesWritten", &JsValue::from(10));
+        let ok = Settled::with_shape(&ok, Shape::OutTransfer).await;
+        assert_eq!(ok.map(|v| v.as_f64()), Ok(Some(10.0)));
+        let babble = result("babble", "bytesWritten", &JsValue::from(0));
+        let babble = Settled::with_shape(&babble, Shape::OutTransfer).await;
+        assert_eq!(babble.map(|v| v.as_string()), Ok(Some("babble".into())));
+    }
+
+    /// A polyfill that fulfils with nothing must not leave the transfer waiting forever.
+    #[wasm_bindgen_test]
+    async fn an_unreadable_transfer_result_rejects() {
+        let nothing = Promise::resolve(&JsValue::UNDEFINED);
+        let r = Settled::with_shape(&nothing, Shape::InTransfer).await;
+        assert!(r.is_err_and(|e| e.is_instance_of::<js_sys::TypeError>()));
+    }
+}

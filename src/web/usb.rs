@@ -12,10 +12,8 @@
 use js_sys::{DataView, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    UsbControlTransferParameters, UsbDevice, UsbDirection, UsbInTransferResult,
-    UsbOutTransferResult, UsbRecipient, UsbRequestType, UsbTransferStatus,
+    UsbControlTransferParameters, UsbDevice, UsbDirection, UsbRecipient, UsbRequestType,
 };
 
 #[wasm_bindgen]
@@ -61,15 +59,18 @@ extern "C" {
 }
 
 /// Awaits a call's promise; a synchronous throw and a rejection both become the error.
-async fn settle(call: Result<Promise, JsValue>) -> Result<JsValue, UsbError> {
+async fn settle(call: Result<Promise, JsValue>, shape: Shape) -> Result<JsValue, UsbError> {
     let promise = call.map_err(|e| usb_error(&e))?;
-    JsFuture::from(promise).await.map_err(|e| usb_error(&e))
+    Settled::with_shape(&promise, shape)
+        .await
+        .map_err(|e| usb_error(&e))
 }
 
 use crate::driver::usb::{
     ControlSetup, DeviceInfo, Direction, LocalBoxFuture, Recipient, RequestType, UsbError,
     UsbErrorKind, UsbTransport,
 };
+use crate::web::promise::{Settled, Shape};
 
 /// A WebUSB device.
 #[derive(Debug, Clone)]
@@ -118,15 +119,15 @@ pub fn usb_error(value: &JsValue) -> UsbError {
     }
 }
 
-fn status_error(status: UsbTransferStatus) -> Option<UsbError> {
+/// The error for a transfer status other than "ok" (WebUSB §USBTransferStatus).
+fn status_error(status: &str) -> UsbError {
     match status {
-        UsbTransferStatus::Ok => None,
-        UsbTransferStatus::Stall => Some(UsbError::new(UsbErrorKind::Stall, "endpoint stalled")),
-        UsbTransferStatus::Babble => Some(UsbError::new(UsbErrorKind::Babble, "babble")),
-        _ => Some(UsbError::new(
+        "stall" => UsbError::new(UsbErrorKind::Stall, "endpoint stalled"),
+        "babble" => UsbError::new(UsbErrorKind::Babble, "babble"),
+        _ => UsbError::new(
             UsbErrorKind::Other("status".into()),
             "unknown transfer status",
-        )),
+        ),
     }
 }
 
@@ -140,19 +141,17 @@ pub fn data_view_bytes(view: &DataView) -> Vec<u8> {
     .to_vec()
 }
 
-fn in_result(result: UsbInTransferResult) -> Result<Vec<u8>, UsbError> {
-    if let Some(e) = status_error(result.status()) {
-        return Err(e);
+/// An in-transfer result as [`Shape::InTransfer`] gives it: the status when it is not
+/// "ok", else the data (empty when `data` is null: a zero-length packet).
+fn in_result(value: JsValue) -> Result<Vec<u8>, UsbError> {
+    match value.as_string() {
+        Some(status) => Err(status_error(&status)),
+        None => Ok(value.unchecked_into::<Uint8Array>().to_vec()),
     }
-    // `data` is nullable: a zero-length packet may come with no DataView.
-    Ok(result
-        .data()
-        .map(|v| data_view_bytes(&v))
-        .unwrap_or_default())
 }
 
 fn unit(call: Result<Promise, JsValue>) -> LocalBoxFuture<Result<(), UsbError>> {
-    Box::pin(async move { settle(call).await.map(|_| ()) })
+    Box::pin(async move { settle(call, Shape::Value).await.map(|_| ()) })
 }
 
 fn setup_parameters(setup: ControlSetup) -> UsbControlTransferParameters {
@@ -176,14 +175,15 @@ fn setup_parameters(setup: ControlSetup) -> UsbControlTransferParameters {
     )
 }
 
-/// Checks an out-transfer result: status "ok" and every byte written.
+/// Checks an out-transfer result as [`Shape::OutTransfer`] gives it: status "ok" (then
+/// `bytesWritten`, a number) and every byte written.
 fn out_result(value: JsValue, expected: usize) -> Result<(), UsbError> {
-    let result: UsbOutTransferResult = value.unchecked_into();
-    if let Some(e) = status_error(result.status()) {
-        return Err(e);
-    }
-    let written = usize::try_from(result.bytes_written()).unwrap_or(0);
-    if written != expected {
+    let Some(written) = value.as_f64() else {
+        return Err(status_error(&value.as_string().unwrap_or_default()));
+    };
+    if written != expected as f64 {
+        // As an integer: formatting an f64 would pull float printing into the bundle.
+        let written = written as u64;
         return Err(UsbError::new(
             UsbErrorKind::Other("short write".into()),
             format!("{written} of {expected} bytes written"),
@@ -247,7 +247,7 @@ impl UsbTransport for WebUsb {
         let call = self
             .calls()
             .control_transfer_in(&setup_parameters(setup), length);
-        Box::pin(async move { in_result(settle(call).await?.unchecked_into()) })
+        Box::pin(async move { in_result(settle(call, Shape::InTransfer).await?) })
     }
 
     fn control_transfer_out(
@@ -260,7 +260,7 @@ impl UsbTransport for WebUsb {
             .calls()
             .control_transfer_out(&setup_parameters(setup), &bytes);
         let expected = data.len();
-        Box::pin(async move { out_result(settle(call).await?, expected) })
+        Box::pin(async move { out_result(settle(call, Shape::OutTransfer).await?, expected) })
     }
 
     fn transfer_out(&self, endpoint: u8, data: &[u8]) -> LocalBoxFuture<Result<(), UsbError>> {
@@ -268,12 +268,12 @@ impl UsbTransport for WebUsb {
         let bytes = Uint8Array::from(data);
         let call = self.calls().transfer_out(endpoint, &bytes);
         let expected = data.len();
-        Box::pin(async move { out_result(settle(call).await?, expected) })
+        Box::pin(async move { out_result(settle(call, Shape::OutTransfer).await?, expected) })
     }
 
     fn transfer_in(&self, endpoint: u8, length: u32) -> LocalBoxFuture<Result<Vec<u8>, UsbError>> {
         let call = self.calls().transfer_in(endpoint, length);
-        Box::pin(async move { in_result(settle(call).await?.unchecked_into()) })
+        Box::pin(async move { in_result(settle(call, Shape::InTransfer).await?) })
     }
 
     fn clear_halt(
