@@ -68,6 +68,8 @@
 //! - `X-Admin-Resume` and `X-Admin-Targeted-Application` are not supported; the server's
 //!   `X-Admin-Protocol` and Content-Type are not checked. [`Session::cancel`] sends nothing.
 
+pub mod seram;
+
 use std::mem;
 
 use crate::proto::ram::{
@@ -97,6 +99,9 @@ pub enum Dialect {
     OpenScdp,
     /// GlobalPlatform Amd B RAM over HTTP.
     GlobalPlatform,
+    /// GlobalPlatform SERAM, HTTP REST binding: a [`seram::SeramSession`], not a
+    /// [`Session`] (a `Session` made for it fails at its first `poll`).
+    Seram,
 }
 
 /// What a session needs to start.
@@ -274,6 +279,9 @@ pub enum SessionError {
     /// The session was canceled by [`Session::cancel`].
     #[error("session canceled")]
     Canceled,
+    /// A SERAM failure ([`seram::SeramSession`]).
+    #[error(transparent)]
+    Seram(seram::SeramError),
 }
 
 /// A call that does not fit the session's state. The state is left unchanged.
@@ -621,6 +629,9 @@ impl Session {
     /// The next thing to do. See the module documentation for the call order.
     pub fn poll(&mut self) -> Result<Action, CallError> {
         match mem::replace(&mut self.state, State::Finished) {
+            State::Start if self.config.dialect == Dialect::Seram => Ok(Action::Failed(
+                SessionError::Seram(seram::SeramError::WrongSession),
+            )),
             State::Start => {
                 let request = self.first_request();
                 Ok(self.send(request, AfterHttp::Continue))
@@ -655,7 +666,7 @@ impl Session {
             AfterHttp::Fail(error) => State::Ending(Action::Failed(error)),
             AfterHttp::Continue => match self.config.dialect {
                 Dialect::OpenScdp => self.openscdp_answer(response),
-                Dialect::GlobalPlatform => self.gp_answer(response),
+                Dialect::GlobalPlatform | Dialect::Seram => self.gp_answer(response),
             },
         };
         Ok(())
@@ -723,7 +734,7 @@ impl Session {
             Dialect::OpenScdp => {
                 Some(self.openscdp_post(openscdp::ResponseScript::abort(reason).encode()))
             }
-            Dialect::GlobalPlatform => None,
+            Dialect::GlobalPlatform | Dialect::Seram => None,
         }
     }
 
@@ -741,7 +752,7 @@ impl Session {
                 };
                 self.openscdp_post(template.encode())
             }
-            Dialect::GlobalPlatform => self.gp_empty_post(self.config.url.clone()),
+            Dialect::GlobalPlatform | Dialect::Seram => self.gp_empty_post(self.config.url.clone()),
         }
     }
 

@@ -91,6 +91,16 @@ fn reader() {
     replay("reader");
 }
 
+#[test]
+fn json() {
+    replay("json");
+}
+
+#[test]
+fn seram_session() {
+    replay("seram_session");
+}
+
 /// Every fuzz target has a harness, a test above and a regression directory, and every
 /// regression directory belongs to a target, so no crash input is silently left unreplayed.
 #[test]
