@@ -14,6 +14,9 @@
 //!   the client posts its `AB`/`AF` response there. The end is a `204` with
 //!   `X-Admin-Protocol` and no Next-URI.
 //!
+//! These endpoints never run a GP SERAM session (`crate::seram` does): where a match
+//! names `Dialect::Seram` beside `Dialect::OpenScdp`, it is for totality only.
+//!
 //! # Sessions
 //! The session is the `JSESSIONID` cookie. A first POST that carries one runs the RAM
 //! session under that id (the OCF client's `sessionId`, or the page's own web session); one
@@ -284,7 +287,7 @@ async fn serve(
         Some((dialect, first_line)) => {
             // The slow fault runs the example of the client's dialect.
             let script = script.unwrap_or(match dialect {
-                Dialect::OpenScdp => apps::seed_test as ScriptFn,
+                Dialect::OpenScdp | Dialect::Seram => apps::seed_test as ScriptFn,
                 Dialect::GlobalPlatform => apps::gp_test as ScriptFn,
             });
             let start = Start {
@@ -303,7 +306,7 @@ async fn serve(
 /// A fault endpoint's answer, in the dialect the request's headers speak.
 async fn fault_answer(fault: Fault, dialect: Dialect) -> Response {
     let content_type = match dialect {
-        Dialect::OpenScdp => OPENSCDP_SCRIPT_CONTENT_TYPE,
+        Dialect::OpenScdp | Dialect::Seram => OPENSCDP_SCRIPT_CONTENT_TYPE,
         Dialect::GlobalPlatform => GP_SCRIPT_CONTENT_TYPE,
     };
     let mut response = fault.respond(content_type).await;
@@ -472,7 +475,7 @@ fn decode_reply(
     body: &[u8],
 ) -> Result<Vec<ReplyItem>, RamError> {
     Ok(match dialect {
-        Dialect::OpenScdp => openscdp::ResponseScript::decode(body)?
+        Dialect::OpenScdp | Dialect::Seram => openscdp::ResponseScript::decode(body)?
             .items
             .into_iter()
             .map(|item| match item {
@@ -528,7 +531,7 @@ fn answer(
         }
     };
     let (body, content_type) = match dialect {
-        Dialect::OpenScdp => (
+        Dialect::OpenScdp | Dialect::Seram => (
             openscdp_script(units).encode(),
             OPENSCDP_SCRIPT_CONTENT_TYPE,
         ),
@@ -595,6 +598,7 @@ fn dialect_name(dialect: Dialect) -> &'static str {
     match dialect {
         Dialect::OpenScdp => "openscdp",
         Dialect::GlobalPlatform => "gp",
+        Dialect::Seram => "seram",
     }
 }
 
