@@ -599,6 +599,22 @@ fn malformed_order_gets_unknown_failure() {
     }
 }
 
+/// An Order over 1 MiB is not parsed: UNKNOWN_FAILURE, then the update fails.
+#[test]
+fn oversized_order_is_refused_unparsed() {
+    let b = bench();
+    let huge = format!(r#"{{"delay":0,"x":"{}"}}"#, "a".repeat(1 << 20));
+    let agent = Agent::new(&b.clock, vec![ok(HANDSHAKE_RESPONSE), ok(&huge), ok(STOP)]);
+    let err = b.run(&agent).expect_err("too large");
+    assert_eq!(err.code(), ErrorCode::BadScript, "{err}");
+    let r = report(&agent.seen()[2].body);
+    assert_eq!(r.status.as_str(), "UNKNOWN_FAILURE");
+    assert_eq!(
+        r.error.as_deref(),
+        Some(format!("order of {} bytes is too large", huge.len()).as_str())
+    );
+}
+
 /// A card failure mid-Order: UNAVAILABLE_SE, the R-APDUs before it, none for the failed
 /// C-APDU, the rest discarded; the update fails with the card's own error.
 #[test]

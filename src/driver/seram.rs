@@ -11,12 +11,12 @@
 //!   refuse an update without one), sent as a query parameter, never as a cookie.
 //! - An abort after the handshake posts the `UNKNOWN_FAILURE` "session canceled" Report.
 
-use crate::driver::sync::{race, Abort, Either};
+use crate::driver::sync::{race, Abort, Never};
 use crate::driver::update::{
     post, power_on, protocol, run_card, HttpClient, HttpError, UpdateError, UpdateObserver,
     UpdateOptions, UpdateResult,
 };
-use crate::driver::usb::{Clock, UsbTransport};
+use crate::driver::usb::{Clock, LocalBoxFuture, UsbTransport};
 use crate::driver::{CcidDriver, DriverError};
 use crate::proto::trace::{self, TraceFormatter};
 use crate::session::seram::{SeramAction, SeramConfig, SeramError, SeramSession, TransportFailure};
@@ -52,47 +52,58 @@ pub async fn card_update<U: UsbTransport + 'static>(
     let mut last_notification = None;
     let mut card_failure: Option<DriverError> = None;
     let out_of_step = || UpdateError::Driver(protocol("session out of step"));
+    // Set once the signal fired: the cancel Report (if any) is the last request.
+    let mut canceled = false;
+    // INVARIANT: one await point per kind of wait (a request, a pause, the card), so the
+    // future stays small in the wasm bundle.
     loop {
-        if abort.is_some_and(Abort::is_aborted) {
-            return Err(cancel(&mut session, http, clock).await);
-        }
-        match session.poll(clock.now()).map_err(|_| out_of_step())? {
+        let action = if !canceled && abort.is_some_and(Abort::is_aborted) {
+            canceled = true;
+            match session.cancel() {
+                Some(exchange) => SeramAction::Post(exchange),
+                None => return Err(UpdateError::Aborted),
+            }
+        } else {
+            session.poll(clock.now()).map_err(|_| out_of_step())?
+        };
+        match action {
             SeramAction::Post(exchange) => {
-                match post(http, clock, exchange.request, exchange.timeout_ms, abort).await {
-                    Ok(response) => session.on_http_response(response, clock.now()),
-                    Err(UpdateError::Aborted) => {
-                        return Err(cancel(&mut session, http, clock).await);
-                    }
+                let signal = if canceled { None } else { abort };
+                let result = post(http, clock, exchange.request, exchange.timeout_ms, signal).await;
+                let now = clock.now();
+                match result {
+                    // The cancel Report's answer is not read.
+                    _ if canceled => return Err(UpdateError::Aborted),
+                    Ok(response) => session.on_http_response(response, now),
                     Err(UpdateError::Http(HttpError::Timeout)) => {
-                        session.on_http_failure(TransportFailure::Timeout, clock.now())
+                        session.on_http_failure(TransportFailure::Timeout, now)
                     }
                     Err(UpdateError::Http(e)) => {
                         let failure = TransportFailure::Network(e.to_string());
-                        session.on_http_failure(failure, clock.now())
+                        session.on_http_failure(failure, now)
                     }
+                    // The signal fired: the cancel Report goes next.
+                    Err(UpdateError::Aborted) if abort.is_some_and(Abort::is_aborted) => continue,
                     Err(e) => return Err(e),
                 }
                 .map_err(|_| out_of_step())?;
             }
             SeramAction::Wait { until_ms } => {
-                let pause = until_ms.saturating_sub(clock.now());
-                if let Some(abort) = abort {
-                    let mut sleep = clock.sleep(pause);
-                    let mut aborted = Box::pin(abort.wait());
-                    if let Either::Right(()) = race(&mut sleep, &mut aborted).await {
-                        return Err(cancel(&mut session, http, clock).await);
-                    }
-                } else {
-                    clock.sleep(pause).await;
-                }
+                let mut sleep = clock.sleep(until_ms.saturating_sub(clock.now()));
+                let mut aborted: LocalBoxFuture<()> = match abort {
+                    Some(a) => Box::pin(a.wait()),
+                    None => Box::pin(Never),
+                };
+                // An abort is seen at the top of the loop.
+                let _ = race(&mut sleep, &mut aborted).await;
             }
             SeramAction::Card(command) => {
-                let result = run_card(driver, &tracer, observer, slot, command, abort).await;
-                let card_result = match result {
+                let card_result = match run_card(driver, &tracer, observer, slot, command, abort)
+                    .await
+                {
                     Ok(r) => r,
-                    Err(DriverError::Aborted) => {
-                        return Err(cancel(&mut session, http, clock).await);
-                    }
+                    // The signal fired: the cancel Report goes next.
+                    Err(DriverError::Aborted) if abort.is_some_and(Abort::is_aborted) => continue,
                     Err(e) => {
                         let text = e.to_string();
                         card_failure.get_or_insert(e);
@@ -134,17 +145,4 @@ pub async fn card_update<U: UsbTransport + 'static>(
             }
         }
     }
-}
-
-/// Ends the session and posts its cancel Report when it has one, bounded in time and
-/// ignoring the answer; returns the abort error.
-async fn cancel(
-    session: &mut SeramSession,
-    http: &dyn HttpClient,
-    clock: &dyn Clock,
-) -> UpdateError {
-    if let Some(exchange) = session.cancel() {
-        let _ = post(http, clock, exchange.request, exchange.timeout_ms, None).await;
-    }
-    UpdateError::Aborted
 }

@@ -23,7 +23,7 @@
 //!   examples carry `00A40400OA0001020304050607080900A`): C-APDUs are kept as text here and
 //!   checked when they are run. R-APDUs are written as upper-case hex ([`crate::proto::hex::compact`]).
 
-use super::json::{object, JsonError, Value};
+use super::json::{object, write_string, JsonError, Value};
 
 /// The GP SERAM version this crate speaks.
 pub const VERSION: &str = "2.0.0";
@@ -63,6 +63,18 @@ pub struct SecureElement {
 }
 
 impl SecureElement {
+    fn write(&self, out: &mut String) {
+        out.push_str(r#"{"seType":"#);
+        write_string(out, &self.se_type);
+        out.push_str(r#","seId":"#);
+        write_string(out, &self.se_id);
+        if let Some(extra) = &self.se_extra_info {
+            out.push_str(r#","seExtraInfo":"#);
+            write_string(out, extra);
+        }
+        out.push('}');
+    }
+
     fn to_json(&self) -> Value {
         let mut members = vec![
             ("seType".to_owned(), Value::from(self.se_type.as_str())),
@@ -94,17 +106,19 @@ pub struct HandshakeCommand {
 impl HandshakeCommand {
     /// The JSON text, offering HTTPS, `application/json` and version 2.0.0.
     pub fn encode(&self) -> String {
-        let strings = |s: &str| Value::Array(vec![Value::from(s)]);
-        object([
-            (
-                "secureElements",
-                Value::Array(self.secure_elements.iter().map(|s| s.to_json()).collect()),
-            ),
-            ("supportedTransportProtocols", strings(TRANSPORT_HTTPS)),
-            ("supportedDataFormats", strings(DATA_FORMAT_JSON)),
-            ("supportedVersions", strings(VERSION)),
-        ])
-        .encode()
+        let mut out = String::from(r#"{"secureElements":["#);
+        for (i, se) in self.secure_elements.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            se.write(&mut out);
+        }
+        // INVARIANT: TRANSPORT_HTTPS, DATA_FORMAT_JSON and VERSION, as the tests check.
+        out.push_str(concat!(
+            r#"],"supportedTransportProtocols":["HTTPS"],"#,
+            r#""supportedDataFormats":["application/json"],"supportedVersions":["2.0.0"]}"#
+        ));
+        out
     }
 
     /// Decodes a command, with the offers: `(transports, formats, versions)`, each with
@@ -386,37 +400,31 @@ impl Report {
 
     /// The JSON text; `ramResponses` is left out when empty, `errorMsg` when `None`.
     pub fn encode(&self) -> String {
-        let mut status = vec![
-            (
-                "localAgentStatusEnum".to_owned(),
-                Value::from(self.status.as_str()),
-            ),
-            (
-                "executedSeRamCommands".to_owned(),
-                Value::from(self.executed),
-            ),
-        ];
+        let mut out = String::from(r#"{"localAgentStatus":{"localAgentStatusEnum":""#);
+        out.push_str(self.status.as_str());
+        out.push_str(r#"","executedSeRamCommands":"#);
+        out.push_str(&self.executed.to_string());
         if let Some(e) = &self.error {
-            status.push(("errorMsg".to_owned(), Value::from(e.as_str())));
+            out.push_str(r#","errorMsg":"#);
+            write_string(&mut out, e);
         }
-        let mut members = vec![("localAgentStatus".to_owned(), Value::Object(status))];
-        if !self.responses.is_empty() {
-            let responses = self
-                .responses
-                .iter()
-                .map(|list| {
-                    object([
-                        ("ramResponseType", Value::from("seRamResponse")),
-                        (
-                            "listOfRAPDU",
-                            Value::Array(list.iter().map(|r| Value::from(r.as_str())).collect()),
-                        ),
-                    ])
-                })
-                .collect();
-            members.push(("ramResponses".to_owned(), Value::Array(responses)));
+        out.push('}');
+        for (i, list) in self.responses.iter().enumerate() {
+            out.push_str(if i == 0 { r#","ramResponses":["# } else { "," });
+            out.push_str(r#"{"ramResponseType":"seRamResponse","listOfRAPDU":["#);
+            for (j, rapdu) in list.iter().enumerate() {
+                if j > 0 {
+                    out.push(',');
+                }
+                write_string(&mut out, rapdu);
+            }
+            out.push_str("]}");
+            if i + 1 == self.responses.len() {
+                out.push(']');
+            }
         }
-        Value::Object(members).encode()
+        out.push('}');
+        out
     }
 
     /// Decodes a Report (the Remote Agent's side). Responses of another type are skipped.
@@ -503,6 +511,10 @@ mod tests {
                 r#"{{"secureElements":[{SE}],"supportedTransportProtocols":["HTTPS"],"supportedDataFormats":["application/json"],"supportedVersions":["2.0.0"]}}"#
             )
         );
+        assert_eq!(offers.transports, vec![TRANSPORT_HTTPS.to_owned()]);
+        assert_eq!(offers.formats, vec![DATA_FORMAT_JSON.to_owned()]);
+        let (_, ours) = HandshakeCommand::decode(encoded.as_bytes()).expect("ours");
+        assert_eq!(ours, offers, "the encoded offers are the constants");
         let (_, defaults) = HandshakeCommand::decode(br#"{"secureElements":[]}"#).expect("bare");
         assert_eq!(defaults.transports, vec!["HTTPS".to_owned()]);
         assert_eq!(defaults.formats, vec!["application/json".to_owned()]);

@@ -39,8 +39,8 @@
 //!   C-APDU); Stop ends the session at once ([`SeramAction::Done`]) without another
 //!   Report, discarding the responses. The Report then says `PROCESSED` with
 //!   `executedSeRamCommands`, or `POLLING` after a void Order.
-//! - Errors, as `localAgentStatus` prescribes: a malformed Order is answered with
-//!   `UNKNOWN_FAILURE` and an `errorMsg`; a C-APDU that is not hex, or an SE RAM Command
+//! - Errors, as `localAgentStatus` prescribes: a malformed Order (or one larger than
+//!   [`MAX_ORDER_BYTES`], not parsed) is answered with `UNKNOWN_FAILURE` and an `errorMsg`; a C-APDU that is not hex, or an SE RAM Command
 //!   before Start, likewise; a card failure with `UNAVAILABLE_SE` (an Order choosing a
 //!   Secure Element that was not offered too). On a failure the remaining C-APDUs of the
 //!   Order are discarded (no R-APDU for the faulty one; the R-APDUs before it are kept),
@@ -93,6 +93,8 @@ pub const MAX_DELAY_MS: u64 = RETRY_WINDOW_MS;
 pub const CANCEL_MESSAGE: &str = "session canceled";
 /// How long the driver waits for the answer to the cancel Report.
 pub const CANCEL_TIMEOUT_MS: u64 = 5_000;
+/// The largest Order read; a larger body is answered as a malformed Order, unparsed.
+pub const MAX_ORDER_BYTES: usize = 1 << 20;
 
 const JSON_HEADERS: [(&str, &str); 1] = [("Content-Type", DATA_FORMAT_JSON)];
 
@@ -114,6 +116,12 @@ pub enum SeramError {
     BadApdu {
         /// Its index in its SE RAM Command.
         index: usize,
+    },
+    /// An Order larger than [`MAX_ORDER_BYTES`].
+    #[error("order of {size} bytes is too large")]
+    OrderTooLarge {
+        /// The body's size.
+        size: usize,
     },
     /// An SE RAM Command came before the Start Command.
     #[error("se ram command before start")]
@@ -484,15 +492,17 @@ impl SeramSession {
     }
 
     fn order_answer(&mut self, response: &HttpResponse, now: u64) -> State {
+        let size = response.body.len();
         let order = match response.status {
             204 => Ok(Order::default()),
-            200 => Order::decode(&response.body),
+            200 if size > MAX_ORDER_BYTES => Err(SeramError::OrderTooLarge { size }),
+            200 => Order::decode(&response.body).map_err(SeramError::BadOrder),
             status => return Self::ending_failure(SessionError::Server { status }),
         };
         let order = match order {
             Ok(order) => order,
             Err(e) => {
-                let error = SeramError::BadOrder(e);
+                let error = SessionError::Seram(e);
                 let report = Report {
                     status: AgentStatus::UnknownFailure,
                     executed: 0,
@@ -500,7 +510,7 @@ impl SeramSession {
                     responses: Vec::new(),
                 };
                 let request = self.request("remoteManagement", report.encode());
-                let phase = Phase::Report(Some(SessionError::Seram(error)));
+                let phase = Phase::Report(Some(error));
                 return State::SendAt(request, now.saturating_add(DEFAULT_DELAY_MS), phase);
             }
         };
@@ -620,16 +630,19 @@ fn fail(run: &mut Run, status: AgentStatus, error: SessionError) {
     }
 }
 
-/// An error and its causes, joined by ": ".
-fn error_text(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+/// The `errorMsg` of a failure: the error and the message error under it. Written out
+/// rather than walking `dyn Error` sources, whose vtables would pull every error type's
+/// `Debug` into the wasm bundle.
+fn error_text(error: &SessionError) -> String {
+    match error {
+        SessionError::Seram(SeramError::BadOrder(cause) | SeramError::BadHandshake(cause)) => {
+            match cause {
+                SeramMessageError::Json(json) => format!("{error}: {cause}: {json}"),
+                _ => format!("{error}: {cause}"),
+            }
+        }
+        _ => error.to_string(),
     }
-    text
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.

@@ -194,6 +194,36 @@ test("an abort during a long poll ends at once and sends the cancel Report", { t
   assert.equal(reports.at(-1).body.localAgentStatus.errorMsg, "session canceled");
 });
 
+test("the demo page: dialect=seram&sessionId=<id> deep link, and a fresh id without one", { timeout: 60_000 }, async () => {
+  const demo = await browser.newPage();
+  const errors = [];
+  demo.on("pageerror", (e) => errors.push(e.message));
+  try {
+    for (const [query, id] of [
+      ["reader=simulator&card=seed&dialect=seram&sessionId=demo-1&url=/seram/test&autorun=1", "demo-1"],
+      ["reader=simulator&card=seed&dialect=seram&url=/seram/test&autorun=1", null],
+    ]) {
+      await demo.goto(`${server.url}?${query}`);
+      await demo.waitForFunction(
+        () => ["passed", "failed"].includes(document.getElementById("result").dataset.status),
+        null,
+        { timeout: 30_000 },
+      );
+      const trace = await demo.textContent("#trace");
+      assert.equal(await demo.$eval("#result", (el) => el.dataset.status), "passed", trace);
+      assert.equal(await demo.$eval("#seram-options", (el) => el.hidden), false);
+      const session = /SERAM session (\S+)/.exec(trace)?.[1];
+      if (id) assert.equal(session, id);
+      else assert.match(session ?? "", /^[0-9a-f-]{36}$/);
+      const status = await (await fetch(new URL(`/seram/session?sessionId=${session}`, server.url))).json();
+      assert.equal(status.state, "completed", JSON.stringify(status));
+    }
+  } finally {
+    await demo.close();
+  }
+  assert.deepEqual(errors, []);
+});
+
 test("every message sent and served validates against the OpenAPI schemas", () => {
   // Requests that went out while the page was torn down are absent; every test above
   // produced its messages before this one runs.
