@@ -29,9 +29,13 @@
 //!   their status word and each adds `23 R-APDU`; the count `80` is the number of C-APDUs
 //!   that ran. A reset adds `C0 ATR` and is not counted. A notification becomes
 //!   [`Action::Notify`] and adds nothing; a **negative id ends the session at once, without
-//!   another POST**, with [`EndStatus::EndedByServer`]. A close (`E1`, sent by the server's
-//!   `card.close()`) is recorded in [`Outcome::close_message`] and otherwise ignored, as the
-//!   reference clients do: the reply is still posted and the server ends with `204`.
+//!   another POST**, with [`EndStatus::EndedByServer`]. A close (`E1`) is recorded in
+//!   [`Outcome::close_message`] and otherwise ignored: the reply is still posted, and the
+//!   server may go on or end with `204`. The reference clients do not post after an `E1`
+//!   (CardContact's C `ram-client` stops with an error at any unit other than `22`, `C0`
+//!   and `E0`), so servers written for them, the reference server in `server/` included,
+//!   send none and answer the reply after a `card.close()` with `204`; a server that does
+//!   send one (the Java Scripting Server's behaviour is not known) works as well.
 //! - A card I/O error stops the template; the reply carries `E1 { 0C <error text> }` (as
 //!   the Java and C clients do), and after that POST is answered the session fails with
 //!   [`SessionError::Card`], whatever the answer.

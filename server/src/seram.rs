@@ -363,7 +363,7 @@ fn order(side: &mut Side, units: Vec<Unit>, stop: bool) -> String {
                 }
             }
             Unit::Notify { message, .. } => commands.push(Command::Notification(message)),
-            Unit::Reset | Unit::Close => {}
+            Unit::Reset => {}
         }
     }
     if stop {
@@ -448,7 +448,6 @@ mod tests {
                 message: "Test".into(),
             },
             Unit::Apdu(vec![0x00, 0x84, 0x00, 0x00, 0x08]),
-            Unit::Close,
         ];
         assert_eq!(
             order(&mut side, units, false),

@@ -1,9 +1,8 @@
 //! The GP SERAM endpoints against card-relay's own SERAM state machine
 //! (`card_relay::session::seram`), with the seed's card: the seed's `test` script and the
 //! others run as they do at `/rt/<app>`; every served message decodes as the schema's
-//! message (the JSON-schema validation itself is in tests/e2e/seram-schema.test.mjs).
+//! message (the JSON-schema validation itself is in tests/e2e/seram.test.mjs).
 
-#[allow(dead_code)]
 mod common;
 
 use std::net::SocketAddr;
