@@ -258,10 +258,8 @@ fn bench() -> Bench {
 }
 
 fn options() -> UpdateOptions {
-    let mut o = UpdateOptions::new(BASE);
-    o.dialect = Dialect::Seram;
-    o.session_id = Some(SESSION.to_owned());
-    o.timeout_ms = 40_000;
+    let o = card_relay::driver::seram::options(BASE, SESSION);
+    assert_eq!((o.dialect, o.timeout_ms), (Dialect::Seram, 40_000));
     o
 }
 
@@ -402,6 +400,63 @@ fn polling_delay_default_one_second_zero_allowed() {
         report(&bodies[6]).status.as_str(),
         "PROCESSED",
         "start is a command"
+    );
+}
+
+/// A `delay` beyond 5 minutes (after which a Remote Agent considers the Local Agent lost)
+/// is cut to 5 minutes.
+#[test]
+fn delay_is_capped_at_five_minutes() {
+    let b = bench();
+    let agent = Agent::new(
+        &b.clock,
+        vec![
+            ok(HANDSHAKE_RESPONSE),
+            ok(r#"{"delay":86400000}"#),
+            ok(&order(Some(0), &[STOP_COMMAND])),
+        ],
+    );
+    let start = b.clock.now_ms();
+    b.run(&agent).expect("completed");
+    let t: Vec<u64> = agent.times().iter().map(|t| t - start).collect();
+    assert_eq!(t, [0, 1_000, 301_000]);
+}
+
+/// Cancel during a long poll: the request is abandoned at once and the cancel Report goes.
+#[test]
+fn cancel_during_a_long_poll() {
+    let b = bench();
+    let agent = Agent::new(
+        &b.clock,
+        vec![
+            ok(HANDSHAKE_RESPONSE),
+            Reply::After(25_000, 200, "{}".into()),
+            ok("{}"),
+        ],
+    );
+    let abort = Abort::new();
+    let start = b.clock.now_ms();
+    let events = Events(Rc::clone(&agent.events));
+    let opts = options();
+    let update = card_update(&b.driver, &agent, &b.clock, &opts, &events, Some(&abort));
+    let clock = b.clock.clone();
+    let fire = async {
+        clock.sleep(6_000).await;
+        abort.abort();
+        std::future::pending::<()>().await
+    };
+    let result = match block_on(&b.clock, race(Box::pin(update), Box::pin(fire))) {
+        Either::Left(r) => r,
+        Either::Right(()) => unreachable!("the trigger never ends"),
+    };
+    assert_eq!(result.expect_err("aborted").code(), ErrorCode::Aborted);
+    let seen = agent.seen();
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen[2].at - start, 6_000);
+    assert_eq!(seen[2].timeout_ms, 5_000, "the cancel report is bounded");
+    assert_eq!(
+        report(&seen[2].body).error.as_deref(),
+        Some("session canceled")
     );
 }
 

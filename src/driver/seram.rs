@@ -19,8 +19,21 @@ use crate::driver::update::{
 use crate::driver::usb::{Clock, LocalBoxFuture, UsbTransport};
 use crate::driver::{CcidDriver, DriverError};
 use crate::proto::trace::{self, TraceFormatter};
-use crate::session::seram::{SeramAction, SeramConfig, SeramError, SeramSession, TransportFailure};
-use crate::session::{CardResult, SessionError};
+use crate::session::seram::{
+    SeramAction, SeramConfig, SeramError, SeramSession, TransportFailure, RESPONSE_TIMEOUT_MS,
+};
+use crate::session::{CardResult, Dialect, SessionError};
+
+/// Options for a SERAM update of the Remote Agent at `url` (the endpoint base) under
+/// `session_id`, with the binding's 40 s response timeout; the agent's `--dialect seram
+/// -s <id>` maps to this.
+pub fn options(url: impl Into<String>, session_id: impl Into<String>) -> UpdateOptions {
+    let mut options = UpdateOptions::new(url);
+    options.dialect = Dialect::Seram;
+    options.session_id = Some(session_id.into());
+    options.timeout_ms = RESPONSE_TIMEOUT_MS;
+    options
+}
 
 /// Runs a whole SERAM session; `options.timeout_ms` bounds each exchange (the JS layer
 /// and the agent default it to 40 s for this dialect, the binding's response timeout).
