@@ -354,10 +354,8 @@ impl SeramSession {
         retry.attempts = retry.attempts.saturating_add(1);
         let pause = match retry.attempts {
             1 => 0,
-            n => 1_000u64
-                .checked_shl(n - 2)
-                .unwrap_or(u64::MAX)
-                .min(MAX_RETRY_PAUSE_MS),
+            // 1, 2, 4 … s: the shift stops at 32 s, above the cap.
+            n => (1_000u64 << (n - 2).min(5)).min(MAX_RETRY_PAUSE_MS),
         };
         let at = now.saturating_add(pause);
         self.state = if at >= retry.first_at.saturating_add(RETRY_WINDOW_MS) {

@@ -6,7 +6,7 @@
 // description's schemas (tests/seram_schema.py, a JSON-schema draft 4 validator).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import path from "node:path";
 import { startServer, launchBrowser, root } from "./harness.mjs";
 
@@ -222,6 +222,25 @@ test("the demo page: dialect=seram&sessionId=<id> deep link, and a fresh id with
     await demo.close();
   }
   assert.deepEqual(errors, []);
+});
+
+test("the Node.js command line: --dialect seram -s <id>", { timeout: 60_000 }, () => {
+  const cli = (args) =>
+    spawnSync(process.execPath, [path.join(root, "bin/card-relay.mjs"), ...args], {
+      cwd: root,
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+  const url = new URL("/seram/test", server.url).href;
+  const ok = cli(["--simulator", "--dialect", "seram", "-s", "cli-1", url]);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /Notification 0: Test/);
+  assert.match(ok.stdout, /Update complete/);
+  const long = cli(["--simulator", "--dialect", "seram", "--session-id", "cli-2", url]);
+  assert.equal(long.status, 0, long.stderr);
+  const missing = cli(["--simulator", "--dialect", "seram", url]);
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /needs a session id/);
 });
 
 test("every message sent and served validates against the OpenAPI schemas", () => {
