@@ -102,6 +102,16 @@ impl Value {
         }
     }
 
+    /// The texts of an array of strings; `None` for anything else.
+    pub fn as_strings(&self) -> Option<Vec<String>> {
+        let items = self.as_array()?;
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            out.push(item.as_str()?.to_owned());
+        }
+        Some(out)
+    }
+
     /// A number that is a non-negative integer (no fraction, no exponent) fitting in a
     /// `u64`; `None` for anything else.
     pub fn as_u64(&self) -> Option<u64> {

@@ -136,12 +136,9 @@ impl HandshakeCommand {
         let list = |keys: &[&str], default: &str| -> Result<Vec<String>, SeramMessageError> {
             match keys.iter().find_map(|k| v.get(k)) {
                 None => Ok(vec![default.to_owned()]),
-                Some(Value::Array(items)) => items
-                    .iter()
-                    .map(|i| i.as_str().map(str::to_owned))
-                    .collect::<Option<_>>()
+                Some(list) => list
+                    .as_strings()
                     .ok_or(schema("handshake offer is not a list of strings")),
-                Some(_) => Err(schema("handshake offer is not a list of strings")),
             }
         };
         let offers = Offers {
@@ -232,13 +229,8 @@ impl Command {
             "seRamCommand" => {
                 let list = v
                     .get("listOfCAPDU")
-                    .and_then(Value::as_array)
                     .ok_or(schema("se ram command without listOfCAPDU"))?;
-                let apdus = list
-                    .iter()
-                    .map(|a| a.as_str().map(str::to_owned))
-                    .collect::<Option<_>>()
-                    .ok_or(schema("c-apdu is not a string"))?;
+                let apdus = list.as_strings().ok_or(schema("c-apdu is not a string"))?;
                 Command::SeRam(apdus)
             }
             "notificationCommand" => Command::Notification(
@@ -459,12 +451,7 @@ impl Report {
                 }
                 let rapdus = r
                     .get("listOfRAPDU")
-                    .and_then(Value::as_array)
-                    .and_then(|l| {
-                        l.iter()
-                            .map(|a| a.as_str().map(str::to_owned))
-                            .collect::<Option<Vec<_>>>()
-                    })
+                    .and_then(Value::as_strings)
                     .ok_or(schema("se ram response without listOfRAPDU"))?;
                 responses.push(rapdus);
             }
