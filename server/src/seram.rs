@@ -430,6 +430,59 @@ mod tests {
         assert_eq!(session_id(None), None);
     }
 
+    const POLLING: &[u8] =
+        br#"{"localAgentStatus":{"localAgentStatusEnum":"POLLING","executedSeRamCommands":0}}"#;
+
+    /// The long poll: with no step from the script within [`LONG_POLL`] the answer is the
+    /// void Order `{}`; a step that comes later goes with the next Report. Virtual time
+    /// (tokio's paused clock): the 25 s take none.
+    #[tokio::test(start_paused = true)]
+    async fn long_poll_answers_a_void_order() {
+        let (steps_tx, steps) = mpsc::channel(1);
+        let (replies, _replies_rx) = mpsc::channel(1);
+        let state = SeramState {
+            allowed_origins: Vec::new(),
+            limits: Limits::default(),
+            sessions: Mutex::new(HashMap::new()),
+        };
+        let side = Side {
+            steps,
+            replies,
+            awaiting: false,
+            started: false,
+        };
+        state.sessions().insert(
+            "s1".to_owned(),
+            Entry {
+                app: "test".to_owned(),
+                shared: Shared::new(),
+                side: Arc::new(tokio::sync::Mutex::new(side)),
+                task: tokio::spawn(async {}).abort_handle(),
+            },
+        );
+        let started = tokio::time::Instant::now();
+        let void = exchange(&state, "test", Some("sessionId=s1"), POLLING).await;
+        assert_eq!(started.elapsed(), LONG_POLL);
+        let body = axum::body::to_bytes(void.into_body(), 1024)
+            .await
+            .expect("body");
+        assert_eq!(&body[..], b"{}");
+        steps_tx
+            .send(Step::Template(vec![Unit::Apdu(vec![
+                0x00, 0x84, 0x00, 0x00, 0x08,
+            ])]))
+            .await
+            .expect("step");
+        let order = exchange(&state, "test", Some("sessionId=s1"), POLLING).await;
+        let body = axum::body::to_bytes(order.into_body(), 1024)
+            .await
+            .expect("body");
+        assert_eq!(
+            &body[..],
+            br#"{"delay":0,"ramCommands":[{"ramCommandType":"ramStartCommand"},{"ramCommandType":"seRamCommand","listOfCAPDU":["0084000008"]}]}"#
+        );
+    }
+
     #[test]
     fn orders_group_apdus() {
         let (_, steps) = mpsc::channel(1);
