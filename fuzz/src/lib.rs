@@ -15,7 +15,7 @@ use card_relay::proto::descriptor::{
 use card_relay::proto::json::Value;
 use card_relay::proto::ram::{gp, openscdp};
 use card_relay::proto::seram::{HandshakeCommand, HandshakeResponse, Order, Report};
-use card_relay::proto::t1::{Block, Edc, T1Config, T1Event, T1};
+use card_relay::proto::t1::{Block, CrcForm, Edc, T1Config, T1Event, T1};
 use card_relay::proto::tlv::{Tlv, Tlvs};
 use card_relay::reader::{Operation, Reader};
 use card_relay::session::seram::{SeramAction, SeramConfig, SeramSession, TransportFailure};
@@ -158,7 +158,12 @@ pub fn atr(data: &[u8]) {
 pub fn t1_block(data: &[u8]) {
     let mut input = Input::new(data);
     let select = input.byte();
-    let edc = if select & 1 == 0 { Edc::Lrc } else { Edc::Crc };
+    // Bit 0 picks LRC or CRC, bit 1 the CRC form.
+    let edc = match select & 3 {
+        0 | 2 => Edc::Lrc,
+        1 => Edc::Crc(CrcForm::X25),
+        _ => Edc::Crc(CrcForm::Libccid),
+    };
     let rest = input.take(usize::MAX);
     if let Ok(block) = Block::decode(rest, edc) {
         assert_eq!(Block::decode(&block.encode(edc), edc).as_ref(), Ok(&block));
@@ -177,7 +182,7 @@ pub fn t1_engine(data: &[u8]) {
         edc: if input.byte() & 1 == 0 {
             Edc::Lrc
         } else {
-            Edc::Crc
+            Edc::Crc(CrcForm::Libccid)
         },
         nad: 0,
         max_retries: input.byte() % 5,

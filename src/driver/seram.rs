@@ -138,6 +138,7 @@ pub async fn card_update<U: UsbTransport + 'static>(
                     round_trips: outcome.round_trips,
                     last_notification,
                     duration_ms: clock.now().saturating_sub(started),
+                    targeted_application: None,
                 });
             }
             SeramAction::Failed(error) => {

@@ -596,6 +596,7 @@ impl SeramSession {
                             last_notification: self.last_notification.clone(),
                             close_message: None,
                             status: EndStatus::Completed,
+                            targeted_application: None,
                         }),
                     };
                     self.state = State::Finished;

@@ -331,6 +331,13 @@ impl ReaderCore {
         })
     }
 
+    /// Whether someone listens for card events or waits for a card: slot polling (a reader
+    /// whose interrupt endpoint is missing or failing) runs only while someone does.
+    #[wasm_bindgen(js_name = setListening)]
+    pub fn set_listening(&self, listening: bool) {
+        self.driver.set_listening(listening);
+    }
+
     /// Marks the device as unplugged (the page saw `navigator.usb`'s `disconnect`).
     #[wasm_bindgen(js_name = markDisconnected)]
     pub fn mark_disconnected(&self) {
@@ -449,8 +456,8 @@ impl UpdateObserver for JsObserver {
 /// `dialect` ("openscdp" | "gp" | "seram"), `slot`, `timeout` (ms per HTTP exchange; 40 s by
 /// default for "seram"), `sessionId` (required for "seram"), `agentId`,
 /// `credentials` ("same-origin" | "include" | "omit"), `showSecrets`, `onNotification`,
-/// `onTrace`, `signal`. Resolves to `{ status, apdus, roundTrips, durationMs,
-/// lastNotification }`.
+/// `onTrace`, `signal`, `sessionId`. Resolves to `{ status, apdus, roundTrips, durationMs,
+/// lastNotification, targetedApplication }`.
 #[wasm_bindgen(js_name = runCardUpdate)]
 pub fn run_card_update(reader: &ReaderCore, url: String, options: JsValue) -> js_sys::Promise {
     let driver = Rc::clone(&reader.driver);
@@ -491,6 +498,7 @@ pub fn run_card_update(reader: &ReaderCore, url: String, options: JsValue) -> js
         let link = SignalLink::new(signal_from(&get(&options, "signal")));
         let http = WebFetch {
             credentials,
+            fetch: get(&options, "fetch").dyn_into().ok(),
             ..WebFetch::default()
         };
         let result = update::card_update(
@@ -525,6 +533,13 @@ pub fn run_card_update(reader: &ReaderCore, url: String, options: JsValue) -> js
             None => JsValue::NULL,
         };
         set("lastNotification", last);
+        set(
+            "targetedApplication",
+            result
+                .targeted_application
+                .as_deref()
+                .map_or(JsValue::NULL, JsValue::from_str),
+        );
         Ok(out.into())
     })
 }
