@@ -274,6 +274,7 @@ macro_rules! each {
     };
 }
 
+mod chain;
 mod command;
 mod interrupt;
 mod parameters;
@@ -281,6 +282,7 @@ mod reassembly;
 mod response;
 mod status;
 
+pub use chain::Chain;
 pub use command::{
     ClockCommand, MechanicalFunction, PcToRdr, PcToRdrAbort, PcToRdrEscape, PcToRdrGetParameters,
     PcToRdrGetSlotStatus, PcToRdrIccClock, PcToRdrIccPowerOff, PcToRdrIccPowerOn,

@@ -154,8 +154,8 @@ pub struct PcToRdrXfrBlock {
     /// bBWI: extends the block waiting time of this block by this factor (T=1 WTX), 0 = none.
     pub bwi: u8,
     /// wLevelParameter: 0 at TPDU and short APDU level; the chaining code at extended APDU
-    /// level (0 whole, 1 begins, 2 ends, 3 continues, 0x10 empty "continue response");
-    /// the expected answer length at character level.
+    /// level (0 whole, 1 begins, 2 ends, 3 continues, 0x10 empty "continue response"),
+    /// read with [`PcToRdrXfrBlock::chain`]; the expected answer length at character level.
     pub level_parameter: u16,
     /// abData.
     pub data: Vec<u8>,
@@ -365,7 +365,8 @@ pub struct PcToRdrSecure {
     pub seq: u8,
     /// bBWI.
     pub bwi: u8,
-    /// wLevelParameter (chaining at extended APDU level, as in XfrBlock).
+    /// wLevelParameter (chaining at extended APDU level, as in XfrBlock; see
+    /// [`PcToRdrSecure::chain`]).
     pub level_parameter: u16,
     /// abData: bPINOperation and its structure.
     pub data: Vec<u8>,

@@ -17,7 +17,8 @@ pub struct RdrToPcDataBlock {
     /// bStatus and bError.
     pub state: SlotState,
     /// bChainParameter: at extended APDU level 0 whole, 1 begins, 2 ends, 3 continues,
-    /// 0x10 "empty, send an XfrBlock with wLevelParameter 0x10 to continue"; else 0.
+    /// 0x10 "empty, send an XfrBlock with wLevelParameter 0x10 to continue" (read with
+    /// [`RdrToPcDataBlock::chain`]); else 0.
     pub chain_parameter: u8,
     /// abData.
     pub data: Vec<u8>,

@@ -538,3 +538,79 @@ fn reassembler_refuses_oversized() {
     r.push(&[0u8; 261]);
     assert_eq!(r.pop().unwrap().map(|m| m.len()), Some(271));
 }
+
+// CCID §6.1.4 (wLevelParameter) and §6.2.1 (bChainParameter): the chaining codes at
+// extended APDU level.
+const CHAIN_CODES: [(u16, Chain); 5] = [
+    (0x0000, Chain::Whole),
+    (0x0001, Chain::Begins),
+    (0x0002, Chain::Ends),
+    (0x0003, Chain::Continues),
+    (0x0010, Chain::Continue),
+];
+
+#[test]
+fn chain_codes_from_the_specification() {
+    for (value, chain) in CHAIN_CODES {
+        assert_eq!(Chain::from_code(value), Some(chain));
+        assert_eq!(u16::from(chain), value);
+        assert_eq!(u16::from(u8::from(chain)), value);
+    }
+    for undefined in [0x0004, 0x000F, 0x0011, 0x0100, 0x1000, 0xFFFF] {
+        assert_eq!(Chain::from_code(undefined), None, "{undefined:#06x}");
+    }
+    let last: Vec<Chain> = CHAIN_CODES
+        .iter()
+        .map(|c| c.1)
+        .filter(|c| c.is_last())
+        .collect();
+    assert_eq!(last, [Chain::Whole, Chain::Ends]);
+}
+
+#[test]
+fn data_block_chain_parameter() {
+    // bChainParameter is byte 9: 01 = the response begins here and continues.
+    let begins = RdrToPcDataBlock::decode(&h("80 03 00 00 00 00 05 00 00 01  11 22 33")).unwrap();
+    assert_eq!(begins.chain(), Some(Chain::Begins));
+    // 10 = empty abData, the reader expects the next part of the command.
+    let more = RdrToPcDataBlock::decode(&h("80 00 00 00 00 00 06 00 00 10")).unwrap();
+    assert_eq!(more.chain(), Some(Chain::Continue));
+    let undefined = RdrToPcDataBlock::decode(&h("80 00 00 00 00 00 07 00 00 05")).unwrap();
+    assert_eq!(undefined.chain(), None);
+}
+
+#[test]
+fn level_parameter_is_little_endian() {
+    // wLevelParameter is bytes 8..10, little-endian: 10 00 = 0x0010, 00 10 = 0x1000.
+    let next = PcToRdrXfrBlock::decode(&h("6F 00 00 00 00 00 06 00 10 00")).unwrap();
+    assert_eq!(next.chain(), Some(Chain::Continue));
+    let undefined = PcToRdrXfrBlock::decode(&h("6F 00 00 00 00 00 06 00 00 10")).unwrap();
+    assert_eq!(undefined.chain(), None);
+    let ends = PcToRdrSecure::decode(&h("69 01 00 00 00 00 07 00 02 00  00")).unwrap();
+    assert_eq!(ends.chain(), Some(Chain::Ends));
+}
+
+#[test]
+fn split_chains_a_long_apdu() {
+    let apdu: Vec<u8> = (0..300u16).map(|i| i.to_le_bytes()[0]).collect();
+    let parts = Chain::split(&apdu, 128);
+    let shape: Vec<(Chain, usize)> = parts.iter().map(|(c, p)| (*c, p.len())).collect();
+    assert_eq!(
+        shape,
+        [
+            (Chain::Begins, 128),
+            (Chain::Continues, 128),
+            (Chain::Ends, 44)
+        ]
+    );
+    let joined: Vec<u8> = parts.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+    assert_eq!(joined, apdu);
+    assert_eq!(
+        Chain::split(&apdu[..128], 128),
+        [(Chain::Whole, &apdu[..128])]
+    );
+    assert_eq!(Chain::split(&apdu[..129], 128).len(), 2);
+    assert_eq!(Chain::split(&[], 128), [(Chain::Whole, &[][..])]);
+    // A zero limit still makes progress, one byte per part.
+    assert_eq!(Chain::split(&apdu[..3], 0).len(), 3);
+}
