@@ -21,7 +21,7 @@ pub enum Edc {
 /// The ATR only says "CRC". ISO/IEC 7816-3 §11.4.4 refers to ISO 3309, whose frame check
 /// sequence is [`CrcForm::X25`]; libccid (`src/openct/checksum.c`), and with it pcsc-lite on
 /// Linux and macOS and ChromeOS's Smart Card Connector, sends [`CrcForm::Libccid`], and
-/// cards are tested against those stacks. The host engine [`T1`] starts with the form its
+/// cards are tested against those stacks. The host engine [`T1`](super::T1) starts with the form its
 /// configuration names and recognises the card's form from the card's own blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum CrcForm {

@@ -253,7 +253,7 @@ impl T1 {
     }
 
     /// The EDC of the blocks the host sends. With a CRC it is the configured form until the
-    /// card shows it uses the other one ([`CrcForm`]): a card block whose CRC is right only
+    /// card shows it uses the other one ([`CrcForm`](super::CrcForm)): a card block whose CRC is right only
     /// in the other form switches both directions at once; [`CRC_REFUSALS_BEFORE_SWITCH`]
     /// R-blocks with an error code in a row switch the sending side. Once the card has
     /// answered a block with anything but an error R-block, the sending form is settled,
