@@ -54,6 +54,12 @@ export const VENDOR_CLASS_CCID_READERS: readonly (readonly [number, number])[];
 /** The default WebUSB chooser filters: class 0x0B plus VENDOR_CLASS_CCID_READERS. */
 export const CCID_FILTERS: readonly USBDeviceFilter[];
 
+/**
+ * Node.js `usb` package (3.x) devices: how long one transfer may wait before it is issued
+ * again (that package times every transfer out; card-relay's reads wait as WebUSB's do).
+ */
+export const NODE_USB_SLICE_MS: number;
+
 export type ExchangeLevel = "tpdu" | "short-apdu" | "extended-apdu";
 
 export interface SlotOptions {

@@ -231,7 +231,7 @@ pub fn classify(call: UsbCall, error: &UsbError) -> ErrorCode {
 
 fn reader_code(e: &ReaderError) -> ErrorCode {
     match e {
-        ReaderError::Unsupported(_) => ErrorCode::UnsupportedReader,
+        ReaderError::Unsupported(_) | ReaderError::PinPadUnusable => ErrorCode::UnsupportedReader,
         ReaderError::CardAbsent | ReaderError::NotPowered => ErrorCode::CardAbsent,
         ReaderError::CardMute => ErrorCode::CardMute,
         ReaderError::Timeout | ReaderError::PinTimeout => ErrorCode::Timeout,

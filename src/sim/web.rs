@@ -321,7 +321,27 @@ pub fn create_simulated_reader(options: JsValue) -> Result<SimulatedUsbDevice, J
 
 impl SimulatedUsbDevice {
     fn with<T>(&self, f: impl FnOnce(&mut SimulatedReader) -> T) -> T {
-        f(&mut self.state.borrow_mut().sim)
+        let sim = &mut self.state.borrow_mut().sim;
+        sim.set_time(js_sys::Date::now() as u64);
+        f(sim)
+    }
+
+    /// Pumps again when the next late answer is due (the `late` fault).
+    fn schedule_late(&self) {
+        let Some(at) = self.with(|s| s.next_answer_at()) else {
+            return;
+        };
+        let wait = at.saturating_sub(js_sys::Date::now() as u64).max(1);
+        let this = self.clone();
+        let callback = Closure::once_into_js(move || this.pump());
+        let set_timeout = Reflect::get(&js_sys::global(), &JsValue::from_str("setTimeout"));
+        if let Ok(f) = set_timeout.and_then(|f| f.dyn_into::<Function>()) {
+            let _ = f.call2(
+                &JsValue::UNDEFINED,
+                &callback,
+                &JsValue::from_f64(wait as f64),
+            );
+        }
     }
 
     /// Completes the pending transferIns that can complete, in order per endpoint.
@@ -330,6 +350,7 @@ impl SimulatedUsbDevice {
         {
             let mut state = self.state.borrow_mut();
             let State { sim, pending } = &mut *state;
+            sim.set_time(js_sys::Date::now() as u64);
             let mut waiting = VecDeque::new();
             let mut blocked: Vec<u8> = Vec::new();
             while let Some(p) = pending.pop_front() {
@@ -498,6 +519,7 @@ impl SimulatedUsbDevice {
         };
         let result = self.with(|s| s.transfer_out(endpoint, &bytes));
         self.pump();
+        self.schedule_late();
         promise(match result {
             Ok(n) => Ok(out_result("ok", n)),
             Err(UsbFault::Stall) => Ok(out_result("stall", 0)),

@@ -331,6 +331,13 @@ impl ReaderCore {
         })
     }
 
+    /// Whether someone listens for card events or waits for a card: slot polling (a reader
+    /// whose interrupt endpoint is missing or failing) runs only while someone does.
+    #[wasm_bindgen(js_name = setListening)]
+    pub fn set_listening(&self, listening: bool) {
+        self.driver.set_listening(listening);
+    }
+
     /// Marks the device as unplugged (the page saw `navigator.usb`'s `disconnect`).
     #[wasm_bindgen(js_name = markDisconnected)]
     pub fn mark_disconnected(&self) {
