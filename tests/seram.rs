@@ -1,4 +1,3 @@
-#![cfg(all(feature = "simulator", not(target_arch = "wasm32")))]
 //! The GP SERAM dialect natively: the pure state machine (`session::seram`) and the whole
 //! update (`driver::seram`) over the simulated reader and card, against a scripted Remote
 //! Agent, in virtual time (tests/support): flow, correlation, every timing rule of the
@@ -7,6 +6,8 @@
 //! Expected values come from the specification (`../shared/reference/seram/`): the Report
 //! and Order texts of its examples, the 1 s default delay, the 30 s long poll, the 40 s
 //! response timeout and the 5-minute retry window of `GPSERAM__HTTP_REST_Binding.md`.
+
+#![cfg(all(feature = "simulator", not(target_arch = "wasm32")))]
 
 mod support;
 
