@@ -164,10 +164,14 @@ export interface Notification {
 export type Approval = "once" | "always" | false;
 
 export interface CardUpdateOptions {
-  /** "openscdp" (default; the Scripting Server) or "gp" (GlobalPlatform Amd B). */
-  dialect?: "openscdp" | "gp";
+  /**
+   * "openscdp" (default; the Scripting Server), "gp" (GlobalPlatform Amd B) or "seram"
+   * (GlobalPlatform SERAM, HTTP REST binding: the URL is the Remote Agent's endpoint base,
+   * `/handshake` and `/remoteManagement` are appended; `sessionId` is required).
+   */
+  dialect?: "openscdp" | "gp" | "seram";
   slot?: number;
-  /** Milliseconds per HTTP exchange (default 60000). */
+  /** Milliseconds per HTTP exchange (default 60000; 40000 for "seram"). */
   timeout?: number;
   /** GP X-Admin-From. */
   agentId?: string;
@@ -195,7 +199,10 @@ export interface CardUpdateOptions {
   /** Show PIN data in the trace instead of "******". */
   showSecrets?: boolean;
   signal?: AbortSignal;
-  /** Node.js only: sent as Cookie: JSESSIONID=<id>. Browsers forbid the Cookie header. */
+  /**
+   * "seram": the SERAM session id (required), sent as the `sessionId` query parameter.
+   * Other dialects, Node.js only: sent as Cookie: JSESSIONID=<id> (browsers forbid it).
+   */
   sessionId?: string;
 }
 

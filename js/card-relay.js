@@ -633,19 +633,24 @@ async function verifyPin(reader, options) {
 
 /**
  * Runs a card update session: the server at `url` drives the card in `reader` over
- * RAMOverHTTP. Options: dialect ("openscdp" default, or "gp"), slot, timeout (ms per HTTP
- * exchange, default 60000), credentials ("include" for cross-origin servers by default,
+ * RAMOverHTTP or GP SERAM. Options: dialect ("openscdp" default, "gp", or "seram": then `url`
+ * is the Remote Agent's endpoint base and sessionId the SERAM session id, required), slot,
+ * timeout (ms per HTTP exchange, default 60000; 40000 for seram), credentials ("include" for cross-origin servers by default,
  * "same-origin" otherwise), approve(origin) → "once" | "always" | false for servers that are
  * not same-origin, pinRequired / pinSelect / pin() for a local PIN check first,
  * onNotification({ code, message, timeToCompletion }), onTrace(line), showSecrets, signal,
- * sessionId (Node.js only). Resolves to { status, apdus, roundTrips, durationMs,
- * lastNotification, targetedApplication }.
+ * sessionId (RAM dialects: a JSESSIONID cookie, Node.js only). Resolves to { status, apdus,
+ * roundTrips, durationMs, lastNotification, targetedApplication }.
  */
 export async function cardUpdate(reader, url, options = {}) {
   if (!(reader instanceof CardReader)) {
     throw new CardRelayError("invalid-argument", "the first argument must be a CardReader");
   }
-  if (options.sessionId !== undefined && globalThis.document !== undefined) {
+  const seram = options.dialect === "seram";
+  if (seram && (typeof options.sessionId !== "string" || options.sessionId === "")) {
+    throw new CardRelayError("invalid-argument", "the seram dialect needs a sessionId");
+  }
+  if (!seram && options.sessionId !== undefined && globalThis.document !== undefined) {
     throw new CardRelayError(
       "invalid-argument",
       "sessionId works in Node.js only: browsers forbid setting the Cookie header; the page's own cookies carry the session",

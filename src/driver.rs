@@ -26,6 +26,7 @@
 //!   disconnect every call fails with [`DriverError::Disconnected`].
 
 pub mod error;
+pub mod seram;
 pub mod sync;
 pub mod update;
 pub mod usb;

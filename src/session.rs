@@ -74,6 +74,8 @@
 //!   a POST that failed at the network level with that header ([`RESUME`]). The server's
 //!   `X-Admin-Protocol` and Content-Type are not checked. [`Session::cancel`] sends nothing.
 
+pub mod seram;
+
 use std::mem;
 
 use crate::proto::ram::{
@@ -107,6 +109,9 @@ pub enum Dialect {
     OpenScdp,
     /// GlobalPlatform Amd B RAM over HTTP.
     GlobalPlatform,
+    /// GlobalPlatform SERAM, HTTP REST binding: a [`seram::SeramSession`], not a
+    /// [`Session`] (a `Session` made for it fails at its first `poll`).
+    Seram,
 }
 
 /// What a session needs to start.
@@ -287,6 +292,9 @@ pub enum SessionError {
     /// The session was canceled by [`Session::cancel`].
     #[error("session canceled")]
     Canceled,
+    /// A SERAM failure ([`seram::SeramSession`]).
+    #[error(transparent)]
+    Seram(seram::SeramError),
 }
 
 /// A call that does not fit the session's state. The state is left unchanged.
@@ -780,6 +788,9 @@ impl Session {
     /// The next thing to do. See the module documentation for the call order.
     pub fn poll(&mut self) -> Result<Action, CallError> {
         match mem::replace(&mut self.state, State::Finished) {
+            State::Start if self.config.dialect == Dialect::Seram => Ok(Action::Failed(
+                SessionError::Seram(seram::SeramError::WrongSession),
+            )),
             State::Start => {
                 let request = self.first_request();
                 Ok(self.send(request, AfterHttp::Continue))
@@ -814,7 +825,7 @@ impl Session {
             AfterHttp::Fail(error) => State::Ending(Action::Failed(error)),
             AfterHttp::Continue => match self.config.dialect {
                 Dialect::OpenScdp => self.openscdp_answer(response),
-                Dialect::GlobalPlatform => {
+                Dialect::GlobalPlatform | Dialect::Seram => {
                     if let Some(target) = response.header(TARGETED_APPLICATION) {
                         self.targeted_application = Some(target.to_owned());
                     }
@@ -887,7 +898,7 @@ impl Session {
             Dialect::OpenScdp => {
                 Some(self.openscdp_post(openscdp::ResponseScript::abort(reason).encode()))
             }
-            Dialect::GlobalPlatform => None,
+            Dialect::GlobalPlatform | Dialect::Seram => None,
         }
     }
 
@@ -905,7 +916,7 @@ impl Session {
                 };
                 self.openscdp_post(template.encode())
             }
-            Dialect::GlobalPlatform => self.gp_empty_post(self.config.url.clone()),
+            Dialect::GlobalPlatform | Dialect::Seram => self.gp_empty_post(self.config.url.clone()),
         }
     }
 

@@ -15,6 +15,9 @@
 //!   templates); the client posts its `AB`/`AF` response there. The end is a `204` with
 //!   `X-Admin-Protocol` and no Next-URI.
 //!
+//! These endpoints never run a GP SERAM session (`crate::seram` does): where a match
+//! names `Dialect::Seram` beside `Dialect::OpenScdp`, it is for totality only.
+//!
 //! # Sessions
 //! The session is the `JSESSIONID` cookie, or in the GP dialect the Next-URI's token. A
 //! first POST that carries a cookie runs the RAM session under that id (the OCF client's
@@ -322,7 +325,7 @@ async fn serve(
         Some((dialect, first_line)) => {
             // The slow fault runs the example of the client's dialect.
             let script = script.unwrap_or(match dialect {
-                Dialect::OpenScdp => apps::seed_test as ScriptFn,
+                Dialect::OpenScdp | Dialect::Seram => apps::seed_test as ScriptFn,
                 Dialect::GlobalPlatform => apps::gp_test as ScriptFn,
             });
             let start = Start {
@@ -350,7 +353,7 @@ async fn serve(
 /// A fault endpoint's answer, in the dialect the request's headers speak.
 async fn fault_answer(fault: Fault, dialect: Dialect, body: &[u8]) -> Response {
     let (content_type, gp) = match dialect {
-        Dialect::OpenScdp => (OPENSCDP_SCRIPT_CONTENT_TYPE, false),
+        Dialect::OpenScdp | Dialect::Seram => (OPENSCDP_SCRIPT_CONTENT_TYPE, false),
         Dialect::GlobalPlatform => (GP_SCRIPT_CONTENT_TYPE, true),
     };
     let mut response = fault.respond(content_type, gp, body).await;
@@ -578,7 +581,7 @@ fn decode_reply(
     body: &[u8],
 ) -> Result<Vec<ReplyItem>, RamError> {
     Ok(match dialect {
-        Dialect::OpenScdp => openscdp::ResponseScript::decode(body)?
+        Dialect::OpenScdp | Dialect::Seram => openscdp::ResponseScript::decode(body)?
             .items
             .into_iter()
             .map(|item| match item {
@@ -670,7 +673,7 @@ fn answer(step: Option<Step>, side: &mut HttpSide, live: &Live<'_>) -> Response 
         }
     };
     let (body, content_type) = match dialect {
-        Dialect::OpenScdp => (
+        Dialect::OpenScdp | Dialect::Seram => (
             openscdp_script(units).encode(),
             OPENSCDP_SCRIPT_CONTENT_TYPE,
         ),
@@ -745,6 +748,7 @@ fn dialect_name(dialect: Dialect) -> &'static str {
     match dialect {
         Dialect::OpenScdp => "openscdp",
         Dialect::GlobalPlatform => "gp",
+        Dialect::Seram => "seram",
     }
 }
 

@@ -28,7 +28,10 @@
 //!   answer within the exchange limit, or goes away: the card calls fail with a client-side
 //!   [`ScriptError`] and the session is failed.
 //!
-//! In the GP dialect notifications are only logged: GP Amd B has no such unit.
+//! In the GP dialect notifications are only logged: GP Amd B has no such unit. In the GP
+//! SERAM dialect (`crate::seram`) notifications become Notification Commands, the end is a
+//! Stop Command (after the last template's Commands) and `reset` returns the ATR of the
+//! handshake.
 
 use std::fmt;
 use std::future::Future;
@@ -274,6 +277,8 @@ pub struct Card {
     done: bool,
     /// Set by [`Card::close`].
     closed: bool,
+    /// The ATR the SERAM Local Agent reported in its handshake (its `seId`).
+    reported_atr: Vec<u8>,
 }
 
 impl Card {
@@ -292,14 +297,31 @@ impl Card {
             sw: 0,
             done: false,
             closed: false,
+            reported_atr: Vec::new(),
         }
     }
 
-    /// Resets the card and returns its ATR (`card.reset(Card.RESET_COLD)`). OpenSCDP only:
-    /// GP Amd B has no reset, so it fails with [`ScriptError::Unsupported`] there.
+    /// Sets the ATR [`Card::reset`] returns in the SERAM dialect.
+    pub(crate) fn with_reported_atr(mut self, atr: Vec<u8>) -> Self {
+        self.reported_atr = atr;
+        self
+    }
+
+    /// Resets the card and returns its ATR (`card.reset(Card.RESET_COLD)`). GP Amd B has
+    /// no reset, so it fails with [`ScriptError::Unsupported`] there; GP SERAM has none
+    /// either, but its Local Agent powered the card on before the handshake, so the ATR it
+    /// reported is returned without a round trip (the card is not reset).
     pub async fn reset(&mut self) -> Result<Vec<u8>, ScriptError> {
-        if self.dialect == Dialect::GlobalPlatform {
-            return Err(ScriptError::Unsupported("reset"));
+        match self.dialect {
+            Dialect::GlobalPlatform => return Err(ScriptError::Unsupported("reset")),
+            Dialect::Seram if self.done => return Err(ScriptError::Ended),
+            Dialect::Seram if self.closed => return Err(ScriptError::Closed),
+            Dialect::Seram => {
+                let atr = self.reported_atr.clone();
+                self.shared.lock().log(&self.trace.atr(&atr));
+                return Ok(atr);
+            }
+            Dialect::OpenScdp => {}
         }
         let items = self.exchange(Unit::Reset).await?;
         let atr = items
@@ -384,7 +406,7 @@ impl Card {
         }
         drop(shared);
         let complete = match self.dialect {
-            Dialect::OpenScdp => responses.len() == commands.len(),
+            Dialect::OpenScdp | Dialect::Seram => responses.len() == commands.len(),
             Dialect::GlobalPlatform => !responses.is_empty() || commands.is_empty(),
         };
         if !complete {
@@ -462,7 +484,7 @@ impl Card {
     /// else the end; records the final state.
     fn end(&mut self, units: Vec<Unit>, state: State) {
         self.done = true;
-        let step = if self.dialect == Dialect::OpenScdp && !units.is_empty() {
+        let step = if self.dialect != Dialect::GlobalPlatform && !units.is_empty() {
             self.shared.lock().templates += 1;
             Step::Last(units)
         } else {
@@ -550,7 +572,7 @@ impl ScriptSession {
         if code < 0 && shared.ending.is_none() {
             shared.ending = Some(format!("notification {code}: {message}"));
         }
-        if self.dialect == Dialect::OpenScdp {
+        if self.dialect != Dialect::GlobalPlatform {
             shared.pending.push(Unit::Notify { id: code, message });
         }
     }

@@ -638,7 +638,7 @@ async fn cors_for_allowed_and_refused_origins() {
 /// The first POST of each dialect to `path`.
 async fn first_post(addr: std::net::SocketAddr, dialect: Dialect, path: &str) -> Raw {
     match dialect {
-        Dialect::OpenScdp => {
+        Dialect::OpenScdp | Dialect::Seram => {
             request(
                 addr,
                 "POST",
@@ -701,7 +701,7 @@ async fn fault_bad_scripts() {
             let r = first_post(addr, dialect, &path).await;
             assert_eq!((r.status, &r.body), (200, &body), "{kind}");
             let (ct, protocol) = match dialect {
-                Dialect::OpenScdp => (SCRIPT_CT, None),
+                Dialect::OpenScdp | Dialect::Seram => (SCRIPT_CT, None),
                 Dialect::GlobalPlatform => (GP_SCRIPT_CT, Some("globalplatform-remote-admin/1.0")),
             };
             assert_eq!(r.header("content-type"), Some(ct));

@@ -213,6 +213,9 @@ pub async fn card_update<U: UsbTransport + 'static>(
     observer: &dyn UpdateObserver,
     abort: Option<&Abort>,
 ) -> Result<UpdateResult, UpdateError> {
+    if options.dialect == Dialect::Seram {
+        return super::seram::card_update(driver, http, clock, options, observer, abort).await;
+    }
     let started = clock.now();
     let slot = options.slot;
     let tracer = TraceFormatter {
@@ -401,11 +404,11 @@ fn with_cookie(mut request: HttpRequest, options: &UpdateOptions) -> HttpRequest
     request
 }
 
-fn protocol(what: &'static str) -> DriverError {
+pub(super) fn protocol(what: &'static str) -> DriverError {
     DriverError::Reader(crate::reader::ReaderError::Protocol(what))
 }
 
-async fn power_on<U: UsbTransport + 'static>(
+pub(super) async fn power_on<U: UsbTransport + 'static>(
     driver: &CcidDriver<U>,
     slot: u8,
     abort: Option<&Abort>,
@@ -427,7 +430,7 @@ async fn power_on<U: UsbTransport + 'static>(
     }
 }
 
-async fn run_card<U: UsbTransport + 'static>(
+pub(super) async fn run_card<U: UsbTransport + 'static>(
     driver: &CcidDriver<U>,
     tracer: &TraceFormatter,
     observer: &dyn UpdateObserver,
@@ -475,7 +478,7 @@ async fn run_card<U: UsbTransport + 'static>(
     }
 }
 
-async fn post(
+pub(super) async fn post(
     http: &dyn HttpClient,
     clock: &dyn Clock,
     request: HttpRequest,

@@ -453,7 +453,8 @@ impl UpdateObserver for JsObserver {
 }
 
 /// Runs a card update session on `reader` against `url`. `options` (all optional):
-/// `dialect` ("openscdp" | "gp"), `slot`, `timeout` (ms per HTTP exchange), `agentId`,
+/// `dialect` ("openscdp" | "gp" | "seram"), `slot`, `timeout` (ms per HTTP exchange; 40 s by
+/// default for "seram"), `sessionId` (required for "seram"), `agentId`,
 /// `credentials` ("same-origin" | "include" | "omit"), `showSecrets`, `onNotification`,
 /// `onTrace`, `signal`, `sessionId`. Resolves to `{ status, apdus, roundTrips, durationMs,
 /// lastNotification, targetedApplication }`.
@@ -465,8 +466,12 @@ pub fn run_card_update(reader: &ReaderCore, url: String, options: JsValue) -> js
         opts.dialect = match get(&options, "dialect").as_string().as_deref() {
             None | Some("openscdp") => Dialect::OpenScdp,
             Some("gp") => Dialect::GlobalPlatform,
+            Some("seram") => Dialect::Seram,
             Some(other) => return Err(invalid(&format!("unknown dialect {other:?}"))),
         };
+        if opts.dialect == Dialect::Seram {
+            opts.timeout_ms = crate::session::seram::RESPONSE_TIMEOUT_MS;
+        }
         opts.slot = slot_from(&get(&options, "slot"))?;
         if let Some(t) = get(&options, "timeout").as_f64() {
             if !(t.is_finite() && t > 0.0) {
@@ -477,6 +482,9 @@ pub fn run_card_update(reader: &ReaderCore, url: String, options: JsValue) -> js
         opts.agent_id = get(&options, "agentId").as_string();
         opts.show_secrets = get(&options, "showSecrets").is_truthy();
         opts.session_id = get(&options, "sessionId").as_string();
+        if opts.dialect == Dialect::Seram && opts.session_id.as_deref().is_none_or(str::is_empty) {
+            return Err(invalid("the seram dialect needs a sessionId"));
+        }
         let credentials = match get(&options, "credentials").as_string().as_deref() {
             None | Some("same-origin") => Credentials::SameOrigin,
             Some("include") => Credentials::Include,
