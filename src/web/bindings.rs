@@ -8,12 +8,14 @@
 //! the user can do, and `status` for server errors; nothing here panics on JS input.
 
 use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 
 use js_sys::{Function, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::future_to_promise;
 use web_sys::AbortSignal;
 
 use crate::driver::sync::Abort;
@@ -26,6 +28,27 @@ use crate::session::{Dialect, Notification};
 use crate::web::clock::WebClock;
 use crate::web::fetch::{Credentials, WebFetch};
 use crate::web::usb::WebUsb;
+
+/// The promise of an export's result. The future is polled once within the call, so an
+/// operation's first USB transfer starts at once instead of a microtask later, and a call
+/// that completes at once (a bad argument) settles without a task; what is left runs as a
+/// task. Boxed as one `dyn Future` type: one instance of the task machinery for every
+/// export (issue 18: the per-APDU cost at the JS boundary, and the bundle).
+fn future_to_promise(
+    future: impl Future<Output = Result<JsValue, JsValue>> + 'static,
+) -> js_sys::Promise {
+    let mut future: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>> = Box::pin(future);
+    // A waker that does nothing is enough: the task polls the future again when it starts,
+    // and every future of the driver registers the waker of its latest poll.
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(Ok(value)) => js_sys::Promise::resolve(&value),
+        Poll::Ready(Err(error)) => js_sys::Promise::reject(&error),
+        Poll::Pending => wasm_bindgen_futures::future_to_promise(future),
+    }
+}
 
 /// Builds the error object JavaScript receives.
 pub fn js_error(code: ErrorCode, message: &str, status: Option<u16>) -> JsValue {

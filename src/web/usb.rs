@@ -59,11 +59,20 @@ extern "C" {
 }
 
 /// Awaits a call's promise; a synchronous throw and a rejection both become the error.
-async fn settle(call: Result<Promise, JsValue>, shape: Shape) -> Result<JsValue, UsbError> {
-    let promise = call.map_err(|e| usb_error(&e))?;
-    Settled::with_shape(&promise, shape)
-        .await
-        .map_err(|e| usb_error(&e))
+/// The promise is handed to [`Settled`] at once, not when the future is first polled: the
+/// driver issues a read before it awaits it (and may drop it unpolled when the device goes
+/// away), and a rejection must never be left without a handler.
+fn settle(
+    call: Result<Promise, JsValue>,
+    shape: Shape,
+) -> impl Future<Output = Result<JsValue, UsbError>> {
+    let settled = call.map(|promise| Settled::with_shape(&promise, shape));
+    async move {
+        match settled {
+            Ok(settled) => settled.await.map_err(|e| usb_error(&e)),
+            Err(e) => Err(usb_error(&e)),
+        }
+    }
 }
 
 use crate::driver::usb::{
@@ -71,6 +80,7 @@ use crate::driver::usb::{
     UsbErrorKind, UsbTransport,
 };
 use crate::web::promise::{Settled, Shape};
+use std::future::Future;
 
 /// A WebUSB device.
 #[derive(Debug, Clone)]
@@ -151,7 +161,8 @@ fn in_result(value: JsValue) -> Result<Vec<u8>, UsbError> {
 }
 
 fn unit(call: Result<Promise, JsValue>) -> LocalBoxFuture<Result<(), UsbError>> {
-    Box::pin(async move { settle(call, Shape::Value).await.map(|_| ()) })
+    let settled = settle(call, Shape::Value);
+    Box::pin(async move { settled.await.map(|_| ()) })
 }
 
 fn setup_parameters(setup: ControlSetup) -> UsbControlTransferParameters {
@@ -247,7 +258,8 @@ impl UsbTransport for WebUsb {
         let call = self
             .calls()
             .control_transfer_in(&setup_parameters(setup), length);
-        Box::pin(async move { in_result(settle(call, Shape::InTransfer).await?) })
+        let settled = settle(call, Shape::InTransfer);
+        Box::pin(async move { in_result(settled.await?) })
     }
 
     fn control_transfer_out(
@@ -260,7 +272,8 @@ impl UsbTransport for WebUsb {
             .calls()
             .control_transfer_out(&setup_parameters(setup), &bytes);
         let expected = data.len();
-        Box::pin(async move { out_result(settle(call, Shape::OutTransfer).await?, expected) })
+        let settled = settle(call, Shape::OutTransfer);
+        Box::pin(async move { out_result(settled.await?, expected) })
     }
 
     fn transfer_out(&self, endpoint: u8, data: &[u8]) -> LocalBoxFuture<Result<(), UsbError>> {
@@ -268,12 +281,14 @@ impl UsbTransport for WebUsb {
         let bytes = Uint8Array::from(data);
         let call = self.calls().transfer_out(endpoint, &bytes);
         let expected = data.len();
-        Box::pin(async move { out_result(settle(call, Shape::OutTransfer).await?, expected) })
+        let settled = settle(call, Shape::OutTransfer);
+        Box::pin(async move { out_result(settled.await?, expected) })
     }
 
     fn transfer_in(&self, endpoint: u8, length: u32) -> LocalBoxFuture<Result<Vec<u8>, UsbError>> {
         let call = self.calls().transfer_in(endpoint, length);
-        Box::pin(async move { in_result(settle(call, Shape::InTransfer).await?) })
+        let settled = settle(call, Shape::InTransfer);
+        Box::pin(async move { in_result(settled.await?) })
     }
 
     fn clear_halt(
