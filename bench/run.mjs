@@ -113,6 +113,13 @@ async function measureTransmit(page) {
       overhead_us_per_apdu: stats(overhead),
       throughput_ratio: stats(ratio),
     };
+    // Issue 18: multi-message cases are judged per extra CCID message, against the same
+    // reader's single-message case of this run (the CASES list measures that one first).
+    const single = results.find((r) => r.reader === reader && r.ccid_messages_per_apdu === 1);
+    if (row.ccid_messages_per_apdu > 1 && single) {
+      row.overhead_us_per_extra_message =
+        (row.overhead_us_per_apdu.median - single.overhead_us_per_apdu.median) / (row.ccid_messages_per_apdu - 1);
+    }
     results.push(row);
     console.log(
       `transmit ${reader} ${length} B: stack ${stack.median.toFixed(1)} µs, floor ${row.floor_us_per_apdu.median.toFixed(1)} µs, ` +
@@ -288,13 +295,14 @@ function table(results) {
       `load average ${results.machine.load_average.before}–${results.machine.load_average.after}; ` +
       `medians over ${results.settings.repeats} repeats of ${results.settings.apdus_per_repeat} APDUs (min–max in \`bench/results.json\`).`,
     "",
-    "| reader | response | CCID msgs/APDU | stack µs/APDU | APDUs/s | floor µs/APDU | overhead µs/APDU | throughput stack/floor |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|",
+    "| reader | response | CCID msgs/APDU | stack µs/APDU | APDUs/s | floor µs/APDU | overhead µs/APDU | per extra msg µs | throughput stack/floor |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const t of results.transmit) {
     lines.push(
       `| ${t.label} | ${t.response_data_bytes} B | ${t.ccid_messages_per_apdu} | ${us(t.stack_us_per_apdu.median)} | ` +
         `${Math.round(t.stack_apdus_per_s.median)} | ${us(t.floor_us_per_apdu.median)} | ${us(t.overhead_us_per_apdu.median)} | ` +
+        `${t.overhead_us_per_extra_message === undefined ? "" : us(t.overhead_us_per_extra_message)} | ` +
         `${t.throughput_ratio.median.toFixed(2)} |`,
     );
   }
@@ -317,8 +325,9 @@ function table(results) {
     "",
     "| figure | value | target | |",
     "|---|---:|---:|---|",
-    `| \`overhead_us_median\` (worst case above) | ${us(f.overhead_us_median)} µs | ≤ ${TARGETS.overhead_us_median} µs | ${met(results.targets.overhead_us_median)} |`,
+    `| \`overhead_us_median\` (worst single-message case above) | ${us(f.overhead_us_median)} µs | ≤ ${TARGETS.overhead_us_median} µs | ${met(results.targets.overhead_us_median)} |`,
     `| \`throughput_ratio\` (same case) | ${f.throughput_ratio.toFixed(2)} | reported | |`,
+    `| \`overhead_us_per_extra_message\` (worst multi-message case) | ${us(f.overhead_us_per_extra_message)} µs | reported | |`,
     `| \`round_trips\` / \`round_trips_minimum\` (every session) | ${f.round_trips} / ${f.round_trips_minimum} | equal | ${met(results.targets.round_trips)} |`,
     `| \`bundle_gzip_bytes\` | ${f.bundle_gzip_bytes} | ≤ ${TARGETS.bundle_gzip_bytes} | ${met(results.targets.bundle_gzip_bytes)} |`,
     `| \`heap_growth_bytes\` after ${h.apdus} APDUs, forced GC | ${f.heap_growth_bytes} | ≈ 0 (≤ ${TARGETS.heap_growth_bytes}) | ${met(results.targets.heap_growth_bytes)} |`,
@@ -352,7 +361,15 @@ async function main() {
     await page.close();
     const bundle = measureBundle();
     const instantiate = await measureInstantiate(browser, server.url, bundle.optimised);
-    const worst = transmit.reduce((a, t) => (t.overhead_us_per_apdu.median > a.overhead_us_per_apdu.median ? t : a));
+    // The target is per single-message APDU in every case; multi-message cases are reported
+    // per extra message (issue 18).
+    const singles = transmit.filter((t) => t.ccid_messages_per_apdu === 1);
+    const worst = singles.reduce((a, t) => (t.overhead_us_per_apdu.median > a.overhead_us_per_apdu.median ? t : a));
+    const perExtra = transmit.filter((t) => t.overhead_us_per_extra_message !== undefined);
+    const worstExtra = perExtra.reduce(
+      (a, t) => (a === null || t.overhead_us_per_extra_message > a.overhead_us_per_extra_message ? t : a),
+      null,
+    );
     const sessionTrips = sessions.reduce((a, s) => a + s.round_trips.median, 0);
     const sessionMinimum = sessions.reduce((a, s) => a + s.round_trips_minimum.median, 0);
     const results = {
@@ -371,6 +388,8 @@ async function main() {
         overhead_us_median: worst.overhead_us_per_apdu.median,
         overhead_case: `${worst.label}, ${worst.response_data_bytes} B`,
         throughput_ratio: worst.throughput_ratio.median,
+        overhead_us_per_extra_message: worstExtra?.overhead_us_per_extra_message ?? 0,
+        overhead_per_extra_message_case: worstExtra ? `${worstExtra.label}, ${worstExtra.response_data_bytes} B` : null,
         round_trips: sessionTrips,
         round_trips_minimum: sessionMinimum,
         bundle_gzip_bytes: bundle.result.gzip_bytes,
