@@ -177,6 +177,15 @@ pub enum DriverError {
     /// Cancelled by an abort signal.
     #[error("aborted")]
     Aborted,
+    /// A card channel other than the CCID driver (PC/SC in the agent) failed; it classified
+    /// the error itself.
+    #[error("{message}")]
+    Channel {
+        /// The stable code.
+        code: ErrorCode,
+        /// What happened, a short lowercase fragment.
+        message: String,
+    },
 }
 
 impl DriverError {
@@ -189,6 +198,7 @@ impl DriverError {
             Self::Reader(e) => reader_code(e),
             Self::Disconnected | Self::Closed => ErrorCode::Disconnected,
             Self::Aborted => ErrorCode::Aborted,
+            Self::Channel { code, .. } => *code,
         }
     }
 }
