@@ -11,6 +11,7 @@
 //!   disconnect every call fails with [`DriverError::Disconnected`].
 
 pub mod error;
+pub mod smartcard;
 pub mod sync;
 pub mod update;
 pub mod usb;

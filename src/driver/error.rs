@@ -47,6 +47,8 @@ pub enum ErrorCode {
     InsecureUrl,
     /// The call's arguments are wrong.
     InvalidArgument,
+    /// No smart card service (PC/SC; on ChromeOS the Smart Card Connector) answers.
+    ServiceUnavailable,
 }
 
 impl ErrorCode {
@@ -70,11 +72,12 @@ impl ErrorCode {
             Self::NetworkError => "network-error",
             Self::InsecureUrl => "insecure-url",
             Self::InvalidArgument => "invalid-argument",
+            Self::ServiceUnavailable => "service-unavailable",
         }
     }
 
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         Self::ProtectedInterface,
         Self::UnsupportedReader,
         Self::DeviceBusy,
@@ -92,6 +95,7 @@ impl ErrorCode {
         Self::NetworkError,
         Self::InsecureUrl,
         Self::InvalidArgument,
+        Self::ServiceUnavailable,
     ];
 
     /// What the user can do about it, in one or two sentences.
@@ -139,6 +143,10 @@ impl ErrorCode {
                 "Card update servers must use https (plain http only on localhost)."
             }
             Self::InvalidArgument => "The call's arguments are not valid.",
+            Self::ServiceUnavailable => {
+                "No smart card service is running. On ChromeOS install the Smart Card Connector \
+                 app and keep it enabled; elsewhere start the PC/SC service (pcscd)."
+            }
         }
     }
 }
@@ -186,6 +194,17 @@ pub enum DriverError {
         /// What happened, a short lowercase fragment.
         message: String,
     },
+    /// A Web Smart Card API call failed ([`crate::driver::smartcard`]): its code, and a hint
+    /// more precise than the code's own (a sharing violation is not pcscd holding a reader).
+    #[error("{message}")]
+    SmartCard {
+        /// The stable code.
+        code: ErrorCode,
+        /// What happened, a short lowercase fragment.
+        message: String,
+        /// What the user can do.
+        hint: &'static str,
+    },
 }
 
 impl DriverError {
@@ -198,7 +217,15 @@ impl DriverError {
             Self::Reader(e) => reader_code(e),
             Self::Disconnected | Self::Closed => ErrorCode::Disconnected,
             Self::Aborted => ErrorCode::Aborted,
-            Self::Channel { code, .. } => *code,
+            Self::Channel { code, .. } | Self::SmartCard { code, .. } => *code,
+        }
+    }
+
+    /// What the user can do: the error's own hint where it has one, else its code's.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Self::SmartCard { hint, .. } => hint,
+            other => other.code().hint(),
         }
     }
 }

@@ -17,7 +17,7 @@ use wasm_bindgen_futures::future_to_promise;
 use web_sys::AbortSignal;
 
 use crate::driver::sync::Abort;
-use crate::driver::update::{self, UpdateError, UpdateObserver, UpdateOptions};
+use crate::driver::update::{self, HttpClient, UpdateError, UpdateObserver, UpdateOptions};
 use crate::driver::{CcidDriver, DriverError, DriverEvent, ErrorCode};
 use crate::proto::descriptor::ExchangeLevel;
 use crate::proto::hex;
@@ -29,40 +29,49 @@ use crate::web::usb::WebUsb;
 
 /// Builds the error object JavaScript receives.
 pub fn js_error(code: ErrorCode, message: &str, status: Option<u16>) -> JsValue {
+    hinted_error(code, message, status, code.hint())
+}
+
+/// [`js_error`] with a hint of its own.
+fn hinted_error(code: ErrorCode, message: &str, status: Option<u16>, hint: &str) -> JsValue {
     let error = js_sys::Error::new(message);
     error.set_name("CardRelayError");
     let set = |k: &str, v: JsValue| {
         let _ = Reflect::set(&error, &JsValue::from_str(k), &v);
     };
     set("code", JsValue::from_str(code.as_str()));
-    set("hint", JsValue::from_str(code.hint()));
+    set("hint", JsValue::from_str(hint));
     if let Some(s) = status {
         set("status", JsValue::from(s));
     }
     error.into()
 }
 
-fn driver_error(e: &DriverError) -> JsValue {
-    js_error(e.code(), &e.to_string(), None)
+pub(crate) fn driver_error(e: &DriverError) -> JsValue {
+    hinted_error(e.code(), &e.to_string(), None, e.hint())
 }
 
 fn update_error(e: &UpdateError) -> JsValue {
-    js_error(e.code(), &e.to_string(), e.http_status())
+    let hint = match e {
+        UpdateError::Driver(d) => d.hint(),
+        other => other.code().hint(),
+    };
+    hinted_error(e.code(), &e.to_string(), e.http_status(), hint)
 }
 
-fn invalid(message: &str) -> JsValue {
+pub(crate) fn invalid(message: &str) -> JsValue {
     js_error(ErrorCode::InvalidArgument, message, None)
 }
 
 /// Bridges an `AbortSignal` to an [`Abort`] for the duration of one call.
-struct SignalLink {
-    abort: Abort,
+pub(crate) struct SignalLink {
+    pub(crate) abort: Abort,
     signal: Option<AbortSignal>,
     listener: Option<Closure<dyn FnMut()>>,
 }
 
 impl SignalLink {
-    fn new(signal: Option<AbortSignal>) -> Self {
+    pub(crate) fn new(signal: Option<AbortSignal>) -> Self {
         let abort = Abort::new();
         let Some(signal) = signal else {
             return Self {
@@ -94,11 +103,11 @@ impl Drop for SignalLink {
     }
 }
 
-fn signal_from(value: &JsValue) -> Option<AbortSignal> {
+pub(crate) fn signal_from(value: &JsValue) -> Option<AbortSignal> {
     (!value.is_undefined() && !value.is_null()).then(|| value.clone().unchecked_into())
 }
 
-fn slot_from(value: &JsValue) -> Result<u8, JsValue> {
+pub(crate) fn slot_from(value: &JsValue) -> Result<u8, JsValue> {
     if value.is_undefined() || value.is_null() {
         return Ok(0);
     }
@@ -403,7 +412,7 @@ async fn run_for_response(
     }
 }
 
-fn bytes_from(value: &JsValue) -> Option<Vec<u8>> {
+pub(crate) fn bytes_from(value: &JsValue) -> Option<Vec<u8>> {
     if let Some(a) = value.dyn_ref::<Uint8Array>() {
         return Some(a.to_vec());
     }
@@ -413,7 +422,7 @@ fn bytes_from(value: &JsValue) -> Option<Vec<u8>> {
     value.as_string().and_then(|s| hex::parse(&s).ok())
 }
 
-fn get(options: &JsValue, key: &str) -> JsValue {
+pub(crate) fn get(options: &JsValue, key: &str) -> JsValue {
     if options.is_object() {
         Reflect::get(options, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
     } else {
@@ -452,7 +461,21 @@ impl UpdateObserver for JsObserver {
 /// lastNotification }`.
 #[wasm_bindgen(js_name = runCardUpdate)]
 pub fn run_card_update(reader: &ReaderCore, url: String, options: JsValue) -> js_sys::Promise {
-    let driver = Rc::clone(&reader.driver);
+    update_promise(Rc::clone(&reader.driver), url, options, |fetch| fetch)
+}
+
+/// [`run_card_update`] over any card channel; `http` wraps the `fetch` client (the smart
+/// card channel ends its transaction before each POST).
+pub(crate) fn update_promise<C, H>(
+    driver: Rc<C>,
+    url: String,
+    options: JsValue,
+    http: impl FnOnce(WebFetch) -> H + 'static,
+) -> js_sys::Promise
+where
+    C: crate::channel::CardChannel + ?Sized + 'static,
+    H: HttpClient + 'static,
+{
     future_to_promise(async move {
         let mut opts = UpdateOptions::new(url);
         opts.dialect = match get(&options, "dialect").as_string().as_deref() {
@@ -481,12 +504,12 @@ pub fn run_card_update(reader: &ReaderCore, url: String, options: JsValue) -> js
             on_trace: get(&options, "onTrace").dyn_into().ok(),
         };
         let link = SignalLink::new(signal_from(&get(&options, "signal")));
-        let http = WebFetch {
+        let http = http(WebFetch {
             credentials,
             ..WebFetch::default()
-        };
+        });
         let result = update::card_update(
-            &driver,
+            driver.as_ref(),
             &http,
             &WebClock,
             &opts,
