@@ -178,7 +178,7 @@ pub fn classify(call: &str, name: &str, response_code: Option<&str>, message: &s
         "AbortError" => (ErrorCode::Aborted, "aborted", None),
         "TypeError" => (ErrorCode::InvalidArgument, "invalid parameter", None),
         _ => {
-            let detail = message.trim_end_matches('.').to_lowercase();
+            let detail = message.trim_end_matches('.').to_ascii_lowercase();
             return error(
                 ErrorCode::Protocol,
                 format!("{call}: {name}: {detail}"),

@@ -17,7 +17,7 @@ use wasm_bindgen_futures::future_to_promise;
 use web_sys::AbortSignal;
 
 use crate::driver::sync::Abort;
-use crate::driver::update::{self, HttpClient, UpdateError, UpdateObserver, UpdateOptions};
+use crate::driver::update::{self, UpdateError, UpdateObserver, UpdateOptions};
 use crate::driver::{CcidDriver, DriverError, DriverEvent, ErrorCode};
 use crate::proto::descriptor::ExchangeLevel;
 use crate::proto::hex;
@@ -25,6 +25,7 @@ use crate::reader::{Completion, Operation, PinVerify};
 use crate::session::{Dialect, Notification};
 use crate::web::clock::WebClock;
 use crate::web::fetch::{Credentials, WebFetch};
+use crate::web::smartcard::WebChannel;
 use crate::web::usb::WebUsb;
 
 /// Builds the error object JavaScript receives.
@@ -461,21 +462,12 @@ impl UpdateObserver for JsObserver {
 /// lastNotification }`.
 #[wasm_bindgen(js_name = runCardUpdate)]
 pub fn run_card_update(reader: &ReaderCore, url: String, options: JsValue) -> js_sys::Promise {
-    update_promise(Rc::clone(&reader.driver), url, options, |fetch| fetch)
+    update_promise(WebChannel::Usb(Rc::clone(&reader.driver)), url, options)
 }
 
-/// [`run_card_update`] over any card channel; `http` wraps the `fetch` client (the smart
-/// card channel ends its transaction before each POST).
-pub(crate) fn update_promise<C, H>(
-    driver: Rc<C>,
-    url: String,
-    options: JsValue,
-    http: impl FnOnce(WebFetch) -> H + 'static,
-) -> js_sys::Promise
-where
-    C: crate::channel::CardChannel + ?Sized + 'static,
-    H: HttpClient + 'static,
-{
+/// [`run_card_update`] over either card channel of the browser build (one type, so the
+/// update loop is compiled once).
+pub(crate) fn update_promise(driver: WebChannel, url: String, options: JsValue) -> js_sys::Promise {
     future_to_promise(async move {
         let mut opts = UpdateOptions::new(url);
         opts.dialect = match get(&options, "dialect").as_string().as_deref() {
@@ -504,13 +496,13 @@ where
             on_trace: get(&options, "onTrace").dyn_into().ok(),
         };
         let link = SignalLink::new(signal_from(&get(&options, "signal")));
-        let http = http(WebFetch {
+        let http = driver.http(WebFetch {
             credentials,
             ..WebFetch::default()
         });
         let result = update::card_update(
-            driver.as_ref(),
-            &http,
+            &driver,
+            http.as_ref(),
             &WebClock,
             &opts,
             &observer,

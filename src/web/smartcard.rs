@@ -41,7 +41,7 @@ use crate::driver::smartcard::classify;
 use crate::driver::sync::{race, Abort, Either, FifoLock, LockGuard};
 use crate::driver::update::{HttpClient, HttpError};
 use crate::driver::usb::{Clock, LocalBoxFuture};
-use crate::driver::{DriverError, DriverEvent, ErrorCode};
+use crate::driver::{CcidDriver, DriverError, DriverEvent, ErrorCode};
 use crate::proto::apdu::CommandApdu;
 use crate::proto::t0::{T0Error, T0Exchange, T0Step};
 use crate::session::{HttpRequest, HttpResponse};
@@ -49,6 +49,8 @@ use crate::web::bindings::{
     bytes_from, driver_error, invalid, signal_from, slot_from, update_promise, SignalLink,
 };
 use crate::web::clock::WebClock;
+use crate::web::fetch::WebFetch;
+use crate::web::usb::WebUsb;
 
 /// The card's transmission protocol, as `connect()` or `status()` reported it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -657,14 +659,101 @@ impl CardChannel for SmartCardChannel {
     }
 }
 
+/// The card channels of the browser build as one type: the update loop (a large async state
+/// machine) is compiled once for both routes instead of once per channel type.
+#[derive(Debug)]
+pub enum WebChannel {
+    /// A CCID reader over WebUSB.
+    Usb(Rc<CcidDriver<WebUsb>>),
+    /// A reader through the Web Smart Card API.
+    SmartCard(Rc<SmartCardChannel>),
+}
+
+impl WebChannel {
+    /// The HTTP client of an update on this channel: on the smart card route each template's
+    /// transaction ends before the next POST.
+    pub(crate) fn http(&self, fetch: WebFetch) -> Box<dyn HttpClient> {
+        match self {
+            Self::Usb(_) => Box::new(fetch),
+            Self::SmartCard(channel) => Box::new(TemplateHttp {
+                inner: Rc::new(fetch),
+                channel: Rc::clone(channel),
+            }),
+        }
+    }
+}
+
+impl CardChannel for WebChannel {
+    fn reader_name(&self) -> String {
+        match self {
+            Self::Usb(c) => c.reader_name(),
+            Self::SmartCard(c) => c.reader_name(),
+        }
+    }
+
+    fn atr(&self, slot: u8) -> Option<Vec<u8>> {
+        match self {
+            Self::Usb(c) => CardChannel::atr(c.as_ref(), slot),
+            Self::SmartCard(c) => c.atr(slot),
+        }
+    }
+
+    async fn power_on(&self, slot: u8, abort: Option<&Abort>) -> Result<Vec<u8>, DriverError> {
+        match self {
+            Self::Usb(c) => c.power_on(slot, abort).await,
+            Self::SmartCard(c) => c.power_on(slot, abort).await,
+        }
+    }
+
+    async fn reset(&self, slot: u8, abort: Option<&Abort>) -> Result<Vec<u8>, DriverError> {
+        match self {
+            Self::Usb(c) => c.reset(slot, abort).await,
+            Self::SmartCard(c) => c.reset(slot, abort).await,
+        }
+    }
+
+    async fn transmit(
+        &self,
+        slot: u8,
+        apdu: Vec<u8>,
+        abort: Option<&Abort>,
+    ) -> Result<Vec<u8>, DriverError> {
+        match self {
+            Self::Usb(c) => c.transmit(slot, apdu, abort).await,
+            Self::SmartCard(c) => c.transmit(slot, apdu, abort).await,
+        }
+    }
+
+    async fn status(&self, slot: u8) -> Result<SlotState, DriverError> {
+        match self {
+            Self::Usb(c) => CardChannel::status(c.as_ref(), slot).await,
+            Self::SmartCard(c) => c.status(slot).await,
+        }
+    }
+
+    async fn power_off(&self, slot: u8) -> Result<(), DriverError> {
+        match self {
+            Self::Usb(c) => c.power_off(slot).await,
+            Self::SmartCard(c) => c.power_off(slot).await,
+        }
+    }
+
+    fn set_event_sink(&self, sink: Box<dyn Fn(DriverEvent)>) {
+        match self {
+            Self::Usb(c) => CardChannel::set_event_sink(c.as_ref(), sink),
+            Self::SmartCard(c) => c.set_event_sink(sink),
+        }
+    }
+}
+
 /// The `fetch` client of a smart card update: the template's transaction ends before each
 /// POST (the server may take its time; other applications may use the card meanwhile).
-struct TemplateHttp<H> {
-    inner: Rc<H>,
+struct TemplateHttp {
+    inner: Rc<WebFetch>,
     channel: Rc<SmartCardChannel>,
 }
 
-impl<H: HttpClient + 'static> HttpClient for TemplateHttp<H> {
+impl HttpClient for TemplateHttp {
     fn post(
         &self,
         request: HttpRequest,
@@ -1022,14 +1111,8 @@ impl SmartCardCore {
     #[wasm_bindgen(js_name = runUpdate)]
     pub fn run_update(&self, url: String, options: JsValue) -> Promise {
         let channel = Rc::clone(&self.channel);
-        let wrapped = Rc::clone(&channel);
         channel.templates.set(true);
-        let update = update_promise(Rc::clone(&channel), url, options, move |fetch| {
-            TemplateHttp {
-                inner: Rc::new(fetch),
-                channel: wrapped,
-            }
-        });
+        let update = update_promise(WebChannel::SmartCard(Rc::clone(&channel)), url, options);
         future_to_promise(async move {
             let outcome = JsFuture::from(update).await;
             channel.end_template().await;
