@@ -27,7 +27,6 @@
 //!   [`DriverEvent::CardRemoved`].
 
 use std::cell::{Cell, RefCell};
-use std::future::Future;
 use std::rc::{Rc, Weak};
 
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
@@ -144,6 +143,65 @@ fn strings(value: &JsValue) -> Vec<String> {
         .collect()
 }
 
+/// The `SmartCardReaderStateFlagsIn` members that `SmartCardReaderStateFlagsOut` shares.
+const STATE_FLAGS: [&str; 8] = [
+    "ignore",
+    "unavailable",
+    "empty",
+    "present",
+    "exclusive",
+    "inuse",
+    "mute",
+    "unpowered",
+];
+
+/// `{ unaware: true }`: the state of a reader not seen yet (answered at once).
+fn unaware() -> Object {
+    let flags = Object::new();
+    let _ = Reflect::set(&flags, &"unaware".into(), &JsValue::TRUE);
+    flags
+}
+
+/// A `SmartCardReaderStateIn`: the state last seen and its event count.
+fn state_in(reader: &str, flags: &Object, count: Option<f64>) -> Object {
+    let state = Object::new();
+    let _ = Reflect::set(&state, &"readerName".into(), &reader.into());
+    let _ = Reflect::set(&state, &"currentState".into(), flags);
+    if let Some(n) = count {
+        let _ = Reflect::set(&state, &"currentCount".into(), &n.into());
+    }
+    state
+}
+
+/// The flags of an `eventState` as the next `currentState`.
+fn flags_in(event: &JsValue) -> Object {
+    let flags = Object::new();
+    for name in STATE_FLAGS {
+        if key(event, name).is_truthy() {
+            let _ = Reflect::set(&flags, &name.into(), &JsValue::TRUE);
+        }
+    }
+    flags
+}
+
+/// Whether an `eventState` shows a card.
+fn has_card(event: &JsValue) -> bool {
+    key(event, "present").is_truthy() && !key(event, "empty").is_truthy()
+}
+
+/// `getStatusChange(states, { signal })` on `context`.
+fn status_change(context: &JsValue, states: &Array, signal: Option<&AbortSignal>) -> JsFuture {
+    let options = Object::new();
+    if let Some(signal) = signal {
+        let _ = Reflect::set(&options, &"signal".into(), signal);
+    }
+    JsFuture::from(invoke(
+        context,
+        "getStatusChange",
+        &Array::of2(states, &options),
+    ))
+}
+
 /// A new promise and the function that resolves it.
 fn deferred() -> (Promise, Option<Function>) {
     let mut resolver = None;
@@ -154,19 +212,24 @@ fn deferred() -> (Promise, Option<Function>) {
 /// The lock of the main context, held for one channel operation.
 struct Held(Option<LockGuard>);
 
+/// What to do with the outcome of a call nobody waits for any more.
+type Cleanup = Box<dyn FnOnce(Result<JsValue, JsValue>) -> LocalBoxFuture<()>>;
+
+/// Runs a task on the page's event loop (one boxed type: one copy of the executor's code).
+fn spawn(task: LocalBoxFuture<()>) {
+    spawn_local(task);
+}
+
 impl Held {
     /// Awaits one API call. On abort it answers [`DriverError::Aborted`] at once; the call
     /// keeps the lock until it settles, then `cleanup` gets its outcome (to disconnect a
     /// connection nobody waits for any more, or to end a transaction that began late).
-    async fn wait<F>(
+    async fn wait(
         &mut self,
         promise: Promise,
         abort: Option<&Abort>,
-        cleanup: impl FnOnce(Result<JsValue, JsValue>) -> F + 'static,
-    ) -> Result<Result<JsValue, JsValue>, DriverError>
-    where
-        F: Future<Output = ()> + 'static,
-    {
+        cleanup: Option<Cleanup>,
+    ) -> Result<Result<JsValue, JsValue>, DriverError> {
         let mut call = JsFuture::from(promise);
         let Some(abort) = abort else {
             return Ok(call.await);
@@ -177,17 +240,18 @@ impl Held {
             Either::Left(outcome) => Ok(outcome),
             Either::Right(()) => {
                 let guard = self.0.take();
-                spawn_local(async move {
-                    cleanup(call.await).await;
+                spawn(Box::pin(async move {
+                    let outcome = call.await;
+                    if let Some(cleanup) = cleanup {
+                        cleanup(outcome).await;
+                    }
                     drop(guard);
-                });
+                }));
                 Err(DriverError::Aborted)
             }
         }
     }
 }
-
-async fn nothing(_: Result<JsValue, JsValue>) {}
 
 async fn disconnect(handle: &JsValue, disposition: &str) -> Result<(), JsValue> {
     let args = Array::of1(&JsValue::from_str(disposition));
@@ -197,10 +261,12 @@ async fn disconnect(handle: &JsValue, disposition: &str) -> Result<(), JsValue> 
 }
 
 /// A connection `connect()` gave after its caller stopped waiting: left as it is.
-async fn leave_late_connection(outcome: Result<JsValue, JsValue>) {
-    if let Ok(result) = outcome {
-        let _ = disconnect(&key(&result, "connection"), "leave").await;
-    }
+fn leave_late_connection(outcome: Result<JsValue, JsValue>) -> LocalBoxFuture<()> {
+    Box::pin(async move {
+        if let Ok(result) = outcome {
+            let _ = disconnect(&key(&result, "connection"), "leave").await;
+        }
+    })
 }
 
 /// Where the channel's events go.
@@ -313,12 +379,12 @@ impl SmartCardChannel {
         );
         let connect = invoke(&self.context, "connect", &args);
         let result = held
-            .wait(connect, abort, leave_late_connection)
+            .wait(connect, abort, Some(Box::new(leave_late_connection)))
             .await?
             .map_err(|e| failure("connect", &e))?;
         let handle = key(&result, "connection");
         let status = invoke(&handle, "status", &Array::new());
-        let status = match held.wait(status, abort, nothing).await {
+        let status = match held.wait(status, abort, None).await {
             Ok(Ok(status)) => status,
             outcome => {
                 let _ = disconnect(&handle, "leave").await;
@@ -396,12 +462,13 @@ impl SmartCardChannel {
         let first = Promise::race(&Array::of2(&started, &done));
         let late_finish = finish.clone();
         let late_done = done.clone();
-        let outcome = held
-            .wait(first, abort, move |_| async move {
+        let cleanup: Cleanup = Box::new(move |_| {
+            Box::pin(async move {
                 let _ = late_finish.call1(&JsValue::UNDEFINED, &JsValue::from_str("leave"));
                 let _ = JsFuture::from(late_done).await;
             })
-            .await?;
+        });
+        let outcome = held.wait(first, abort, Some(cleanup)).await?;
         match outcome {
             Ok(_) if begun.get() => {
                 *self.transaction.borrow_mut() = Some(Transaction { finish, done });
@@ -422,7 +489,7 @@ impl SmartCardChannel {
     ) -> Result<Vec<u8>, DriverError> {
         let args = Array::of1(&Uint8Array::from(bytes).into());
         match held
-            .wait(invoke(handle, "transmit", &args), abort, nothing)
+            .wait(invoke(handle, "transmit", &args), abort, None)
             .await?
         {
             Ok(answer) => buffer_bytes(&answer)
@@ -444,23 +511,14 @@ impl SmartCardChannel {
     /// Follows the reader's state on a context of its own until the channel closes or the
     /// reader goes.
     async fn watch(channel: Weak<Self>, context: JsValue, signal: AbortSignal) {
-        let mut flags = Object::new();
-        let _ = Reflect::set(&flags, &"unaware".into(), &JsValue::TRUE);
+        let mut flags = unaware();
         let mut count: Option<f64> = None;
         loop {
             let Some(reader) = channel.upgrade().map(|c| c.reader.clone()) else {
                 return;
             };
-            let state = Object::new();
-            let _ = Reflect::set(&state, &"readerName".into(), &reader.into());
-            let _ = Reflect::set(&state, &"currentState".into(), &flags);
-            if let Some(n) = count {
-                let _ = Reflect::set(&state, &"currentCount".into(), &n.into());
-            }
-            let options = Object::new();
-            let _ = Reflect::set(&options, &"signal".into(), &signal);
-            let args = Array::of2(&Array::of1(&state), &options);
-            let outcome = JsFuture::from(invoke(&context, "getStatusChange", &args)).await;
+            let states = Array::of1(&state_in(&reader, &flags, count));
+            let outcome = status_change(&context, &states, Some(&signal)).await;
             let Some(ch) = channel.upgrade() else {
                 return;
             };
@@ -486,26 +544,13 @@ impl SmartCardChannel {
                 ch.on_gone();
                 return;
             }
-            let present = has("present") && !has("empty");
+            let present = has_card(&event);
             let new_count = key(&out, "eventCount").as_f64();
-            let next = Object::new();
-            let mut same = count == new_count;
-            for name in [
-                "ignore",
-                "unavailable",
-                "empty",
-                "present",
-                "exclusive",
-                "inuse",
-                "mute",
-                "unpowered",
-            ] {
-                let on = has(name);
-                same &= key(&flags, name).is_truthy() == on;
-                if on {
-                    let _ = Reflect::set(&next, &name.into(), &JsValue::TRUE);
-                }
-            }
+            let next = flags_in(&event);
+            let same = count == new_count
+                && STATE_FLAGS
+                    .iter()
+                    .all(|name| key(&flags, name).is_truthy() == has(name));
             // Removed and inserted again between two answers: eventCount moved by two.
             let replaced = count.is_some() && count != new_count && present && ch.present.get();
             if replaced || (!present && ch.present.get()) {
@@ -530,10 +575,10 @@ impl SmartCardChannel {
         self.atr.borrow_mut().take();
         self.set_present(false);
         let channel = Rc::clone(self);
-        spawn_local(async move {
+        spawn(Box::pin(async move {
             let _guard = channel.lock.lock().await;
             let _ = channel.drop_connection("leave").await;
-        });
+        }));
     }
 
     /// The reader is gone (unplugged, or the service stopped).
@@ -627,7 +672,7 @@ impl CardChannel for SmartCardChannel {
             });
         };
         match held
-            .wait(invoke(&handle, "status", &Array::new()), None, nothing)
+            .wait(invoke(&handle, "status", &Array::new()), None, None)
             .await?
         {
             Ok(status) => Ok(SlotState {
@@ -809,35 +854,17 @@ async fn reader_with_card(
 ) -> Result<String, DriverError> {
     let mut states: Vec<(String, Object, Option<f64>)> = names
         .iter()
-        .map(|name| {
-            let flags = Object::new();
-            let _ = Reflect::set(&flags, &"unaware".into(), &JsValue::TRUE);
-            (name.clone(), flags, None)
-        })
+        .map(|name| (name.clone(), unaware(), None))
         .collect();
     let controller = AbortController::new().ok();
     let stop = abort.clone();
     let signal = controller.as_ref().map(AbortController::signal);
     loop {
-        let list = Array::new();
-        for (name, flags, count) in &states {
-            let state = Object::new();
-            let _ = Reflect::set(&state, &"readerName".into(), &name.into());
-            let _ = Reflect::set(&state, &"currentState".into(), flags);
-            if let Some(n) = count {
-                let _ = Reflect::set(&state, &"currentCount".into(), &(*n).into());
-            }
-            list.push(&state);
-        }
-        let options = Object::new();
-        if let Some(signal) = &signal {
-            let _ = Reflect::set(&options, &"signal".into(), signal);
-        }
-        let mut call = JsFuture::from(invoke(
-            context,
-            "getStatusChange",
-            &Array::of2(&list, &options),
-        ));
+        let list: Array = states
+            .iter()
+            .map(|(name, flags, count)| JsValue::from(state_in(name, flags, *count)))
+            .collect();
+        let mut call = status_change(context, &list, signal.as_ref());
         let mut aborted = stop.wait();
         let winner = race(&mut call, &mut aborted).await;
         let answer = match winner {
@@ -852,23 +879,10 @@ async fn reader_with_card(
         for (i, (name, flags, count)) in states.iter_mut().enumerate() {
             let out = Reflect::get_u32(&answer, i as u32).unwrap_or(JsValue::UNDEFINED);
             let event = key(&out, "eventState");
-            if key(&event, "present").is_truthy() && !key(&event, "empty").is_truthy() {
+            if has_card(&event) {
                 return Ok(name.clone());
             }
-            let next = Object::new();
-            for flag in [
-                "unavailable",
-                "empty",
-                "present",
-                "exclusive",
-                "inuse",
-                "mute",
-            ] {
-                if key(&event, flag).is_truthy() {
-                    let _ = Reflect::set(&next, &flag.into(), &JsValue::TRUE);
-                }
-            }
-            *flags = next;
+            *flags = flags_in(&event);
             *count = key(&out, "eventCount").as_f64();
         }
     }
@@ -978,11 +992,11 @@ impl SmartCardCore {
             }));
             if let Some(controller) = controller {
                 let weak = Rc::downgrade(&channel);
-                spawn_local(SmartCardChannel::watch(
+                spawn(Box::pin(SmartCardChannel::watch(
                     weak,
                     watch_context,
                     controller.signal(),
-                ));
+                )));
             }
             Ok(core.into())
         })
@@ -1130,18 +1144,10 @@ fn one_slot(value: &JsValue) -> Result<u8, JsValue> {
 }
 
 async fn is_present(context: &JsValue, reader: &str) -> bool {
-    let flags = Object::new();
-    let _ = Reflect::set(&flags, &"unaware".into(), &JsValue::TRUE);
-    let state = Object::new();
-    let _ = Reflect::set(&state, &"readerName".into(), &reader.into());
-    let _ = Reflect::set(&state, &"currentState".into(), &flags);
-    let args = Array::of1(&Array::of1(&state));
-    let Ok(answer) = JsFuture::from(invoke(context, "getStatusChange", &args)).await else {
+    let states = Array::of1(&state_in(reader, &unaware(), None));
+    let Ok(answer) = status_change(context, &states, None).await else {
         return false;
     };
-    let event = key(
-        &Reflect::get_u32(&answer, 0).unwrap_or(JsValue::UNDEFINED),
-        "eventState",
-    );
-    key(&event, "present").is_truthy() && !key(&event, "empty").is_truthy()
+    let out = Reflect::get_u32(&answer, 0).unwrap_or(JsValue::UNDEFINED);
+    has_card(&key(&out, "eventState"))
 }
