@@ -250,6 +250,25 @@ test("removal: a running update fails as card-absent, cardremoved then cardinser
   assert.deepEqual(out.events, ["cardremoved 0", "cardinserted 0", "cardremoved 0", "cardinserted 0"]);
 });
 
+test("the reader unplugged: disconnected event, usable false, calls fail as disconnected", { timeout: 30_000 }, async () => {
+  const out = await page.evaluate(async (READER) => {
+    const { hex, system, open, errorOf, nextEvent } = globalThis.t;
+    const sys = system();
+    const reader = await open(sys);
+    await reader.powerOn();
+    const gone = nextEvent(reader, "disconnected");
+    sys.unplug(READER);
+    const event = await gone;
+    const transmit = await errorOf(reader.transmit(hex("00 84 00 00 08")));
+    const usable = reader.usable;
+    await reader.close();
+    return { event, transmit, usable };
+  }, READER);
+  assert.equal(out.event.type, "disconnected");
+  assert.equal(out.transmit.code, "disconnected");
+  assert.equal(out.usable, false);
+});
+
 test("sharing violation: another application's exclusive connection is device-busy", { timeout: 30_000 }, async () => {
   const out = await page.evaluate(async (READER) => {
     const { hex, system, open, errorOf } = globalThis.t;
