@@ -30,6 +30,8 @@ export type CardRelayErrorCode =
   | "network-error"
   | "insecure-url"
   | "invalid-argument"
+  | "csp-blocked"
+  | "internal"
   | "service-unavailable";
 
 /** The error every card-relay call rejects with. */
@@ -52,6 +54,12 @@ export class CardRelayError extends Error {
 export const VENDOR_CLASS_CCID_READERS: readonly (readonly [number, number])[];
 /** The default WebUSB chooser filters: class 0x0B plus VENDOR_CLASS_CCID_READERS. */
 export const CCID_FILTERS: readonly USBDeviceFilter[];
+
+/**
+ * Node.js `usb` package (3.x) devices: how long one transfer may wait before it is issued
+ * again (that package times every transfer out; card-relay's reads wait as WebUSB's do).
+ */
+export const NODE_USB_SLICE_MS: number;
 
 export type ExchangeLevel = "tpdu" | "short-apdu" | "extended-apdu";
 
@@ -239,6 +247,8 @@ export interface CardUpdateResult {
   roundTrips: number;
   durationMs: number;
   lastNotification: { code: number; message: string } | null;
+  /** The last `X-Admin-Targeted-Application` a GP server sent, else null. */
+  targetedApplication: string | null;
 }
 
 /** Runs a card update session: the server at `url` drives the card in `reader`. */
@@ -274,4 +284,12 @@ export interface SimulatedReader {
   clearFaults(): void;
 }
 
-export type SimulatedCard = "seed" | "pin" | { app: "seed" | "pin"; atr?: string };
+export type SimulatedCard =
+  | "seed"
+  | "pin"
+  | {
+      app: "seed" | "pin";
+      atr?: string;
+      /** T=1 CRC form of a card whose ATR selects CRC: libccid's (default) or CRC-16/X-25. */
+      crc?: "libccid" | "x25";
+    };

@@ -13,7 +13,7 @@ use card_relay::proto::descriptor::{
     find_ccid_interfaces, parse_configuration, CcidClassDescriptor, DeviceDescriptor,
 };
 use card_relay::proto::ram::{gp, openscdp};
-use card_relay::proto::t1::{Block, Edc, T1Config, T1Event, T1};
+use card_relay::proto::t1::{Block, CrcForm, Edc, T1Config, T1Event, T1};
 use card_relay::proto::tlv::{Tlv, Tlvs};
 use card_relay::reader::{Operation, Reader};
 use card_relay::session::{
@@ -153,7 +153,12 @@ pub fn atr(data: &[u8]) {
 pub fn t1_block(data: &[u8]) {
     let mut input = Input::new(data);
     let select = input.byte();
-    let edc = if select & 1 == 0 { Edc::Lrc } else { Edc::Crc };
+    // Bit 0 picks LRC or CRC, bit 1 the CRC form.
+    let edc = match select & 3 {
+        0 | 2 => Edc::Lrc,
+        1 => Edc::Crc(CrcForm::X25),
+        _ => Edc::Crc(CrcForm::Libccid),
+    };
     let rest = input.take(usize::MAX);
     if let Ok(block) = Block::decode(rest, edc) {
         assert_eq!(Block::decode(&block.encode(edc), edc).as_ref(), Ok(&block));
@@ -172,7 +177,7 @@ pub fn t1_engine(data: &[u8]) {
         edc: if input.byte() & 1 == 0 {
             Edc::Lrc
         } else {
-            Edc::Crc
+            Edc::Crc(CrcForm::Libccid)
         },
         nad: 0,
         max_retries: input.byte() % 5,

@@ -84,6 +84,7 @@ async fn seed_session_openscdp() {
             round_trips: 7,
             last_notification: Some((0, "Test".into())),
             close_message: None,
+            targeted_application: None,
             status: EndStatus::Completed,
         })
     );
@@ -364,6 +365,7 @@ async fn fail_app_ends_with_a_negative_notification() {
             round_trips: 2,
             last_notification: Some((-1, "Failure talking to card".into())),
             close_message: None,
+            targeted_application: None,
             status: EndStatus::EndedByServer {
                 id: -1,
                 message: "Failure talking to card".into()
@@ -857,6 +859,7 @@ async fn own_client_accepts_a_close_template() {
             round_trips: 3,
             last_notification: None,
             close_message: Some("Card closed".into()),
+            targeted_application: None,
             status: EndStatus::Completed,
         })
     );

@@ -47,6 +47,11 @@ pub enum ErrorCode {
     InsecureUrl,
     /// The call's arguments are wrong.
     InvalidArgument,
+    /// The page's Content-Security-Policy (`connect-src`) blocked the request to the server.
+    CspBlocked,
+    /// card-relay lost track of its own state: a bug, not a fault of the card, the reader
+    /// or the server.
+    Internal,
     /// No smart card service (PC/SC; on ChromeOS the Smart Card Connector) answers.
     ServiceUnavailable,
 }
@@ -72,12 +77,14 @@ impl ErrorCode {
             Self::NetworkError => "network-error",
             Self::InsecureUrl => "insecure-url",
             Self::InvalidArgument => "invalid-argument",
+            Self::CspBlocked => "csp-blocked",
+            Self::Internal => "internal",
             Self::ServiceUnavailable => "service-unavailable",
         }
     }
 
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 20] = [
         Self::ProtectedInterface,
         Self::UnsupportedReader,
         Self::DeviceBusy,
@@ -95,6 +102,8 @@ impl ErrorCode {
         Self::NetworkError,
         Self::InsecureUrl,
         Self::InvalidArgument,
+        Self::CspBlocked,
+        Self::Internal,
         Self::ServiceUnavailable,
     ];
 
@@ -143,6 +152,15 @@ impl ErrorCode {
                 "Card update servers must use https (plain http only on localhost)."
             }
             Self::InvalidArgument => "The call's arguments are not valid.",
+            Self::CspBlocked => {
+                "This page's Content-Security-Policy does not allow connections to the server: \
+                 add the server's origin to the policy's connect-src directive."
+            }
+            Self::Internal => {
+                "card-relay lost track of its own session state. This is a bug in card-relay, \
+                 not a problem with the card or the server: please report it. Running the \
+                 update again starts a new session."
+            }
             Self::ServiceUnavailable => {
                 "No smart card service is running. On ChromeOS install the Smart Card Connector \
                  app and keep it enabled; elsewhere start the PC/SC service (pcscd)."
@@ -250,7 +268,7 @@ pub fn classify(call: UsbCall, error: &UsbError) -> ErrorCode {
 
 fn reader_code(e: &ReaderError) -> ErrorCode {
     match e {
-        ReaderError::Unsupported(_) => ErrorCode::UnsupportedReader,
+        ReaderError::Unsupported(_) | ReaderError::PinPadUnusable => ErrorCode::UnsupportedReader,
         ReaderError::CardAbsent | ReaderError::NotPowered => ErrorCode::CardAbsent,
         ReaderError::CardMute => ErrorCode::CardMute,
         ReaderError::Timeout | ReaderError::PinTimeout => ErrorCode::Timeout,

@@ -16,6 +16,13 @@
 //! error-free operation and resynchronisation) and §11.6.3 (rules 7 to 9, error handling
 //! and chain abortion).
 //!
+//! CRC forms: the ATR only says "CRC", and two incompatible forms are in use (see
+//! [`CrcForm`]). The engine starts with [`T1Config::edc`], switches when a card block is
+//! valid in the other form only, or when the card refuses two blocks in a row with an error
+//! R-block, and keeps the form once the card has shown it understands it ([`T1::edc`]). The
+//! first CRC block of a TPDU-level session is the host's S(IFS request), so this happens
+//! during power-on.
+//!
 //! Retry policy: a block is sent at most `1 + max_retries` times. After that many failures
 //! on one step (invalid blocks, timeouts, or retransmission requests from the card) the host
 //! sends S(RESYNCH request), itself at most `1 + max_retries` times, and then gives up with
@@ -45,8 +52,46 @@ pub enum Edc {
     /// Longitudinal redundancy check: one byte, the XOR of every prologue and INF byte.
     #[default]
     Lrc,
-    /// Cyclic redundancy check: two bytes, see [`crc16`].
-    Crc,
+    /// Cyclic redundancy check: two bytes, in one of the two forms of [`CrcForm`].
+    Crc(CrcForm),
+}
+
+/// The two CRC epilogues found in the field. Both run the same register (see [`crc16`]);
+/// they differ in the final complement and in the byte order on the wire.
+///
+/// The ATR only says "CRC". ISO/IEC 7816-3 §11.4.4 refers to ISO 3309, whose frame check
+/// sequence is [`CrcForm::X25`]; libccid (`src/openct/checksum.c`), and with it pcsc-lite on
+/// Linux and macOS and ChromeOS's Smart Card Connector, sends [`CrcForm::Libccid`], and
+/// cards are tested against those stacks. The host engine [`T1`] starts with the form its
+/// configuration names and recognises the card's form from the card's own blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum CrcForm {
+    /// libccid's form: the register without the final complement, high-order byte first.
+    /// Vectors (libccid): `00 C1 01 FE` → `54 4E`; "123456789" → `6F 91`.
+    #[default]
+    Libccid,
+    /// CRC-16/X-25 (the HDLC frame check sequence of ISO/IEC 13239): the register
+    /// complemented, low-order byte first. Vectors: `00 C1 01 FE` → `B1 AB`; "123456789"
+    /// → `6E 90` (check value 0x906E of the CRC catalogue).
+    X25,
+}
+
+impl CrcForm {
+    /// The other form.
+    pub fn other(self) -> Self {
+        match self {
+            CrcForm::Libccid => CrcForm::X25,
+            CrcForm::X25 => CrcForm::Libccid,
+        }
+    }
+
+    /// The two epilogue bytes for `data` (prologue and INF), in wire order.
+    pub fn epilogue(self, data: &[u8]) -> [u8; 2] {
+        match self {
+            CrcForm::Libccid => (!crc16(data)).to_be_bytes(),
+            CrcForm::X25 => crc16(data).to_le_bytes(),
+        }
+    }
 }
 
 impl Edc {
@@ -54,7 +99,7 @@ impl Edc {
     pub fn size(self) -> usize {
         match self {
             Edc::Lrc => 1,
-            Edc::Crc => 2,
+            Edc::Crc(_) => 2,
         }
     }
 
@@ -65,11 +110,18 @@ impl Edc {
                 let l = lrc(block);
                 block.push(l);
             }
-            // The frame check sequence goes out low-order byte first, as in HDLC.
-            Edc::Crc => {
-                let c = crc16(block);
-                block.extend_from_slice(&c.to_le_bytes());
+            Edc::Crc(form) => {
+                let c = form.epilogue(block);
+                block.extend_from_slice(&c);
             }
+        }
+    }
+
+    /// Whether `epilogue` is the right one for `body`.
+    fn checks(self, body: &[u8], epilogue: &[u8]) -> bool {
+        match self {
+            Edc::Lrc => epilogue == [lrc(body)],
+            Edc::Crc(form) => epilogue == form.epilogue(body),
         }
     }
 }
@@ -83,10 +135,7 @@ pub fn lrc(data: &[u8]) -> u8 {
 /// sequence. Generator x¹⁶ + x¹² + x⁵ + 1, register preset to all ones, bits taken least
 /// significant first (so the register shifts right with the reflected constant 0x8408),
 /// the result complemented. Catalogued as CRC-16/IBM-SDLC (alias X-25): check value 0x906E
-/// for the ASCII digits "123456789". In a block it is sent low-order byte first.
-///
-/// libccid and OpenCT compute a different variant (no final complement, high byte first);
-/// no T=1 card using CRC is known to either project, so interoperability is untested.
+/// for the ASCII digits "123456789". [`CrcForm`] says how each form puts it on the wire.
 pub fn crc16(data: &[u8]) -> u16 {
     let mut crc: u16 = 0xFFFF;
     for &b in data {
@@ -357,11 +406,7 @@ impl Block {
         let inf = c.take(usize::from(len)).ok_or(mismatch.clone())?;
         let body = bytes.get(..3 + usize::from(len)).ok_or(mismatch.clone())?;
         let epilogue = c.take_rest();
-        let ok = match edc {
-            Edc::Lrc => epilogue == [lrc(body)],
-            Edc::Crc => epilogue == crc16(body).to_le_bytes(),
-        };
-        if !ok {
+        if !edc.checks(body, epilogue) {
             return Err(BlockError::BadEdc);
         }
         let pcb = Pcb::from_byte(pcb_byte)?;
@@ -449,7 +494,9 @@ pub struct T1Config {
     /// IFSD, the largest INF the host accepts: CCID `dwMaxIFSD`, capped at 254. It is what
     /// [`T1::ifs_request`] announces and the limit applied to the card's I-blocks.
     pub ifsd: u8,
-    /// Error detection code from the ATR.
+    /// Error detection code from the ATR. With a CRC, the form the host starts with; the
+    /// engine switches to the other form when the card's blocks show it uses that one (see
+    /// [`T1::edc`]).
     pub edc: Edc,
     /// NAD of every block the host sends; 0 unless addressing is used.
     pub nad: u8,
@@ -633,7 +680,22 @@ pub struct T1 {
     /// Failures on the current step; escalation happens when it reaches `max_retries`.
     // INVARIANT: retries <= config.max_retries.
     retries: u8,
+    /// The EDC of the blocks the host sends: the configured one, or the other CRC form.
+    edc: Edc,
+    /// The EDC the card's blocks are checked with.
+    card_edc: Edc,
+    /// The card has answered a block in `edc` with something other than an error R-block:
+    /// `edc` no longer changes.
+    edc_settled: bool,
+    /// A card block was valid in `card_edc` only: `card_edc` no longer changes.
+    card_edc_settled: bool,
+    /// R-blocks with an error code received in a row while `edc` is not settled.
+    edc_refusals: u8,
 }
+
+/// R-blocks with an error code in a row, each answering one of our blocks, after which the
+/// engine tries the other CRC form (while the form is not settled).
+const CRC_REFUSALS_BEFORE_SWITCH: u8 = 2;
 
 impl T1 {
     /// A fresh engine after the ATR: sequence numbers 0, IFSC from the config.
@@ -652,12 +714,35 @@ impl T1 {
             nr: false,
             state: State::Idle,
             retries: 0,
+            edc: config.edc,
+            card_edc: config.edc,
+            edc_settled: config.edc == Edc::Lrc,
+            card_edc_settled: config.edc == Edc::Lrc,
+            edc_refusals: 0,
         }
     }
 
     /// Back to the initial state, for use after the caller reset the card.
+    ///
+    /// The CRC form found for this card is kept: it is the same card.
     pub fn reset(&mut self) {
+        let before = self.clone();
         *self = T1::new(self.config);
+        self.edc = before.edc;
+        self.card_edc = before.card_edc;
+        self.edc_settled = before.edc_settled;
+        self.card_edc_settled = before.card_edc_settled;
+    }
+
+    /// The EDC of the blocks the host sends. With a CRC it is the configured form until the
+    /// card shows it uses the other one ([`CrcForm`]): a card block whose CRC is right only
+    /// in the other form switches both directions at once; [`CRC_REFUSALS_BEFORE_SWITCH`]
+    /// R-blocks with an error code in a row switch the sending side. Once the card has
+    /// answered a block with anything but an error R-block, the sending form is settled,
+    /// and once one of its blocks was valid in one form only, so is the receiving form:
+    /// for the rest of the card session (also across [`T1::reset`]).
+    pub fn edc(&self) -> Edc {
+        self.edc
     }
 
     /// The IFSC in force.
@@ -764,8 +849,7 @@ impl T1 {
     /// A block came from the card: what to do next.
     pub fn on_block(&mut self, rx: &[u8]) -> Result<T1Event, T1Error> {
         self.check_active()?;
-        let block = match Block::decode_limited(rx, self.config.edc, usize::from(self.config.ifsd))
-        {
+        let block = match self.decode(rx) {
             Ok(block) => block,
             Err(e) => return self.invalid(Some(e)).map(T1Event::Send),
         };
@@ -829,7 +913,57 @@ impl T1 {
     }
 
     fn encode(&self, block: &Block) -> Vec<u8> {
-        block.encode(self.config.edc)
+        block.encode(self.edc)
+    }
+
+    /// Decodes a card block, detecting the card's CRC form while it is not settled (see
+    /// [`T1::edc`]).
+    fn decode(&mut self, rx: &[u8]) -> Result<Block, BlockError> {
+        let limit = usize::from(self.config.ifsd);
+        let result = Block::decode_limited(rx, self.card_edc, limit);
+        if let (false, Edc::Crc(form)) = (self.card_edc_settled, self.card_edc) {
+            let other = Edc::Crc(form.other());
+            match (&result, Block::decode_limited(rx, other, limit)) {
+                // Valid in the other form only: the card computes that one, and probably
+                // could not read our block either.
+                (Err(BlockError::BadEdc), Ok(block)) => {
+                    self.card_edc = other;
+                    self.card_edc_settled = true;
+                    if !self.edc_settled {
+                        self.edc = other;
+                        self.edc_refusals = 0;
+                    }
+                    return self.note_answer(block);
+                }
+                (Ok(_), Err(BlockError::BadEdc)) => self.card_edc_settled = true,
+                // Valid in both forms (one block in 256) or in neither: nothing learnt.
+                _ => {}
+            }
+        }
+        self.note_answer(result?)
+    }
+
+    /// Counts the card's refusals of our blocks while the sending form is not settled,
+    /// switching forms after [`CRC_REFUSALS_BEFORE_SWITCH`] of them.
+    fn note_answer(&mut self, block: Block) -> Result<Block, BlockError> {
+        if let (false, Edc::Crc(form)) = (self.edc_settled, self.edc) {
+            match block.pcb {
+                Pcb::R {
+                    error: RError::Edc | RError::Other,
+                    ..
+                } => {
+                    self.edc_refusals += 1;
+                    if self.edc_refusals >= CRC_REFUSALS_BEFORE_SWITCH {
+                        // The retry count goes on, so a card refusing both forms still
+                        // ends in resynchronisation and then in an unrecoverable error.
+                        self.edc = Edc::Crc(form.other());
+                        self.edc_refusals = 0;
+                    }
+                }
+                _ => self.edc_settled = true,
+            }
+        }
+        Ok(block)
     }
 
     /// The state's pending S(request) block.
@@ -1192,17 +1326,23 @@ mod tests {
         let mut bytes = body.clone();
         bytes.extend_from_slice(&crc_reference(&body).to_le_bytes());
         let block = Block::s(0, SKind::Ifs, false, 0xFE);
-        assert_eq!(block.encode(Edc::Crc), bytes);
-        assert_eq!(Block::decode(&bytes, Edc::Crc).unwrap(), block);
-        assert_eq!(block.encoded_len(Edc::Crc), 6);
+        assert_eq!(block.encode(Edc::Crc(CrcForm::X25)), bytes);
+        assert_eq!(
+            Block::decode(&bytes, Edc::Crc(CrcForm::X25)).unwrap(),
+            block
+        );
+        assert_eq!(block.encoded_len(Edc::Crc(CrcForm::X25)), 6);
         // An LRC block is not a CRC block and the other way round.
-        assert!(Block::decode(&h("00 C1 01 FE 3E"), Edc::Crc).is_err());
+        assert!(Block::decode(&h("00 C1 01 FE 3E"), Edc::Crc(CrcForm::X25)).is_err());
         assert!(Block::decode(&bytes, Edc::Lrc).is_err());
         // Every single-bit flip is caught.
         for i in 0..bytes.len() * 8 {
             let mut bad = bytes.clone();
             bad[i / 8] ^= 1 << (i % 8);
-            assert!(Block::decode(&bad, Edc::Crc).is_err(), "bit {i}");
+            assert!(
+                Block::decode(&bad, Edc::Crc(CrcForm::X25)).is_err(),
+                "bit {i}"
+            );
         }
     }
 
@@ -1621,7 +1761,7 @@ mod tests {
 
     #[test]
     fn card_chaining_both_ways_with_crc() {
-        let (mut t1, mut card) = pair(16, 20, Edc::Crc, 300);
+        let (mut t1, mut card) = pair(16, 20, Edc::Crc(CrcForm::X25), 300);
         let mut wire = Wire::default();
         let apdu: Vec<u8> = (0..100).collect();
         let r = run(&mut t1, &mut card, &mut wire, &apdu, 100).unwrap();
@@ -1778,7 +1918,7 @@ mod tests {
 
     #[test]
     fn reader_block_stays_in_sequence() {
-        let (mut t1, mut card) = pair(32, 32, Edc::Crc, 0);
+        let (mut t1, mut card) = pair(32, 32, Edc::Crc(CrcForm::X25), 0);
         let mut wire = Wire::default();
         let select = h("00 A4 04 00 00");
         assert_eq!(
@@ -1792,7 +1932,7 @@ mod tests {
         assert_eq!(t1.reader_block(4), Err(T1Error::Busy));
         let verify = h("00 20 00 81 06 31 32 33 34 35 36");
         let answer = card
-            .on_block(&reader_built(prologue, &verify, Edc::Crc))
+            .on_block(&reader_built(prologue, &verify, Edc::Crc(CrcForm::X25)))
             .unwrap();
         assert_eq!(
             t1.on_block(&answer),
@@ -1856,6 +1996,270 @@ mod tests {
         );
         assert_eq!(t1.reader_block(16).map(|p| p[2]), Ok(16));
     }
+
+    // The two CRC forms. Vectors from the issue, taken from libccid's src/openct/checksum.c
+    // (register reflected 0x8408, preset FFFF, not complemented, high byte first) and the
+    // CRC catalogue's CRC-16/X-25 (check 0x906E for "123456789", sent low byte first).
+    #[test]
+    fn crc_forms_vectors() {
+        let libccid = Edc::Crc(CrcForm::Libccid);
+        let x25 = Edc::Crc(CrcForm::X25);
+        assert_eq!(CrcForm::Libccid.epilogue(b"123456789"), [0x6F, 0x91]);
+        assert_eq!(CrcForm::X25.epilogue(b"123456789"), [0x6E, 0x90]);
+        let ifs = Block::s(0, SKind::Ifs, false, 0xFE);
+        assert_eq!(ifs.encode(libccid), h("00 C1 01 FE 54 4E"));
+        assert_eq!(ifs.encode(x25), h("00 C1 01 FE B1 AB"));
+        let get_challenge = Block::i(0, false, false, h("00 84 00 00 08"));
+        assert_eq!(
+            get_challenge.encode(libccid),
+            h("00 00 05 00 84 00 00 08 BB C1")
+        );
+        assert_eq!(
+            get_challenge.encode(x25),
+            h("00 00 05 00 84 00 00 08 3E 44")
+        );
+        assert_eq!(
+            Block::decode(&h("00 C1 01 FE 54 4E"), libccid),
+            Ok(ifs.clone())
+        );
+        assert_eq!(
+            Block::decode(&h("00 C1 01 FE 54 4E"), x25),
+            Err(BlockError::BadEdc)
+        );
+        assert_eq!(
+            Block::decode(&h("00 C1 01 FE B1 AB"), libccid),
+            Err(BlockError::BadEdc)
+        );
+        // What a TPDU-level host sends first to a CRC card: S(IFS request) in libccid's form.
+        let mut t1 = T1::new(T1Config {
+            ifsd: 254,
+            edc: libccid,
+            ..T1Config::default()
+        });
+        assert_eq!(t1.ifs_request().unwrap(), h("00 C1 01 FE 54 4E"));
+    }
+
+    /// Power-on's S(IFS) exchange, then chaining both ways and WTX, between a host starting
+    /// with `start` and a card computing `card_form`.
+    fn crc_session(start: CrcForm, card_form: CrcForm) -> (T1, Wire, Vec<Vec<u8>>) {
+        let mut t1 = T1::new(T1Config {
+            ifsc: 16,
+            ifsd: 20,
+            edc: Edc::Crc(start),
+            ..T1Config::default()
+        });
+        let mut card = T1Card::new(
+            T1CardConfig {
+                ifsc: 16,
+                edc: Edc::Crc(card_form),
+                wtx_requests: 1,
+                wtx_multiplier: 3,
+                ..T1CardConfig::default()
+            },
+            app(300),
+        );
+        // Power-on: the first CRC block is the host's S(IFS request).
+        let mut next = t1.ifs_request().unwrap();
+        let mut ifs_blocks = 0;
+        loop {
+            ifs_blocks += 1;
+            assert!(
+                ifs_blocks < 8,
+                "{start:?} -> {card_form:?}: ifs exchange loops"
+            );
+            let answer = card.on_block(&next).expect("card answers");
+            match t1.on_block(&answer) {
+                Ok(T1Event::IfsdAccepted(20)) => break,
+                Ok(T1Event::Send(s)) => next = s.block,
+                other => panic!("{start:?} -> {card_form:?}: {other:?}"),
+            }
+        }
+        assert_eq!(card.ifsd(), 20, "{start:?} -> {card_form:?}");
+        let mut wire = Wire::default();
+        let apdu: Vec<u8> = (0..100).collect();
+        for _ in 0..2 {
+            let r = run(&mut t1, &mut card, &mut wire, &apdu, 100);
+            assert_eq!(
+                r,
+                Some(Ok(expected(&apdu, 300))),
+                "{start:?} -> {card_form:?}"
+            );
+        }
+        (t1, wire, card.commands().to_vec())
+    }
+
+    #[test]
+    fn crc_form_is_recognised_from_the_cards_blocks() {
+        for start in [CrcForm::Libccid, CrcForm::X25] {
+            for card_form in [CrcForm::Libccid, CrcForm::X25] {
+                let (t1, wire, commands) = crc_session(start, card_form);
+                assert_eq!(t1.edc(), Edc::Crc(card_form), "{start:?} -> {card_form:?}");
+                assert_eq!(commands.len(), 2);
+                // Each APDU: 7 command blocks, one S(WTX response) (sent with bBWI 3),
+                // then 20 R-blocks for the 21 response blocks of 20 bytes. Nothing is
+                // repeated once the form is known, so the APDUs see no extra block.
+                assert_eq!(
+                    wire.sent.len(),
+                    2 * (7 + 1 + 20),
+                    "{start:?} -> {card_form:?}"
+                );
+                assert_eq!(wire.sent.iter().filter(|s| s.bwi == 3).count(), 2);
+                for sent in &wire.sent {
+                    let decoded = Block::decode(&sent.block, Edc::Crc(card_form));
+                    assert!(decoded.is_ok(), "{start:?} -> {card_form:?}: {sent:02X?}");
+                }
+            }
+        }
+    }
+
+    /// A card that computes the CRC of its own blocks in `sends` but checks ours in
+    /// `checks`: it answers R(error) in `sends` to every block it cannot read, the way the
+    /// issue describes cards that keep refusing.
+    struct MixedCard<F> {
+        inner: T1Card<F>,
+        sends: Edc,
+        checks: Edc,
+        refusals: usize,
+    }
+
+    impl<F: FnMut(&[u8]) -> Vec<u8>> MixedCard<F> {
+        fn on_block(&mut self, rx: &[u8]) -> Vec<u8> {
+            if Block::decode(rx, self.checks).is_err() {
+                self.refusals += 1;
+                return Block::r(0, false, RError::Edc).encode(self.sends);
+            }
+            let answer = self.inner.on_block(rx).expect("answer");
+            Block::decode(&answer, self.checks)
+                .expect("inner answer")
+                .encode(self.sends)
+        }
+    }
+
+    #[test]
+    fn crc_form_switches_after_repeated_refusals() {
+        let libccid = Edc::Crc(CrcForm::Libccid);
+        let x25 = Edc::Crc(CrcForm::X25);
+        let mut t1 = T1::new(T1Config {
+            edc: libccid,
+            ..T1Config::default()
+        });
+        let mut card = MixedCard {
+            inner: T1Card::new(
+                T1CardConfig {
+                    edc: x25,
+                    ..T1CardConfig::default()
+                },
+                app(0),
+            ),
+            sends: libccid,
+            checks: x25,
+            refusals: 0,
+        };
+        let apdu = h("00 A4 04 00 00");
+        let mut next = t1.transmit(&apdu).unwrap().block;
+        let mut blocks = 0;
+        let response = loop {
+            blocks += 1;
+            assert!(blocks < 10, "no progress");
+            match t1.on_block(&card.on_block(&next)) {
+                Ok(T1Event::Send(s)) => next = s.block,
+                Ok(T1Event::Done(r)) => break r,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(response, expected(&apdu, 0));
+        // Two refusals, then the I-block again in the other form.
+        assert_eq!(card.refusals, 2);
+        assert_eq!(blocks, 3);
+        assert_eq!(t1.edc(), x25);
+        // Settled: the next APDU goes in one block each way.
+        let r = t1.transmit(&apdu).unwrap().block;
+        assert_eq!(
+            Block::decode(&r, x25).map(|b| b.pcb),
+            Ok(Pcb::I {
+                ns: true,
+                more: false
+            })
+        );
+    }
+
+    #[test]
+    fn crc_card_refusing_both_forms_ends() {
+        // A card whose refusals never stop: the engine alternates forms within its retry
+        // budget, resynchronises, and gives up instead of looping.
+        let mut t1 = T1::new(T1Config {
+            edc: Edc::Crc(CrcForm::Libccid),
+            ..T1Config::default()
+        });
+        let refuse = Block::r(0, false, RError::Edc).encode(Edc::Crc(CrcForm::Libccid));
+        t1.transmit(&h("00 A4 04 00 00")).unwrap();
+        let mut result = None;
+        for _ in 0..20 {
+            match t1.on_block(&refuse) {
+                Ok(T1Event::Send(_)) => {}
+                other => {
+                    result = Some(other);
+                    break;
+                }
+            }
+        }
+        assert!(
+            matches!(result, Some(Err(T1Error::Unrecoverable { .. }))),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn crc_form_settled_survives_every_single_fault() {
+        // After detection a corrupted block is an ordinary error (rule 7), not a reason to
+        // change forms again: every fault at every block is recovered.
+        let apdu: Vec<u8> = (0..50).collect();
+        for card_form in [CrcForm::Libccid, CrcForm::X25] {
+            let fresh = || {
+                let mut t1 = T1::new(T1Config {
+                    ifsc: 16,
+                    ifsd: 16,
+                    edc: Edc::Crc(card_form.other()),
+                    ..T1Config::default()
+                });
+                let mut card = T1Card::new(
+                    T1CardConfig {
+                        ifsc: 16,
+                        ifsd: 16,
+                        edc: Edc::Crc(card_form),
+                        ..T1CardConfig::default()
+                    },
+                    app(30),
+                );
+                let mut wire = Wire::default();
+                // The first APDU finds the form.
+                let r = run(&mut t1, &mut card, &mut wire, &apdu, 100);
+                assert_eq!(r, Some(Ok(expected(&apdu, 30))));
+                (t1, card, wire.sent.len())
+            };
+            let (_, _, first) = fresh();
+            for at in 0..first {
+                for fault in 0..3 {
+                    let (mut t1, mut card, _) = fresh();
+                    let mut wire = Wire::default();
+                    match fault {
+                        0 => wire.corrupt_host = Some(at),
+                        1 => card.inject(at, Fault::CorruptReply),
+                        _ => card.inject(at, Fault::Mute),
+                    }
+                    let r = run(&mut t1, &mut card, &mut wire, &apdu, 100);
+                    assert_eq!(
+                        r,
+                        Some(Ok(expected(&apdu, 30))),
+                        "{card_form:?} {fault} {at}"
+                    );
+                    assert_eq!(t1.edc(), Edc::Crc(card_form), "{card_form:?} {fault} {at}");
+                    t1.reset();
+                    assert_eq!(t1.edc(), Edc::Crc(card_form), "kept across reset");
+                }
+            }
+        }
+    }
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -1865,7 +2269,11 @@ mod prop {
     use proptest::prelude::*;
 
     fn edc() -> impl Strategy<Value = Edc> {
-        prop_oneof![Just(Edc::Lrc), Just(Edc::Crc)]
+        prop_oneof![
+            Just(Edc::Lrc),
+            Just(Edc::Crc(CrcForm::X25)),
+            Just(Edc::Crc(CrcForm::Libccid))
+        ]
     }
 
     fn block() -> impl Strategy<Value = Block> {

@@ -243,6 +243,21 @@ pub enum Fault {
     /// fault is cleared it answers them in order, late (CMD_SLOT_BUSY for a command that
     /// came while another ran on its slot, CMD_ABORTED for one a PC_to_RDR_Abort ended).
     ReaderStall(bool),
+    /// `secureSlotStatus`: the reader announces PIN verification but answers
+    /// PC_to_RDR_Secure with a failed RDR_to_PC_SlotStatus (bError 0, command not
+    /// supported) instead of the RDR_to_PC_DataBlock CCID §6.1.11 prescribes (seen on a
+    /// real implementation).
+    SecureSlotStatus(bool),
+    /// `interruptErrors`: the next N interrupt-IN transfers fail with NetworkError ("A
+    /// transfer error has occurred."), as a flaky interrupt pipe does; the events stay
+    /// queued for the next read.
+    InterruptErrors(u32),
+    /// `late`: the reader answers each command N ms after it came (a slow card: key
+    /// generation, a PIN typed slowly); the card runs it at once. Meanwhile its slot is
+    /// busy: another command for it gets CMD_SLOT_BUSY at once (CCID §5.2.5), a
+    /// PC_to_RDR_Abort ends it with CMD_ABORTED. Time comes from
+    /// [`SimulatedReader::set_time`] (the transports set it).
+    LateAnswers(u32),
 }
 
 impl Fault {
@@ -263,6 +278,9 @@ impl Fault {
             "accessDenied" => Fault::AccessDenied(on),
             "busy" => Fault::Busy(on),
             "readerStall" => Fault::ReaderStall(on),
+            "secureSlotStatus" => Fault::SecureSlotStatus(on),
+            "interruptErrors" => Fault::InterruptErrors(value),
+            "late" => Fault::LateAnswers(value),
             other => return Err(SimError::UnknownFault(other.to_owned())),
         })
     }
@@ -291,6 +309,12 @@ pub struct Faults {
     pub busy: bool,
     /// See [`Fault::ReaderStall`].
     pub reader_stall: bool,
+    /// See [`Fault::SecureSlotStatus`].
+    pub secure_slot_status: bool,
+    /// See [`Fault::InterruptErrors`].
+    pub interrupt_errors: u32,
+    /// See [`Fault::LateAnswers`].
+    pub late_ms: u32,
 }
 
 /// What the user does on the PIN pad when a PC_to_RDR_Secure asks for a PIN.
@@ -377,6 +401,10 @@ pub struct SimulatedReader {
     hardware_errors: VecDeque<Vec<u8>>,
     /// Commands taken while the reader stalled.
     stalled: Vec<Vec<u8>>,
+    /// The time the transport last told ([`SimulatedReader::set_time`]), in ms.
+    now_ms: u64,
+    /// Answers held back by the late fault: when, the command's header, the answers.
+    late: VecDeque<(u64, [u8; HEADER_LEN], Vec<Vec<u8>>)>,
     /// The last answer queued, replayed by the stale fault.
     last_answer: Option<Vec<u8>>,
     command_log: VecDeque<[u8; HEADER_LEN]>,
@@ -429,6 +457,8 @@ impl SimulatedReader {
             notify_pending,
             hardware_errors: VecDeque::new(),
             stalled: Vec::new(),
+            now_ms: 0,
+            late: VecDeque::new(),
             last_answer: None,
             command_log: VecDeque::new(),
             abort_requests: Vec::new(),
@@ -542,6 +572,18 @@ impl SimulatedReader {
         self.slot(slot)
             .and_then(|s| s.card.as_ref())
             .map(|c| &c.config)
+    }
+
+    /// Injects a T=1 fault on the answer of the card in `slot` to the host block `n` blocks
+    /// from now (card side of ISO/IEC 7816-3 §11.6.3; nothing without a card).
+    pub fn inject_t1_fault(&mut self, slot: u8, n: usize, fault: crate::proto::t1::card::Fault) {
+        if let Some(card) = self
+            .slots
+            .get_mut(usize::from(slot))
+            .and_then(|s| s.card.as_mut())
+        {
+            card.inject_t1(n, fault);
+        }
     }
 
     /// Whether a card is in `slot`.
@@ -662,6 +704,9 @@ impl SimulatedReader {
             Fault::ProtectedClass(on) => f.protected_class = on,
             Fault::AccessDenied(on) => f.access_denied = on,
             Fault::Busy(on) => f.busy = on,
+            Fault::SecureSlotStatus(on) => f.secure_slot_status = on,
+            Fault::InterruptErrors(n) => f.interrupt_errors = n,
+            Fault::LateAnswers(ms) => f.late_ms = ms,
             Fault::ReaderStall(on) => {
                 f.reader_stall = on;
                 if !on {
@@ -799,6 +844,7 @@ impl SimulatedReader {
         self.bulk_in.clear();
         self.bulk_in_offset = 0;
         self.stalled.clear();
+        self.late.clear();
         for s in &mut self.slots {
             s.powered = false;
             s.chain_in.clear();
@@ -969,6 +1015,13 @@ impl SimulatedReader {
             return InTransfer::Ready(Err(e));
         }
         if Some(endpoint) == self.interrupt_number() {
+            if self.faults.interrupt_errors > 0 {
+                self.faults.interrupt_errors -= 1;
+                return InTransfer::Ready(Err(UsbFault::exception(
+                    "NetworkError",
+                    "A transfer error has occurred.",
+                )));
+            }
             return match self.take_interrupt() {
                 Some(mut msg) if msg.len() > length => {
                     msg.truncate(length);
@@ -1103,9 +1156,55 @@ impl SimulatedReader {
                 self.stalled.push(message);
                 continue;
             }
+            if self.faults.late_ms > 0 || !self.late.is_empty() {
+                self.take_while_late(&header, head, &message);
+                continue;
+            }
             let answers = self.answer(&message);
             self.queue(answers);
         }
+    }
+
+    /// A command while answers are late ([`Fault::LateAnswers`]).
+    fn take_while_late(&mut self, header: &Header, head: [u8; HEADER_LEN], message: &[u8]) {
+        let busy = self
+            .late
+            .iter()
+            .position(|l| l.1.get(5) == Some(&header.slot));
+        if header.message_type == mt::ABORT {
+            if let Some(i) = busy {
+                let aborted = self.late.remove(i).and_then(|l| Header::decode(&l.1).ok());
+                if let Some(h) = aborted {
+                    let answer = self.failure(&h, SlotError::CmdAborted);
+                    self.queue(vec![answer]);
+                }
+            }
+            let answers = self.answer(message);
+            self.queue(answers);
+        } else if busy.is_some() {
+            let answer = self.failure(header, SlotError::CmdSlotBusy);
+            self.queue(vec![answer]);
+        } else {
+            let answers = self.answer(message);
+            let at = self.now_ms.saturating_add(u64::from(self.faults.late_ms));
+            self.late.push_back((at, head, answers));
+        }
+    }
+
+    /// Tells the reader the time (ms on any monotonic clock): late answers that are due
+    /// become readable.
+    pub fn set_time(&mut self, now_ms: u64) {
+        self.now_ms = self.now_ms.max(now_ms);
+        while self.late.front().is_some_and(|l| l.0 <= self.now_ms) {
+            if let Some((_, _, answers)) = self.late.pop_front() {
+                self.queue(answers);
+            }
+        }
+    }
+
+    /// When the next late answer becomes readable, if one is held back.
+    pub fn next_answer_at(&self) -> Option<u64> {
+        self.late.front().map(|l| l.0)
     }
 
     /// The reader recovers from a stall: it answers what it took, in order.
@@ -1357,6 +1456,10 @@ impl SimulatedReader {
                     rates: Some(m.rates),
                 };
                 (RdrToPc::DataRateAndClockFrequency(answer).encode(), false)
+            }
+            PcToRdr::Secure(_) if self.faults.secure_slot_status => {
+                let state = SlotState::failed(s.icc(), SlotError::CommandNotSupported);
+                (slot_status(slot, seq, state), false)
             }
             PcToRdr::Secure(m) => {
                 let pin_verify = descriptor.is_some_and(|d| d.pin_verify());

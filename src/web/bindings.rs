@@ -341,6 +341,13 @@ impl ReaderCore {
         })
     }
 
+    /// Whether someone listens for card events or waits for a card: slot polling (a reader
+    /// whose interrupt endpoint is missing or failing) runs only while someone does.
+    #[wasm_bindgen(js_name = setListening)]
+    pub fn set_listening(&self, listening: bool) {
+        self.driver.set_listening(listening);
+    }
+
     /// Marks the device as unplugged (the page saw `navigator.usb`'s `disconnect`).
     #[wasm_bindgen(js_name = markDisconnected)]
     pub fn mark_disconnected(&self) {
@@ -458,8 +465,8 @@ impl UpdateObserver for JsObserver {
 /// Runs a card update session on `reader` against `url`. `options` (all optional):
 /// `dialect` ("openscdp" | "gp"), `slot`, `timeout` (ms per HTTP exchange), `agentId`,
 /// `credentials` ("same-origin" | "include" | "omit"), `showSecrets`, `onNotification`,
-/// `onTrace`, `signal`. Resolves to `{ status, apdus, roundTrips, durationMs,
-/// lastNotification }`.
+/// `onTrace`, `signal`, `sessionId`. Resolves to `{ status, apdus, roundTrips, durationMs,
+/// lastNotification, targetedApplication }`.
 #[wasm_bindgen(js_name = runCardUpdate)]
 pub fn run_card_update(reader: &ReaderCore, url: String, options: JsValue) -> js_sys::Promise {
     update_promise(WebChannel::Usb(Rc::clone(&reader.driver)), url, options)
@@ -498,6 +505,7 @@ pub(crate) fn update_promise(driver: WebChannel, url: String, options: JsValue) 
         let link = SignalLink::new(signal_from(&get(&options, "signal")));
         let http = driver.http(WebFetch {
             credentials,
+            fetch: get(&options, "fetch").dyn_into().ok(),
             ..WebFetch::default()
         });
         let result = update::card_update(
@@ -532,6 +540,13 @@ pub(crate) fn update_promise(driver: WebChannel, url: String, options: JsValue) 
             None => JsValue::NULL,
         };
         set("lastNotification", last);
+        set(
+            "targetedApplication",
+            result
+                .targeted_application
+                .as_deref()
+                .map_or(JsValue::NULL, JsValue::from_str),
+        );
         Ok(out.into())
     })
 }

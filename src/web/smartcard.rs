@@ -1008,6 +1008,11 @@ impl SmartCardCore {
         *self.handler.borrow_mut() = handler;
     }
 
+    /// The reader is always followed on its own context (`getStatusChange` costs no bus
+    /// traffic), so listeners change nothing here.
+    #[wasm_bindgen(js_name = setListening)]
+    pub fn set_listening(&self, _listening: bool) {}
+
     /// The reader's name as the smart card service gives it.
     #[wasm_bindgen(getter)]
     pub fn name(&self) -> String {
