@@ -963,7 +963,9 @@ impl SmartCardCore {
                 watch_stop: controller.clone(),
             });
             // Is a card there? The answer to an "unaware" state comes at once.
-            let present = is_present(&channel.context, &channel.reader).await;
+            let present = is_present(&channel.context, &channel.reader, &link.abort)
+                .await
+                .map_err(fail)?;
             if present {
                 let mut held = channel.hold().await.map_err(fail)?;
                 channel
@@ -1148,11 +1150,17 @@ fn one_slot(value: &JsValue) -> Result<u8, JsValue> {
     }
 }
 
-async fn is_present(context: &JsValue, reader: &str) -> bool {
+/// Whether `reader` holds a card (an "unaware" state is answered at once; the `signal` of
+/// `open()` still ends the wait).
+async fn is_present(context: &JsValue, reader: &str, abort: &Abort) -> Result<bool, DriverError> {
     let states = Array::of1(&state_in(reader, &unaware(), None));
-    let Ok(answer) = status_change(context, &states, None).await else {
-        return false;
+    let mut call = status_change(context, &states, None);
+    let mut aborted = abort.wait();
+    let winner = race(&mut call, &mut aborted).await;
+    let Either::Left(outcome) = winner else {
+        return Err(DriverError::Aborted);
     };
+    let answer = outcome.map_err(|e| failure("getStatusChange", &e))?;
     let out = Reflect::get_u32(&answer, 0).unwrap_or(JsValue::UNDEFINED);
-    has_card(&key(&out, "eventState"))
+    Ok(has_card(&key(&out, "eventState")))
 }

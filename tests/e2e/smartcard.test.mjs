@@ -250,6 +250,33 @@ test("removal: a running update fails as card-absent, cardremoved then cardinser
   assert.deepEqual(out.events, ["cardremoved 0", "cardinserted 0", "cardremoved 0", "cardinserted 0"]);
 });
 
+test("eventCount: a card swapped between two answers is a removal and an insertion", { timeout: 30_000 }, async () => {
+  const out = await page.evaluate(async (READER) => {
+    const { hex, toHex, system, open, nextEvent } = globalThis.t;
+    const sys = system({ card: { protocol: "t1" } });
+    const reader = await open(sys);
+    await reader.powerOn();
+    const events = [];
+    for (const type of ["cardinserted", "cardremoved"]) reader.addEventListener(type, (e) => events.push(e.type));
+    const inserted = nextEvent(reader, "cardinserted");
+    sys.swapCard(READER, { protocol: "t0" });
+    await inserted;
+    // The old connection went with the old card: the new one is not powered until a call
+    // powers it on (transmit does, as on the WebUSB route), and it is the T=0 card.
+    const before = await reader.status();
+    const sw = toHex(await reader.transmit(hex("00 84 00 00 08"))).slice(-5);
+    const after = await reader.status();
+    await reader.close();
+    return { events, powered: before.powered, sw, protocol: after.protocol, atr: toHex(after.atr), connects: sys.log.filter((l) => l.startsWith("connect")).length };
+  }, READER);
+  assert.deepEqual(out.events, ["cardremoved", "cardinserted"]);
+  assert.equal(out.powered, false);
+  assert.equal(out.sw, "90 00");
+  assert.equal(out.protocol, "T=0");
+  assert.equal(out.atr, "3B 12 96 14 50");
+  assert.equal(out.connects, 2);
+});
+
 test("the reader unplugged: disconnected event, usable false, calls fail as disconnected", { timeout: 30_000 }, async () => {
   const out = await page.evaluate(async (READER) => {
     const { hex, system, open, errorOf, nextEvent } = globalThis.t;
