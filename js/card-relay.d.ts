@@ -146,7 +146,7 @@ export class CardReader extends EventTarget {
   readonly slots: number;
   /** null on the smartcard route. */
   readonly exchangeLevel: ExchangeLevel | null;
-  /** Whether the reader has a PIN pad (always false on the smartcard route). */
+  /** Whether the reader has a PIN pad (on the smartcard route: PC/SC part 10 FEATURE_VERIFY_PIN_DIRECT). */
   readonly pinPad: boolean;
   /** 11 (class 0x0B) or 255 (vendor class); null on the smartcard route. */
   readonly interfaceClass: number | null;

@@ -11,9 +11,12 @@
 //!
 //! Every response code of the IDL's `SmartCardResponseCode` enum has its row in
 //! [`RESPONSE_CODES`]; the hints are written for the PC/SC route (a sharing violation is
-//! another application holding the card, not pcscd holding the reader).
+//! another application holding the card, not pcscd holding the reader). It also holds the PC/SC
+//! part 10 pieces the route uses for PIN pads: the GET_FEATURE_REQUEST answer and the
+//! PIN_VERIFY_STRUCTURE.
 
 use super::{DriverError, ErrorCode};
+use crate::reader::PinVerify;
 
 /// `(responseCode, code, what happened, hint)`; the hint is `None` where the code's own
 /// ([`ErrorCode::hint`]) says it.
@@ -189,6 +192,34 @@ pub fn classify(call: &str, name: &str, response_code: Option<&str>, message: &s
     error(code, format!("{call}: {text}"), hint)
 }
 
+/// `CM_IOCTL_GET_FEATURE_REQUEST`, `SCARD_CTL_CODE(3400)` as pcsc-lite (the Smart Card
+/// Connector's PC/SC) defines it: `0x42000000 + 3400` (PC/SC part 10 §2.2).
+pub const GET_FEATURE_REQUEST: u32 = 0x4200_0D48;
+/// `FEATURE_VERIFY_PIN_DIRECT` (PC/SC part 10 §2.3).
+pub const FEATURE_VERIFY_PIN_DIRECT: u8 = 0x06;
+
+/// The control code of `FEATURE_VERIFY_PIN_DIRECT` in a GET_FEATURE_REQUEST answer: TLVs of
+/// a tag, a length 4 and a big-endian control code (PC/SC part 10 §2.2).
+pub fn verify_pin_code(features: &[u8]) -> Option<u32> {
+    features.chunks_exact(6).find_map(|tlv| match tlv {
+        [FEATURE_VERIFY_PIN_DIRECT, 4, a, b, c, d] => Some(u32::from_be_bytes([*a, *b, *c, *d])),
+        _ => None,
+    })
+}
+
+/// The PIN_VERIFY_STRUCTURE of PC/SC part 10 §2.5.2: CCID's PIN verification data
+/// structure (CCID §6.1.11.4, [`PinVerify::encode`]) with bTimerOut2 after bTimerOut and
+/// ulDataLength (little endian) before the APDU.
+pub fn pin_verify_structure(pin: &PinVerify) -> Vec<u8> {
+    let ccid = pin.encode([0; 3]);
+    let apdu = pin.apdu_template();
+    let mut out = vec![pin.timeout_s, 0];
+    out.extend_from_slice(ccid.get(2..15).unwrap_or_default());
+    out.extend_from_slice(&u32::try_from(apdu.len()).unwrap_or(0).to_le_bytes());
+    out.extend_from_slice(&apdu);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use crate::testing::test;
@@ -272,5 +303,31 @@ mod tests {
         );
         // A response code newer than this table is still a typed error.
         assert_eq!(code("brand-new"), ErrorCode::Protocol);
+    }
+
+    #[test]
+    fn part_10_pin_pad() {
+        // GET_FEATURE_REQUEST answer of libccid: MODIFY 07 then VERIFY 06 (PC/SC part 10 §2.2).
+        let features = [
+            0x07, 4, 0x42, 0x33, 0x00, 0x07, 0x06, 4, 0x42, 0x33, 0x00, 0x06,
+        ];
+        assert_eq!(verify_pin_code(&features), Some(0x4233_0006));
+        assert_eq!(verify_pin_code(&features[..6]), None);
+        assert_eq!(
+            verify_pin_code(&[0x06, 4, 1]),
+            None,
+            "a cut TLV is no feature"
+        );
+        // PIN_VERIFY_STRUCTURE (part 10 §2.5.2): bTimerOut 30, bTimerOut2 0, bmFormatString
+        // 82, bmPINBlockString 00, bmPINLengthFormat 00, wPINMaxExtraDigit 0x0410 (LE),
+        // bEntryValidationCondition 02, bNumberMessage 01, wLangId 0x0409 (LE), bMsgIndex 00,
+        // bTeoPrologue 000000, ulDataLength 4 (LE), VERIFY 00 20 00 81.
+        assert_eq!(
+            pin_verify_structure(&PinVerify::default()),
+            [
+                0x1E, 0x00, 0x82, 0x00, 0x00, 0x10, 0x04, 0x02, 0x01, 0x09, 0x04, 0x00, 0x00, 0x00,
+                0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x20, 0x00, 0x81
+            ]
+        );
     }
 }

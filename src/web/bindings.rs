@@ -378,7 +378,7 @@ fn byte_option(options: &JsValue, key: &str, min: u8, max: u8) -> Result<Option<
 }
 
 /// The PIN pad parameters of [`ReaderCore::verify_pin`].
-fn pin_verify_from(options: &JsValue) -> Result<PinVerify, JsValue> {
+pub(crate) fn pin_verify_from(options: &JsValue) -> Result<PinVerify, JsValue> {
     let default = PinVerify::default();
     let pin = PinVerify {
         reference: byte_option(options, "reference", 0, 255)?.unwrap_or(default.reference),

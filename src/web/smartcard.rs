@@ -36,16 +36,20 @@ use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 use web_sys::{AbortController, AbortSignal};
 
 use crate::channel::{CardChannel, SlotState};
-use crate::driver::smartcard::classify;
+use crate::driver::smartcard::{
+    classify, pin_verify_structure, verify_pin_code, GET_FEATURE_REQUEST,
+};
 use crate::driver::sync::{race, Abort, Either, FifoLock, LockGuard};
 use crate::driver::update::{HttpClient, HttpError};
 use crate::driver::usb::{Clock, LocalBoxFuture};
 use crate::driver::{CcidDriver, DriverError, DriverEvent, ErrorCode};
 use crate::proto::apdu::CommandApdu;
 use crate::proto::t0::{T0Error, T0Exchange, T0Step};
+use crate::reader::PinVerify;
 use crate::session::{HttpRequest, HttpResponse};
 use crate::web::bindings::{
-    bytes_from, driver_error, invalid, signal_from, slot_from, update_promise, SignalLink,
+    bytes_from, driver_error, get, invalid, pin_verify_from, signal_from, slot_from,
+    update_promise, SignalLink,
 };
 use crate::web::clock::WebClock;
 use crate::web::fetch::WebFetch;
@@ -284,6 +288,9 @@ pub struct SmartCardChannel {
     gone: Cell<bool>,
     /// Whether a card update runs: transmits then start a transaction per template.
     templates: Cell<bool>,
+    /// The reader's PIN-pad control code, once asked (GET_FEATURE_REQUEST after the first
+    /// connection).
+    pin_pad: Cell<Option<Option<u32>>>,
     transaction: RefCell<Option<Transaction>>,
     sink: RefCell<Option<EventSink>>,
     watch_stop: Option<AbortController>,
@@ -411,6 +418,18 @@ impl SmartCardChannel {
                 "the card gave no atr or uses neither t=0 nor t=1",
             ));
         };
+        if self.pin_pad.get().is_none() {
+            // A reader without the feature (or a stack without control()) has no PIN pad.
+            let args = Array::of2(&GET_FEATURE_REQUEST.into(), &Uint8Array::new_with_length(0));
+            let features = held
+                .wait(invoke(&handle, "control", &args), abort, None)
+                .await?;
+            let features = features
+                .ok()
+                .and_then(|f| buffer_bytes(&f))
+                .unwrap_or_default();
+            self.pin_pad.set(Some(verify_pin_code(&features)));
+        }
         *self.connection.borrow_mut() = Some(Connection { handle, protocol });
         *self.atr.borrow_mut() = Some(atr.clone());
         self.set_present(true);
@@ -495,6 +514,43 @@ impl SmartCardChannel {
             Ok(answer) => buffer_bytes(&answer)
                 .ok_or_else(|| channel_error(ErrorCode::Protocol, "transmit gave no bytes")),
             Err(e) => Err(self.on_failure("transmit", &e, held).await),
+        }
+    }
+
+    /// VERIFY typed on the reader's PIN pad (`control()` with FEATURE_VERIFY_PIN_DIRECT):
+    /// the PIN never reaches the page. Answers the card's SW1 SW2; the pad's own "timeout"
+    /// (`64 00`) and "cancelled" (`64 01`) answers are errors.
+    async fn verify_on_pad(
+        &self,
+        pin: &PinVerify,
+        abort: Option<&Abort>,
+    ) -> Result<Vec<u8>, DriverError> {
+        let mut held = self.hold().await?;
+        if self.atr.borrow().is_none() {
+            self.connect(&mut held, abort).await?;
+        }
+        let (Some((handle, _)), Some(Some(code))) = (self.handle(), self.pin_pad.get()) else {
+            return Err(channel_error(
+                ErrorCode::UnsupportedReader,
+                "the reader has no pin pad",
+            ));
+        };
+        let data = Uint8Array::from(pin_verify_structure(pin).as_slice());
+        let args = Array::of2(&code.into(), &data);
+        match held
+            .wait(invoke(&handle, "control", &args), abort, None)
+            .await?
+        {
+            Ok(answer) => match buffer_bytes(&answer).unwrap_or_default().as_slice() {
+                [0x64, 0x00] => Err(channel_error(ErrorCode::Timeout, "no pin entered in time")),
+                [0x64, 0x01] => Err(channel_error(ErrorCode::Aborted, "pin entry cancelled")),
+                sw @ [_, _] => Ok(sw.to_vec()),
+                _ => Err(channel_error(
+                    ErrorCode::Protocol,
+                    "the pin pad gave no status word",
+                )),
+            },
+            Err(e) => Err(self.on_failure("control", &e, &mut held).await),
         }
     }
 
@@ -958,6 +1014,7 @@ impl SmartCardCore {
                 closed: Cell::new(false),
                 gone: Cell::new(false),
                 templates: Cell::new(false),
+                pin_pad: Cell::new(None),
                 transaction: RefCell::new(None),
                 sink: RefCell::new(None),
                 watch_stop: controller.clone(),
@@ -1027,10 +1084,28 @@ impl SmartCardCore {
         1
     }
 
-    /// PIN-pad entry (PC/SC part 10 through `control()`) is not offered on this route.
+    /// Whether the reader has a PIN pad: FEATURE_VERIFY_PIN_DIRECT in its answer to
+    /// GET_FEATURE_REQUEST (PC/SC part 10), asked at the first connection.
     #[wasm_bindgen(getter, js_name = pinPad)]
     pub fn pin_pad(&self) -> bool {
-        false
+        matches!(self.channel.pin_pad.get(), Some(Some(_)))
+    }
+
+    /// Verifies the PIN on the reader's PIN pad (see `ReaderCore.verifyPin` for `options`);
+    /// resolves to the card's SW1 SW2.
+    #[wasm_bindgen(js_name = verifyPin)]
+    pub fn verify_pin(&self, slot: JsValue, options: JsValue) -> Promise {
+        let channel = Rc::clone(&self.channel);
+        future_to_promise(async move {
+            one_slot(&slot)?;
+            let pin = pin_verify_from(&options)?;
+            let link = SignalLink::new(signal_from(&get(&options, "signal")));
+            let sw = channel
+                .verify_on_pad(&pin, Some(&link.abort))
+                .await
+                .map_err(|e| driver_error(&e))?;
+            Ok(Uint8Array::from(sw.as_slice()).into())
+        })
     }
 
     /// Whether the reader can still be used (not closed, not gone).

@@ -277,6 +277,50 @@ test("eventCount: a card swapped between two answers is a removal and an inserti
   assert.equal(out.connects, 2);
 });
 
+test("a PIN pad (part 10 FEATURE_VERIFY_PIN_DIRECT): pinPad, the PIN typed on the reader, never through the page", { timeout: 60_000 }, async () => {
+  const out = await page.evaluate(async () => {
+    const { relay, system, open, errorOf } = globalThis.t;
+    const sys = system({ pinPad: true, card: { protocol: "t1", pin: "123456" } });
+    sys.pinEntry = "123456";
+    const reader = await open(sys);
+    const pinPad = reader.pinPad;
+    const asked = [];
+    const notes = [];
+    const r = await relay.cardUpdate(reader, "/rt/pin-test", {
+      pinRequired: 0x81,
+      onPinPad: (info) => asked.push(info),
+      pin: () => "never asked",
+      onNotification: ({ message }) => notes.push(message),
+    });
+    await reader.close();
+    // A pad that times out, and a reader without a pad.
+    const slow = system({ pinPad: true, card: { protocol: "t0", pin: "123456" } });
+    const slowReader = await open(slow);
+    const timeout = await errorOf(relay.cardUpdate(slowReader, "/rt/pin-test", { pinRequired: 0x81 }));
+    await slowReader.close();
+    const plain = await open(system({ card: { protocol: "t1", pin: "123456" } }));
+    const plainPad = plain.pinPad;
+    await plain.close();
+    return { pinPad, asked, status: r.status, notes, log: sys.log, timeout, plainPad };
+  });
+  assert.equal(out.pinPad, true);
+  assert.equal(out.plainPad, false);
+  assert.deepEqual(out.asked, [{ triesLeft: 3 }]);
+  assert.equal(out.status, "completed");
+  assert.deepEqual(out.notes, ["PIN verified"]);
+  assert.ok(out.log.includes("control 42000D48"), out.log.join("\n"));
+  // bTimerOut 30, bTimerOut2 0, bmFormatString 82, no block, no length format, 16..4
+  // digits, validation key, one message, 0409, message 0, no prologue, 4 bytes of template.
+  assert.ok(
+    out.log.includes("control 42330006 1E 00 82 00 00 10 04 02 01 09 04 00 00 00 00 04 00 00 00 00 20 00 81"),
+    out.log.join("\n"),
+  );
+  // VERIFY without data (the PIN state) goes through transmit; VERIFY with data never does.
+  assert.deepEqual(out.log.filter((l) => /^transmit 00 20 00 81 [0-9A-F]{2}/.test(l)), [], "no PIN through transmit");
+  assert.ok(out.log.includes("transmit 00 20 00 81"), "the PIN state is read first");
+  assert.equal(out.timeout.code, "timeout");
+});
+
 test("the reader unplugged: disconnected event, usable false, calls fail as disconnected", { timeout: 30_000 }, async () => {
   const out = await page.evaluate(async (READER) => {
     const { hex, system, open, errorOf, nextEvent } = globalThis.t;
