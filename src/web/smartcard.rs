@@ -25,6 +25,9 @@
 //! - `reset-card` (another application reset the card): the channel reconnects and fails
 //!   the command, whose hint says so; `removed-card` fails it as `card-absent` and emits
 //!   [`DriverEvent::CardRemoved`].
+//! - PIN pads: `control()` with PC/SC part 10 GET_FEATURE_REQUEST at the first connection;
+//!   FEATURE_VERIFY_PIN_DIRECT in the answer makes `pinPad` true and `verifyPin` send the
+//!   PIN_VERIFY_STRUCTURE ([`crate::driver::smartcard`]).
 
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
