@@ -30,6 +30,7 @@ use std::collections::VecDeque;
 
 use crate::proto::apdu::{ApduError, CommandApdu};
 use crate::proto::atr::{self, Atr, AtrError, FiDi};
+use crate::proto::ccid::Chain;
 use crate::proto::ccid::{
     CcidError, CommandStatus, Header, IccStatus, InterruptMessage, PcToRdr, PcToRdrAbort,
     PcToRdrGetSlotStatus, PcToRdrIccPowerOff, PcToRdrIccPowerOn, PcToRdrSecure,
@@ -60,20 +61,6 @@ pub const MAX_TIME_EXTENSIONS: u32 = 10_000;
 const HEADER_LEN: u32 = 10;
 /// Prologue and largest epilogue of a T=1 block.
 const T1_OVERHEAD: u32 = 5;
-
-/// wLevelParameter / bChainParameter values at extended APDU level (CCID §6.1.4, §6.2.1).
-mod chain {
-    /// The command or response is complete in this message.
-    pub const WHOLE: u16 = 0x00;
-    /// First part of a chain; more follows.
-    pub const BEGINS: u16 = 0x01;
-    /// Last part of a chain.
-    pub const ENDS: u16 = 0x02;
-    /// A middle part of a chain.
-    pub const CONTINUES: u16 = 0x03;
-    /// An empty message asking for (or announcing) the next part.
-    pub const CONTINUE: u16 = 0x10;
-}
 
 /// Why a reader operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -1255,7 +1242,7 @@ impl Reader {
                     });
                 };
                 let timeout = self.exchange_timeout(slot);
-                self.send_xfr(slot, 0, chain::WHOLE, short, now, timeout);
+                self.send_xfr(slot, 0, Chain::Whole.into(), short, now, timeout);
                 Ok(TransmitMode::Apdu {
                     chunks: VecDeque::new(),
                     response: Vec::new(),
@@ -1264,22 +1251,13 @@ impl Reader {
             _ => {
                 // Extended APDU level: one XfrBlock when it fits, else a chain of them
                 // (CCID §6.1.4: wLevelParameter 1 begins, 3 continues, 2 ends).
-                let mut chunks: VecDeque<(u16, Vec<u8>)> = VecDeque::new();
-                if apdu.len() <= payload {
-                    chunks.push_back((chain::WHOLE, apdu.to_vec()));
-                } else {
-                    let parts: Vec<&[u8]> = apdu.chunks(payload.max(1)).collect();
-                    let last = parts.len() - 1;
-                    for (i, part) in parts.into_iter().enumerate() {
-                        let level = match i {
-                            0 => chain::BEGINS,
-                            i if i == last => chain::ENDS,
-                            _ => chain::CONTINUES,
-                        };
-                        chunks.push_back((level, part.to_vec()));
-                    }
-                }
-                let (level, first) = chunks.pop_front().unwrap_or((chain::WHOLE, Vec::new()));
+                let mut chunks: VecDeque<(u16, Vec<u8>)> = Chain::split(apdu, payload)
+                    .into_iter()
+                    .map(|(chain, part)| (chain.into(), part.to_vec()))
+                    .collect();
+                let (level, first) = chunks
+                    .pop_front()
+                    .unwrap_or((Chain::Whole.into(), Vec::new()));
                 let timeout = self.exchange_timeout(slot);
                 self.send_xfr(slot, 0, level, first, now, timeout);
                 Ok(TransmitMode::Apdu {
@@ -1438,20 +1416,20 @@ impl Reader {
                     return Err(ReaderError::Protocol("response chain too long"));
                 }
                 response.extend_from_slice(&block.data);
-                match u16::from(block.chain_parameter) {
-                    chain::WHOLE | chain::ENDS => {
+                match block.chain() {
+                    Some(chain) if chain.is_last() => {
                         self.finish(Ok(Completion::Response(response)));
                         Ok(())
                     }
-                    chain::BEGINS | chain::CONTINUES | chain::CONTINUE => {
-                        self.send_xfr(slot, 0, chain::CONTINUE, Vec::new(), now, timeout);
+                    Some(_) => {
+                        self.send_xfr(slot, 0, Chain::Continue.into(), Vec::new(), now, timeout);
                         self.pending = Some(Pending::Transmit {
                             slot,
                             mode: TransmitMode::Apdu { chunks, response },
                         });
                         Ok(())
                     }
-                    _ => Err(ReaderError::Protocol("bad bChainParameter")),
+                    None => Err(ReaderError::Protocol("bad bChainParameter")),
                 }
             }
         }

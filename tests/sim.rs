@@ -1,4 +1,3 @@
-#![cfg(all(feature = "simulator", not(target_arch = "wasm32")))]
 //! The host reader state machine (`card_relay::reader`) against the simulated reader, the
 //! way the WebUSB driver runs it: every bulk-OUT message goes through `transfer_out`, every
 //! answer is read back with `transfer_in` and reassembled, interrupts are polled, and time
@@ -9,6 +8,7 @@
 //! S(IFS)), a short-APDU reader (ACS ACR3901U) and an extended-APDU reader (Ask CPL108,
 //! dwMaxCCIDMessageLength 271, so long APDUs are chained). Then every one of libccid's 691
 //! dumps runs power on, SELECT and GET CHALLENGE.
+#![cfg(all(feature = "simulator", not(target_arch = "wasm32")))]
 
 use std::future::Future;
 use std::rc::Rc;

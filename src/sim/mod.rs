@@ -31,6 +31,7 @@ pub mod web;
 use std::collections::VecDeque;
 
 use crate::profile::{ProfileError, ReaderProfile};
+use crate::proto::ccid::Chain;
 use crate::proto::ccid::{
     message_type as mt, ClockStatus, Header, IccStatus, PcToRdr, PcToRdrSecure,
     PcToRdrSetParameters, PcToRdrXfrBlock, ProtocolParameters, RdrToPc, RdrToPcDataBlock,
@@ -49,14 +50,6 @@ pub use card::{CardApp, CardConfig, CardError, CardLog};
 const PROTECTED_CLASSES: [u8; 7] = [0x01, 0x03, 0x08, 0x0B, 0x0E, 0x10, 0xE0];
 /// Bulk-OUT headers the simulator remembers for [`SimulatedReader::command_log`].
 const COMMAND_LOG_CAPACITY: usize = 64;
-/// wLevelParameter / bChainParameter values at extended APDU level (CCID §6.1.4, §6.2.1).
-mod chain {
-    pub const WHOLE: u16 = 0x00;
-    pub const BEGINS: u16 = 0x01;
-    pub const ENDS: u16 = 0x02;
-    pub const CONTINUES: u16 = 0x03;
-    pub const CONTINUE: u16 = 0x10;
-}
 
 /// Which reader to simulate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1625,22 +1618,22 @@ fn xfr_block(
             answer(rsp, 0, slow)
         }
         ExchangeLevel::ExtendedApdu => {
-            let command = match m.level_parameter {
-                chain::WHOLE => m.data,
-                chain::BEGINS => {
+            let command = match m.chain() {
+                Some(Chain::Whole) => m.data,
+                Some(Chain::Begins) => {
                     s.chain_in = m.data;
-                    return answer(Vec::new(), 0x10, false);
+                    return answer(Vec::new(), Chain::Continue.into(), false);
                 }
-                chain::CONTINUES if !s.chain_in.is_empty() => {
+                Some(Chain::Continues) if !s.chain_in.is_empty() => {
                     s.chain_in.extend_from_slice(&m.data);
-                    return answer(Vec::new(), 0x10, false);
+                    return answer(Vec::new(), Chain::Continue.into(), false);
                 }
-                chain::ENDS if !s.chain_in.is_empty() => {
+                Some(Chain::Ends) if !s.chain_in.is_empty() => {
                     let mut all = std::mem::take(&mut s.chain_in);
                     all.extend_from_slice(&m.data);
                     all
                 }
-                chain::CONTINUE => match s.chain_out.pop_front() {
+                Some(Chain::Continue) => match s.chain_out.pop_front() {
                     Some((chain, part)) => return answer(part, chain, false),
                     None => return failed(SlotError::BadParameter(8)),
                 },
@@ -1652,15 +1645,12 @@ fn xfr_block(
                 return answer(rsp, 0, slow);
             }
             // CCID §6.2.1: bChainParameter 1 begins, 3 continues, 2 ends.
-            let mut parts: VecDeque<Vec<u8>> =
-                rsp.chunks(payload.max(1)).map(<[u8]>::to_vec).collect();
-            let first = parts.pop_front().unwrap_or_default();
-            let last = parts.len();
-            for (i, part) in parts.into_iter().enumerate() {
-                let code = if i + 1 == last { 0x02 } else { 0x03 };
-                s.chain_out.push_back((code, part));
-            }
-            answer(first, 0x01, slow)
+            s.chain_out = Chain::split(&rsp, payload)
+                .into_iter()
+                .map(|(chain, part)| (chain.into(), part.to_vec()))
+                .collect();
+            let (chain, first) = s.chain_out.pop_front().unwrap_or_default();
+            answer(first, chain, slow)
         }
         // TPDU level; a character-level profile is served the same way.
         _ => {
