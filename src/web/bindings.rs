@@ -35,7 +35,7 @@ use crate::web::usb::WebUsb;
 /// that completes at once (a bad argument) settles without a task; what is left runs as a
 /// task. Boxed as one `dyn Future` type: one instance of the task machinery for every
 /// export (issue 18: the per-APDU cost at the JS boundary, and the bundle).
-fn future_to_promise(
+pub(crate) fn future_to_promise(
     future: impl Future<Output = Result<JsValue, JsValue>> + 'static,
 ) -> js_sys::Promise {
     let mut future: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>> = Box::pin(future);

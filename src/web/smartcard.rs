@@ -35,7 +35,7 @@ use std::rc::{Rc, Weak};
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
+use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{AbortController, AbortSignal};
 
 use crate::channel::{CardChannel, SlotState};
@@ -51,8 +51,8 @@ use crate::proto::t0::{T0Error, T0Exchange, T0Step};
 use crate::reader::PinVerify;
 use crate::session::{HttpRequest, HttpResponse};
 use crate::web::bindings::{
-    bytes_from, driver_error, get, invalid, pin_verify_from, signal_from, slot_from,
-    update_promise, SignalLink,
+    bytes_from, driver_error, future_to_promise, get, invalid, pin_verify_from, signal_from,
+    slot_from, update_promise, SignalLink,
 };
 use crate::web::clock::WebClock;
 use crate::web::fetch::WebFetch;
