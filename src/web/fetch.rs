@@ -392,7 +392,7 @@ async fn exchange(
         .call2(&global, &JsValue::from_str(url), init)
         .map_err(network)?;
     let promise: js_sys::Promise = promise.unchecked_into();
-    let response: Response = wasm_bindgen_futures::JsFuture::from(promise)
+    let response: Response = crate::web::promise::Settled::new(&promise)
         .await
         .map_err(network)?
         .unchecked_into();
@@ -400,7 +400,7 @@ async fn exchange(
     let cookies = set_cookies(&response.headers());
     let headers = response_headers(&response.headers());
     let body_promise = response.array_buffer().map_err(network)?;
-    let body = wasm_bindgen_futures::JsFuture::from(body_promise)
+    let body = crate::web::promise::Settled::new(&body_promise)
         .await
         .map_err(|e| match network(e) {
             HttpError::Network(m) => HttpError::Body(m),

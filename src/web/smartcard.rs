@@ -35,7 +35,7 @@ use std::rc::{Rc, Weak};
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use wasm_bindgen_futures::spawn_local;
 use web_sys::{AbortController, AbortSignal};
 
 use crate::channel::{CardChannel, SlotState};
@@ -56,6 +56,7 @@ use crate::web::bindings::{
 };
 use crate::web::clock::WebClock;
 use crate::web::fetch::WebFetch;
+use crate::web::promise::Settled;
 use crate::web::usb::WebUsb;
 
 /// The card's transmission protocol, as `connect()` or `status()` reported it.
@@ -197,12 +198,12 @@ fn has_card(event: &JsValue) -> bool {
 }
 
 /// `getStatusChange(states, { signal })` on `context`.
-fn status_change(context: &JsValue, states: &Array, signal: Option<&AbortSignal>) -> JsFuture {
+fn status_change(context: &JsValue, states: &Array, signal: Option<&AbortSignal>) -> Settled {
     let options = Object::new();
     if let Some(signal) = signal {
         let _ = Reflect::set(&options, &"signal".into(), signal);
     }
-    JsFuture::from(invoke(
+    Settled::new(&invoke(
         context,
         "getStatusChange",
         &Array::of2(states, &options),
@@ -237,7 +238,7 @@ impl Held {
         abort: Option<&Abort>,
         cleanup: Option<Cleanup>,
     ) -> Result<Result<JsValue, JsValue>, DriverError> {
-        let mut call = JsFuture::from(promise);
+        let mut call = Settled::new(&promise);
         let Some(abort) = abort else {
             return Ok(call.await);
         };
@@ -262,7 +263,7 @@ impl Held {
 
 async fn disconnect(handle: &JsValue, disposition: &str) -> Result<(), JsValue> {
     let args = Array::of1(&JsValue::from_str(disposition));
-    JsFuture::from(invoke(handle, "disconnect", &args))
+    Settled::new(&invoke(handle, "disconnect", &args))
         .await
         .map(|_| ())
 }
@@ -360,7 +361,7 @@ impl SmartCardChannel {
             .finish
             .call1(&JsValue::UNDEFINED, &JsValue::from_str("leave"));
         // Settles once EndTransaction ran: until then the context is busy.
-        let _ = JsFuture::from(t.done).await;
+        let _ = Settled::new(&t.done).await;
     }
 
     /// Ends the transaction and disconnects with `disposition` (the lock is held).
@@ -487,7 +488,7 @@ impl SmartCardChannel {
         let cleanup: Cleanup = Box::new(move |_| {
             Box::pin(async move {
                 let _ = late_finish.call1(&JsValue::UNDEFINED, &JsValue::from_str("leave"));
-                let _ = JsFuture::from(late_done).await;
+                let _ = Settled::new(&late_done).await;
             })
         });
         let outcome = held.wait(first, abort, Some(cleanup)).await?;
@@ -873,13 +874,13 @@ impl HttpClient for TemplateHttp {
 }
 
 async fn establish(manager: &JsValue) -> Result<JsValue, DriverError> {
-    JsFuture::from(invoke(manager, "establishContext", &Array::new()))
+    Settled::new(&invoke(manager, "establishContext", &Array::new()))
         .await
         .map_err(|e| failure("establishContext", &e))
 }
 
 async fn list_readers(context: &JsValue) -> Result<Vec<String>, DriverError> {
-    let names = JsFuture::from(invoke(context, "listReaders", &Array::new()))
+    let names = Settled::new(&invoke(context, "listReaders", &Array::new()))
         .await
         .map_err(|e| failure("listReaders", &e))?;
     Ok(strings(&names))
@@ -1213,7 +1214,7 @@ impl SmartCardCore {
         channel.templates.set(true);
         let update = update_promise(WebChannel::SmartCard(Rc::clone(&channel)), url, options);
         future_to_promise(async move {
-            let outcome = JsFuture::from(update).await;
+            let outcome = Settled::new(&update).await;
             channel.end_template().await;
             channel.templates.set(false);
             outcome
