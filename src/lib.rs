@@ -14,6 +14,7 @@
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
 pub mod channel;
+pub mod cookie;
 pub mod driver;
 pub mod profile;
 pub mod proto;

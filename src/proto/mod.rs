@@ -9,6 +9,7 @@ pub mod bytes;
 pub mod ccid;
 pub mod descriptor;
 pub mod hex;
+pub mod part10;
 pub mod pps;
 pub mod ram;
 pub mod t0;

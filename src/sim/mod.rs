@@ -23,6 +23,7 @@
 //! - After [`SimulatedReader::disconnect`] every call fails with NotFoundError.
 
 pub mod card;
+pub mod contact;
 pub mod profiles;
 pub mod transport;
 #[cfg(target_arch = "wasm32")]

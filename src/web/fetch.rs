@@ -45,61 +45,7 @@ pub struct WebFetch {
     pub cookies: Rc<RefCell<CookieJar>>,
 }
 
-/// Cookies set by servers, per origin, for a platform whose `fetch` keeps none (Node.js).
-#[derive(Debug, Clone, Default)]
-pub struct CookieJar {
-    /// `(origin, name, value)` in the order first set.
-    entries: Vec<(String, String, String)>,
-}
-
-impl CookieJar {
-    /// Remembers one `Set-Cookie` value received from `origin`. A `Max-Age` of zero or less
-    /// removes the cookie (RFC 6265 §5.2.2); other attributes are ignored.
-    pub fn store(&mut self, origin: &str, set_cookie: &str) {
-        let mut parts = set_cookie.split(';');
-        let Some((name, value)) = parts.next().and_then(|pair| pair.split_once('=')) else {
-            return;
-        };
-        let (name, value) = (name.trim(), value.trim());
-        if name.is_empty() {
-            return;
-        }
-        let expired = parts.any(|attribute| {
-            attribute.split_once('=').is_some_and(|(key, age)| {
-                key.trim().eq_ignore_ascii_case("max-age")
-                    && age.trim().parse::<i64>().is_ok_and(|age| age <= 0)
-            })
-        });
-        self.entries.retain(|(o, n, _)| !(o == origin && n == name));
-        if !expired {
-            self.entries
-                .push((origin.to_owned(), name.to_owned(), value.to_owned()));
-        }
-    }
-
-    /// The `Cookie` header for a request to `origin` that already carries `explicit` (the
-    /// caller's own `Cookie` header, e.g. the OCF `JSESSIONID`): the explicit pairs first,
-    /// then the jar's, leaving out names the caller set. `None` when there is nothing to send.
-    pub fn header(&self, origin: &str, explicit: Option<&str>) -> Option<String> {
-        let mut pairs: Vec<String> = explicit
-            .into_iter()
-            .flat_map(|h| h.split(';'))
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(str::to_owned)
-            .collect();
-        let named: Vec<String> = pairs
-            .iter()
-            .map(|p| p.split_once('=').map_or(p.as_str(), |(n, _)| n).to_owned())
-            .collect();
-        for (o, name, value) in &self.entries {
-            if o == origin && !named.contains(name) {
-                pairs.push(format!("{name}={value}"));
-            }
-        }
-        (!pairs.is_empty()).then(|| pairs.join("; "))
-    }
-}
+pub use crate::cookie::CookieJar;
 
 /// Whether this global lacks a DOM (Node.js, Deno, a worker): Node's `fetch` keeps no
 /// cookies. In a browser worker the jar stays empty and harmless: `getSetCookie()` returns
