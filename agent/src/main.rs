@@ -437,7 +437,7 @@ async fn update(options: &Options, out: Out, abort: &Abort) -> Result<(), CliErr
         abort,
     )
     .await;
-    channel.close(options.reset);
+    channel.close(options.reset).await;
     result
 }
 

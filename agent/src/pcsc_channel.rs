@@ -17,6 +17,7 @@
 use std::cell::{Cell, RefCell};
 use std::sync::mpsc;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use card_relay::channel::{transmit_t0, CardChannel, SlotState, T0TransmitError};
 use card_relay::driver::sync::{race, Abort, Either};
@@ -35,6 +36,8 @@ pub enum CardFailure {
     T0(T0Error),
     /// The card thread is gone (the channel was closed).
     Closed,
+    /// An answer without SW1 SW2.
+    ShortResponse,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, CardFailure>>;
@@ -46,7 +49,8 @@ enum Request {
     Status(Reply<Vec<u8>>),
     Begin,
     End,
-    Disconnect(bool),
+    /// Disconnect (resetting the card or not), then tell the channel.
+    Disconnect(bool, Option<oneshot::Sender<()>>),
 }
 
 /// The card thread: owns the connection and serves requests until it is told to disconnect
@@ -70,8 +74,8 @@ impl Worker {
                             match request {
                                 Request::End => return,
                                 Request::Begin => {}
-                                Request::Disconnect(reset) => {
-                                    disconnect = Some(reset);
+                                Request::Disconnect(reset, done) => {
+                                    disconnect = Some((reset, done));
                                     return;
                                 }
                                 other => serve(ops, &mut protocol, other),
@@ -81,14 +85,20 @@ impl Worker {
                     // A transaction that cannot start (card gone, reset by another program)
                     // leaves the requests to be served outside one: they fail the same way.
                     let _ = self.card.transaction(&mut body);
-                    if let Some(reset) = disconnect {
+                    if let Some((reset, done)) = disconnect {
                         self.card.disconnect(reset);
+                        if let Some(done) = done {
+                            let _ = done.send(());
+                        }
                         return;
                     }
                 }
                 Request::End => {}
-                Request::Disconnect(reset) => {
+                Request::Disconnect(reset, done) => {
                     self.card.disconnect(reset);
+                    if let Some(done) = done {
+                        let _ = done.send(());
+                    }
                     return;
                 }
                 other => serve(self.card.as_mut(), &mut protocol, other),
@@ -117,7 +127,7 @@ fn serve(ops: &mut dyn CardOps, protocol: &mut Protocol, request: Request) {
         Request::Status(reply) => {
             let _ = reply.send(ops.status().map(|(atr, _)| atr).map_err(CardFailure::Pcsc));
         }
-        Request::Begin | Request::End | Request::Disconnect(_) => {}
+        Request::Begin | Request::End | Request::Disconnect(..) => {}
     }
 }
 
@@ -133,16 +143,38 @@ fn transmit(
             T0TransmitError::Transport(e) => CardFailure::Pcsc(e),
         }),
     };
+    let card_failed = match &result {
+        Ok(response) => response.len() < 2,
+        Err(CardFailure::Pcsc(e)) => !is_removal(e),
+        Err(CardFailure::T0(e)) => !matches!(e, T0Error::ExtendedNotSupported | T0Error::Apdu(_)),
+        Err(_) => false,
+    };
+    if !card_failed {
+        return result;
+    }
+    // A card that vanished mid-command shows as a failed transmission or an empty answer
+    // (vpcd answers nothing), and the service reports the removal at its next poll of the
+    // reader (pcscd: every 400 ms): the card's status decides, asked for a while.
+    let deadline = Instant::now() + REMOVAL_GRACE;
+    loop {
+        if let Err(status) = ops.status() {
+            if is_removal(&status) {
+                return Err(CardFailure::Pcsc(status));
+            }
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     match result {
-        // A driver may report a vanished card as a failed transmission: the card's status
-        // tells which it was.
-        Err(CardFailure::Pcsc(e)) if !is_removal(&e) => match ops.status() {
-            Err(status) if is_removal(&status) => Err(CardFailure::Pcsc(status)),
-            _ => Err(CardFailure::Pcsc(e)),
-        },
+        Ok(_) => Err(CardFailure::ShortResponse),
         other => other,
     }
 }
+
+/// How long a failed command waits for the service to report a removal.
+const REMOVAL_GRACE: Duration = Duration::from_millis(1200);
 
 fn is_removal(e: &PcscError) -> bool {
     matches!(e, PcscError::RemovedCard | PcscError::NoSmartcard)
@@ -160,6 +192,10 @@ pub fn driver_error(failure: CardFailure) -> DriverError {
         }
         CardFailure::T0(e) => (ErrorCode::Protocol, e.to_string()),
         CardFailure::Closed => (ErrorCode::Disconnected, "card connection closed".into()),
+        CardFailure::ShortResponse => (
+            ErrorCode::Protocol,
+            "card answer shorter than sw1 sw2".into(),
+        ),
         CardFailure::Pcsc(e) => pcsc_code(&e),
     };
     DriverError::Channel { code, message }
@@ -279,11 +315,21 @@ impl PcscChannel {
     }
 
     /// Disconnects: the card is reset (`SCARD_RESET_CARD`) unless `reset` is false
-    /// (`SCARD_LEAVE_CARD`, `-n`).
-    pub fn close(&self, reset: bool) {
-        if !self.closed.replace(true) {
-            self.end_template();
-            let _ = self.requests.send(Request::Disconnect(reset));
+    /// (`SCARD_LEAVE_CARD`, `-n`). Resolves once `SCardDisconnect` returned (at most 5 s):
+    /// a program exiting earlier would leave the reset to happen under the next program's
+    /// connection.
+    pub async fn close(&self, reset: bool) {
+        if self.closed.replace(true) {
+            return;
+        }
+        self.end_template();
+        let (done, disconnected) = oneshot::channel();
+        if self
+            .requests
+            .send(Request::Disconnect(reset, Some(done)))
+            .is_ok()
+        {
+            let _ = tokio::time::timeout(Duration::from_secs(5), disconnected).await;
         }
     }
 
@@ -349,7 +395,10 @@ impl PcscChannel {
 
 impl Drop for PcscChannel {
     fn drop(&mut self) {
-        self.close(true);
+        if !self.closed.replace(true) {
+            self.end_template();
+            let _ = self.requests.send(Request::Disconnect(true, None));
+        }
     }
 }
 
@@ -402,7 +451,7 @@ impl CardChannel for PcscChannel {
     }
 
     async fn power_off(&self, _slot: u8) -> Result<(), DriverError> {
-        self.close(true);
+        self.close(true).await;
         Ok(())
     }
 
