@@ -36,6 +36,8 @@ step "cargo test (native, simulator feature)" cargo test -p card-relay --all-fea
 step "TypeScript consumer (tsc --noEmit)" npx --no-install tsc -p tests/ts/tsconfig.json
 step "wasm-pack test --headless --chrome" wasm-pack test --headless --chrome . --locked --features simulator
 step "build (wasm package + reference server)" bash scripts/build.sh
+step "build (agent + its virtual PC/SC card)" cargo build -p card-relay-agent --bins --examples --locked
+step "agent through PC/SC (private pcscd + vpcd)" bash scripts/pcsc-test.sh
 step "benchmarks (smoke)" node bench/run.mjs --smoke
 step "end-to-end (demo page in Chromium)" node --test --test-concurrency=1 tests/e2e/
 

@@ -167,9 +167,9 @@ mod tests {
         let o = parse(&args(&["-p", "http://127.0.0.1:1/rt/test"])).unwrap();
         assert_eq!(o.pin, Some(None));
         assert_eq!(o.url.as_deref(), Some("http://127.0.0.1:1/rt/test"));
-        let o = parse(&args(&["-p", "123456", "--simulator", "u"])).unwrap();
+        let o = parse(&args(&["-p", "123456", "--simulator", "https://h/u"])).unwrap();
         assert_eq!(o.pin, Some(Some("123456".into())));
-        assert_eq!(o.url.as_deref(), Some("u"));
+        assert_eq!(o.url.as_deref(), Some("https://h/u"));
         assert_eq!(o.simulator.as_deref(), Some("default"));
         let o = parse(&args(&["--simulator", "GemPCTwin", "--pin=1", "-l"])).unwrap();
         assert_eq!(o.simulator.as_deref(), Some("GemPCTwin"));

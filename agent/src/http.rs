@@ -170,6 +170,7 @@ impl AgentHttp {
     }
 
     /// How many connections the session opened (one, while the server keeps it open).
+    #[cfg(test)]
     pub fn connections_opened(&self) -> u32 {
         self.state.borrow().connections_opened
     }
@@ -339,6 +340,111 @@ impl HttpClient for AgentHttp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// Runs `f` on a current-thread runtime with a `LocalSet`, as the agent does.
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        tokio::task::LocalSet::new().block_on(&runtime, f)
+    }
+
+    /// A server answering each request on a connection with `answer`, until it has answered
+    /// `per_connection` requests on it; counts connections.
+    async fn serve(answer: &'static str, per_connection: usize) -> (String, Rc<RefCell<u32>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/rt/x", listener.local_addr().unwrap());
+        let accepted = Rc::new(RefCell::new(0));
+        let count = Rc::clone(&accepted);
+        tokio::task::spawn_local(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                *count.borrow_mut() += 1;
+                tokio::task::spawn_local(async move {
+                    let mut buffer = vec![0; 4096];
+                    for _ in 0..per_connection {
+                        // Requests here are small: one read holds a whole one.
+                        match socket.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => {}
+                        }
+                        if answer.is_empty() {
+                            std::future::pending::<()>().await;
+                        }
+                        let _ = socket.write_all(answer.as_bytes()).await;
+                    }
+                });
+            }
+        });
+        (url, accepted)
+    }
+
+    fn request(url: &str) -> HttpRequest {
+        HttpRequest {
+            method: "POST",
+            url: url.to_owned(),
+            headers: vec![("Content-Type".into(), "application/x".into())],
+            body: vec![1, 2, 3],
+        }
+    }
+
+    const NO_CONTENT: &str = "HTTP/1.1 204 No Content\r\n\r\n";
+
+    #[test]
+    fn a_session_keeps_one_connection() {
+        run(async {
+            let (url, accepted) = serve(NO_CONTENT, 10).await;
+            let http = AgentHttp::new(&Target::parse(&url).unwrap(), None);
+            for _ in 0..3 {
+                let r = http.post(request(&url), 5_000).await.unwrap();
+                assert_eq!(r.status, 204);
+            }
+            assert_eq!(http.connections_opened(), 1);
+            assert_eq!(*accepted.borrow(), 1);
+        });
+    }
+
+    #[test]
+    fn a_connection_the_server_closed_is_replaced() {
+        run(async {
+            let closing = "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n";
+            let (url, accepted) = serve(closing, 1).await;
+            let http = AgentHttp::new(&Target::parse(&url).unwrap(), None);
+            for _ in 0..2 {
+                assert_eq!(http.post(request(&url), 5_000).await.unwrap().status, 204);
+            }
+            assert_eq!(http.connections_opened(), 2);
+            assert_eq!(*accepted.borrow(), 2);
+        });
+    }
+
+    #[test]
+    fn a_silent_server_times_out() {
+        run(async {
+            let (url, _) = serve("", 1).await;
+            let http = AgentHttp::new(&Target::parse(&url).unwrap(), None);
+            let started = std::time::Instant::now();
+            assert_eq!(http.post(request(&url), 200).await, Err(HttpError::Timeout));
+            assert!(started.elapsed() < Duration::from_secs(5));
+        });
+    }
+
+    #[test]
+    fn redirects_are_refused() {
+        run(async {
+            let redirect =
+                "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9/\r\nContent-Length: 0\r\n\r\n";
+            let (url, _) = serve(redirect, 1).await;
+            let http = AgentHttp::new(&Target::parse(&url).unwrap(), None);
+            let e = http.post(request(&url), 5_000).await.unwrap_err();
+            assert!(
+                matches!(&e, HttpError::Network(m) if m.contains("redirect")),
+                "{e:?}"
+            );
+        });
+    }
 
     #[test]
     fn urls_parse_into_origin_and_path() {

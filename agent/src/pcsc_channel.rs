@@ -238,6 +238,8 @@ fn lowercase(e: &PcscError) -> String {
     }
 }
 
+type EventSink = Box<dyn Fn(DriverEvent)>;
+
 /// A card connected through PC/SC.
 pub struct PcscChannel {
     name: String,
@@ -245,7 +247,7 @@ pub struct PcscChannel {
     atr: RefCell<Option<Vec<u8>>>,
     in_transaction: Cell<bool>,
     closed: Cell<bool>,
-    sink: RefCell<Option<Box<dyn Fn(DriverEvent)>>>,
+    sink: RefCell<Option<EventSink>>,
 }
 
 impl std::fmt::Debug for PcscChannel {
