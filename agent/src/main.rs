@@ -10,6 +10,8 @@ mod pcsc_api;
 mod pcsc_channel;
 mod pin;
 mod terminal;
+#[cfg(test)]
+mod tests;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -279,7 +281,7 @@ const WAIT_POLL: Duration = Duration::from_millis(250);
 async fn open_pcsc(
     pcsc: Arc<dyn Pcsc>,
     reader: Option<&str>,
-    out: Out,
+    say: &dyn Fn(&str),
     abort: &Abort,
 ) -> Result<PcscChannel, CliError> {
     let (mut asked_reader, mut asked_card) = (false, false);
@@ -289,17 +291,14 @@ async fn open_pcsc(
         match choose(&readers, reader) {
             None if !asked_reader => {
                 asked_reader = true;
-                out.line(
-                    0,
-                    &match reader {
-                        None => "Connect a smart card reader…".to_owned(),
-                        Some(n) => format!("Connect the reader \"{n}\"…"),
-                    },
-                );
+                say(&match reader {
+                    None => "Connect a smart card reader…".to_owned(),
+                    Some(n) => format!("Connect the reader \"{n}\"…"),
+                });
             }
             Some(r) if !r.card_present && !asked_card => {
                 asked_card = true;
-                out.line(0, &format!("Insert a card into {}…", r.name));
+                say(&format!("Insert a card into {}…", r.name));
             }
             Some(r) if r.card_present => {
                 match PcscChannel::open(Arc::clone(&pcsc), &r.name).await {
@@ -407,7 +406,8 @@ async fn update(options: &Options, out: Out, abort: &Abort) -> Result<(), CliErr
         ));
     }
     let pcsc = system_pcsc()?;
-    let channel = Rc::new(open_pcsc(pcsc, options.reader.as_deref(), out, abort).await?);
+    let say = |line: &str| out.line(0, line);
+    let channel = Rc::new(open_pcsc(pcsc, options.reader.as_deref(), &say, abort).await?);
     let pad_code = pin_pad_code(&channel).await;
     out.line(
         2,
