@@ -19,6 +19,8 @@ use crate::{open_pcsc, pin_pad_code, verify_on_pcsc_pad};
 
 /// What the fake card saw, in order.
 type Log = Arc<Mutex<Vec<String>>>;
+/// The card's next answers to `SCardTransmit` (then `90 00`).
+type Answers = Arc<Mutex<VecDeque<Result<Vec<u8>, PcscError>>>>;
 
 /// libccid's control code for FEATURE_VERIFY_PIN_DIRECT: SCARD_CTL_CODE(0x330000 + 6).
 const VERIFY_PIN_DIRECT: u32 = 0x4233_0006;
@@ -26,7 +28,7 @@ const VERIFY_PIN_DIRECT: u32 = 0x4233_0006;
 /// The card behind the fake reader: answers from a script, a PIN pad if asked for.
 struct FakeCard {
     log: Log,
-    answers: Arc<Mutex<VecDeque<Result<Vec<u8>, PcscError>>>>,
+    answers: Answers,
     pin_pad: Option<Vec<u8>>,
 }
 
@@ -91,7 +93,7 @@ impl PcscCard for FakeCard {
 struct FakePcsc {
     lists: Mutex<VecDeque<Vec<ReaderInfo>>>,
     log: Log,
-    answers: Arc<Mutex<VecDeque<Result<Vec<u8>, PcscError>>>>,
+    answers: Answers,
     pin_pad: Option<Vec<u8>>,
 }
 
