@@ -29,7 +29,9 @@ export type CardRelayErrorCode =
   | "pin-failed"
   | "network-error"
   | "insecure-url"
-  | "invalid-argument";
+  | "invalid-argument"
+  | "csp-blocked"
+  | "internal";
 
 /** The error every card-relay call rejects with. */
 export class CardRelayError extends Error {
@@ -51,6 +53,12 @@ export class CardRelayError extends Error {
 export const VENDOR_CLASS_CCID_READERS: readonly (readonly [number, number])[];
 /** The default WebUSB chooser filters: class 0x0B plus VENDOR_CLASS_CCID_READERS. */
 export const CCID_FILTERS: readonly USBDeviceFilter[];
+
+/**
+ * Node.js `usb` package (3.x) devices: how long one transfer may wait before it is issued
+ * again (that package times every transfer out; card-relay's reads wait as WebUSB's do).
+ */
+export const NODE_USB_SLICE_MS: number;
 
 export type ExchangeLevel = "tpdu" | "short-apdu" | "extended-apdu";
 
@@ -156,10 +164,14 @@ export interface Notification {
 export type Approval = "once" | "always" | false;
 
 export interface CardUpdateOptions {
-  /** "openscdp" (default; the Scripting Server) or "gp" (GlobalPlatform Amd B). */
-  dialect?: "openscdp" | "gp";
+  /**
+   * "openscdp" (default; the Scripting Server), "gp" (GlobalPlatform Amd B) or "seram"
+   * (GlobalPlatform SERAM, HTTP REST binding: the URL is the Remote Agent's endpoint base,
+   * `/handshake` and `/remoteManagement` are appended; `sessionId` is required).
+   */
+  dialect?: "openscdp" | "gp" | "seram";
   slot?: number;
-  /** Milliseconds per HTTP exchange (default 60000). */
+  /** Milliseconds per HTTP exchange (default 60000; 40000 for "seram"). */
   timeout?: number;
   /** GP X-Admin-From. */
   agentId?: string;
@@ -187,7 +199,10 @@ export interface CardUpdateOptions {
   /** Show PIN data in the trace instead of "******". */
   showSecrets?: boolean;
   signal?: AbortSignal;
-  /** Node.js only: sent as Cookie: JSESSIONID=<id>. Browsers forbid the Cookie header. */
+  /**
+   * "seram": the SERAM session id (required), sent as the `sessionId` query parameter.
+   * Other dialects, Node.js only: sent as Cookie: JSESSIONID=<id> (browsers forbid it).
+   */
   sessionId?: string;
 }
 
@@ -210,6 +225,8 @@ export interface CardUpdateResult {
   roundTrips: number;
   durationMs: number;
   lastNotification: { code: number; message: string } | null;
+  /** The last `X-Admin-Targeted-Application` a GP server sent, else null. */
+  targetedApplication: string | null;
 }
 
 /** Runs a card update session: the server at `url` drives the card in `reader`. */
@@ -245,4 +262,12 @@ export interface SimulatedReader {
   clearFaults(): void;
 }
 
-export type SimulatedCard = "seed" | "pin" | { app: "seed" | "pin"; atr?: string };
+export type SimulatedCard =
+  | "seed"
+  | "pin"
+  | {
+      app: "seed" | "pin";
+      atr?: string;
+      /** T=1 CRC form of a card whose ATR selects CRC: libccid's (default) or CRC-16/X-25. */
+      crc?: "libccid" | "x25";
+    };

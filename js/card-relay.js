@@ -32,6 +32,8 @@ export const ERROR_CODES = Object.freeze([
   "network-error",
   "insecure-url",
   "invalid-argument",
+  "csp-blocked",
+  "internal",
 ]);
 
 /**
@@ -126,12 +128,169 @@ function slotOf(options) {
   return options?.slot ?? 0;
 }
 
+/**
+ * How long one transfer of the Node.js `usb` package (3.x) may wait before it is issued
+ * again. That package gives every transfer a timeout (1000 ms when the call passes none;
+ * 0 is not "no timeout": it is a zero duration, the transfer is cancelled at once), while
+ * a WebUSB transferIn waits until data comes. The adapter below reads one packet per
+ * transfer, so a transfer that times out has taken nothing (a packet is never cut), and
+ * issues it again: reads wait as in WebUSB, the driver's deadlines are the only timeouts,
+ * and close() ends the reads within one slice.
+ */
+export const NODE_USB_SLICE_MS = 500;
+
+/** Whether `device` is a `usb` package (3.x) device rather than a WebUSB one. */
+function isNodeUsbDevice(device) {
+  return typeof device?.nativeTransferIn === "function";
+}
+
+function namedError(name, message) {
+  const e = new Error(message);
+  e.name = name;
+  return e;
+}
+
+/** The `usb` package's errors are plain Errors; the driver reads DOMException names. */
+function nodeUsbError(e) {
+  const message = String(e?.message ?? e);
+  if (/disconnected|no such device|not found/i.test(message)) return namedError("NotFoundError", message);
+  if (/borrow|invalid state/i.test(message)) return namedError("InvalidStateError", message);
+  return e instanceof Error ? e : namedError("OperationError", message);
+}
+
+const isTimedOut = (e) => /cancel|timed? ?out/i.test(String(e?.message ?? e));
+const isStall = (e) => /stall/i.test(String(e?.message ?? e));
+
+/**
+ * A `usb` package device made to behave like a WebUSB USBDevice for the driver: every call
+ * returns a promise (that package throws synchronously from releaseInterface and close
+ * while a transfer is pending: "The same native value cannot be borrowed mutably while
+ * another borrow is active"), reads have no timeout (see NODE_USB_SLICE_MS), stalls are
+ * transfer statuses, and releaseInterface and close end the pending reads first, so the
+ * interface is always released.
+ */
+class NodeUsbDevice {
+  #device;
+  #inFlight = new Set();
+  #closing = false;
+  #packetSizes = new Map();
+
+  constructor(device) {
+    this.#device = device;
+  }
+
+  get vendorId() { return this.#device.vendorId; }
+  get productId() { return this.#device.productId; }
+  get productName() { return this.#device.productName; }
+  get manufacturerName() { return this.#device.manufacturerName; }
+  get serialNumber() { return this.#device.serialNumber; }
+  get opened() { return this.#device.opened; }
+  get configuration() { return this.#device.configuration; }
+  get configurations() { return this.#device.configurations; }
+
+  /** Runs one call of the package: a synchronous throw becomes a rejection. */
+  #call(f) {
+    let promise;
+    try {
+      promise = Promise.resolve(f());
+    } catch (e) {
+      return Promise.reject(nodeUsbError(e));
+    }
+    const tracked = promise.catch((e) => {
+      throw nodeUsbError(e);
+    });
+    const settled = tracked.then(() => {}, () => {});
+    this.#inFlight.add(settled);
+    settled.then(() => this.#inFlight.delete(settled));
+    return tracked;
+  }
+
+  /** Resolves when no call of the package is pending (each ends within one slice). */
+  async #drain() {
+    while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
+  }
+
+  /**
+   * Learns the IN endpoints' packet sizes while no transfer is pending: the package's
+   * `configuration` getter borrows the device mutably too, and throws during a transfer.
+   */
+  #learnPacketSizes() {
+    try {
+      for (const iface of this.#device.configuration?.interfaces ?? []) {
+        for (const e of iface.alternate?.endpoints ?? []) {
+          if (e.direction === "in") this.#packetSizes.set(e.endpointNumber, e.packetSize);
+        }
+      }
+    } catch {
+      // Unknown sizes read 64-byte packets (full speed).
+    }
+  }
+
+  open() { this.#closing = false; return this.#call(() => this.#device.open()); }
+  selectConfiguration(value) { return this.#call(() => this.#device.selectConfiguration(value)); }
+  claimInterface(n) {
+    this.#closing = false;
+    this.#learnPacketSizes();
+    return this.#call(() => this.#device.claimInterface(n));
+  }
+  selectAlternateInterface(n, alternate) {
+    return this.#call(() => this.#device.selectAlternateInterface(n, alternate));
+  }
+  controlTransferIn(setup, length) { return this.#call(() => this.#device.controlTransferIn(setup, length)); }
+  controlTransferOut(setup, data) { return this.#call(() => this.#device.controlTransferOut(setup, data)); }
+  clearHalt(direction, endpoint) { return this.#call(() => this.#device.clearHalt(direction, endpoint)); }
+
+  async transferOut(endpoint, data) {
+    try {
+      return await this.#call(() => this.#device.transferOut(endpoint, data));
+    } catch (e) {
+      if (isStall(e)) return { status: "stall", bytesWritten: 0 };
+      throw e;
+    }
+  }
+
+  async transferIn(endpoint, length) {
+    const packet = Math.max(1, Math.min(length, this.#packetSizes.get(endpoint) ?? 64));
+    for (;;) {
+      if (this.#closing) throw namedError("AbortError", "The transfer was cancelled.");
+      try {
+        return await this.#call(() => this.#device.transferIn(endpoint, packet, NODE_USB_SLICE_MS));
+      } catch (e) {
+        if (isStall(e)) return { status: "stall", data: undefined };
+        if (!isTimedOut(e)) throw e;
+        // Nothing within this slice: read again, as a WebUSB read would go on waiting.
+      }
+    }
+  }
+
+  /** Ends the pending reads, then releases the interface. */
+  async releaseInterface(n) {
+    this.#closing = true;
+    await this.#drain();
+    return this.#call(() => this.#device.releaseInterface(n));
+  }
+
+  /** Ends the pending reads, releases what is claimed, closes the device. */
+  async close() {
+    this.#closing = true;
+    await this.#drain();
+    for (const iface of this.#device.configuration?.interfaces ?? []) {
+      if (iface.claimed) await this.#call(() => this.#device.releaseInterface(iface.interfaceNumber)).catch(() => {});
+    }
+    return this.#call(() => this.#device.close());
+  }
+}
+
+/** Card events whose listeners make the driver watch the slots. */
+const CARD_EVENTS = new Set(["cardinserted", "cardremoved"]);
+
 /** A smart card reader on WebUSB (or a simulated one). Events: see CardReaderEvent. */
 export class CardReader extends EventTarget {
   #core;
   #device;
   #bus;
   #onDisconnect;
+  #listeners = new Set();
 
   /** Not for direct use: see CardReader.request() and CardReader.open(). */
   constructor(token, core, device, bus = usb()) {
@@ -141,6 +300,7 @@ export class CardReader extends EventTarget {
     }
     this.#core = core;
     this.#device = device;
+    core.setListening(false);
     core.setEventHandler((type, slot) => {
       if (type === "disconnected") this.#forgetDisconnectListener();
       this.dispatchEvent(new CardReaderEvent(type, slot));
@@ -205,8 +365,27 @@ export class CardReader extends EventTarget {
    * the device came from (default `navigator.usb`), watched for its `disconnect` event.
    */
   static async open(device, { usb: bus } = {}) {
-    const core = await ReaderCore.open(device);
+    // A device of the Node.js `usb` package goes through an adapter (see NodeUsbDevice).
+    const core = await ReaderCore.open(isNodeUsbDevice(device) ? new NodeUsbDevice(device) : device);
     return new CardReader(CORE, core, device, bus ?? usb());
+  }
+
+  /** EventTarget's, also telling the driver whether someone waits for card events. */
+  addEventListener(type, listener, options) {
+    super.addEventListener(type, listener, options);
+    if (CARD_EVENTS.has(type) && listener) {
+      this.#listeners.add(`${type}\u0000${listenerKey(listener, options)}`);
+      this.#core.setListening(true);
+    }
+  }
+
+  /** EventTarget's, also telling the driver when nobody waits for card events any more. */
+  removeEventListener(type, listener, options) {
+    super.removeEventListener(type, listener, options);
+    if (CARD_EVENTS.has(type) && listener) {
+      this.#listeners.delete(`${type}\u0000${listenerKey(listener, options)}`);
+      this.#core.setListening(this.#listeners.size > 0);
+    }
   }
 
   /** The USBDevice (or simulated device) behind this reader. */
@@ -263,6 +442,16 @@ export class CardReader extends EventTarget {
   }
 }
 
+const listenerIds = new WeakMap();
+let nextListenerId = 0;
+
+/** One key per (listener, capture), as EventTarget tells listeners apart. */
+function listenerKey(listener, options) {
+  if (!listenerIds.has(listener)) listenerIds.set(listener, ++nextListenerId);
+  const capture = typeof options === "boolean" ? options : Boolean(options?.capture);
+  return `${listenerIds.get(listener)}:${capture}`;
+}
+
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
 const APPROVALS_KEY = "card-relay.approved-servers";
 
@@ -288,9 +477,23 @@ export function approvedServers() {
   }
 }
 
-/** Forgets an "always" approval. */
+/**
+ * The origin as `new URL(origin).origin` serialises it (default port dropped, host
+ * lowercased, IDN in Punycode): the one origin rule, also the Rust core's. Unparsable text
+ * is kept as it is.
+ */
+function normalOrigin(origin) {
+  try {
+    return new URL(String(origin)).origin;
+  } catch {
+    return String(origin);
+  }
+}
+
+/** Forgets an "always" approval; `origin` may be spelt any way URL parsing accepts. */
 export function revokeServer(origin) {
-  const list = approvedServers().filter((o) => o !== origin);
+  const gone = normalOrigin(origin);
+  const list = approvedServers().filter((o) => normalOrigin(o) !== gone);
   storage()?.setItem(APPROVALS_KEY, JSON.stringify(list));
 }
 
@@ -322,7 +525,7 @@ export function checkServerUrl(url) {
 }
 
 async function approve(target, options) {
-  if (target.sameOrigin || approvedServers().includes(target.origin)) return;
+  if (target.sameOrigin || approvedServers().some((o) => normalOrigin(o) === target.origin)) return;
   const answer = options.approve ? await options.approve(target.origin) : false;
   if (answer === "always") {
     remember(target.origin);
@@ -382,15 +585,28 @@ async function verifyPin(reader, options) {
   if (reader.pinPad && options.pinPad !== false) {
     const pad = typeof options.pinPad === "object" && options.pinPad !== null ? options.pinPad : {};
     options.onPinPad?.({ triesLeft: tries });
-    r = await reader[CORE].verifyPin(slot, {
-      reference,
-      minDigits: pad.minDigits,
-      maxDigits: pad.maxDigits,
-      timeout: pad.timeout,
-      padding: pad.padding,
-      signal: options.signal,
-    });
-  } else {
+    try {
+      r = await reader[CORE].verifyPin(slot, {
+        reference,
+        minDigits: pad.minDigits,
+        maxDigits: pad.maxDigits,
+        timeout: pad.timeout,
+        padding: pad.padding,
+        signal: options.signal,
+      });
+    } catch (e) {
+      // The reader announces a PIN pad but refused to use it: say so, and let the user
+      // type the PIN on the computer when the caller can ask for it.
+      if (e?.code !== "unsupported-reader") throw e;
+      if (typeof options.pin !== "function") {
+        throw new CardRelayError("unsupported-reader", e.message, {
+          cause: e,
+          hint: "Enter the PIN on the computer instead: pass a pin() callback, or use another reader.",
+        });
+      }
+    }
+  }
+  if (r === undefined) {
     if (typeof options.pin !== "function") {
       throw new CardRelayError("pin-failed", "a PIN is required but no pin() callback was given");
     }
@@ -417,19 +633,24 @@ async function verifyPin(reader, options) {
 
 /**
  * Runs a card update session: the server at `url` drives the card in `reader` over
- * RAMOverHTTP. Options: dialect ("openscdp" default, or "gp"), slot, timeout (ms per HTTP
- * exchange, default 60000), credentials ("include" for cross-origin servers by default,
+ * RAMOverHTTP or GP SERAM. Options: dialect ("openscdp" default, "gp", or "seram": then `url`
+ * is the Remote Agent's endpoint base and sessionId the SERAM session id, required), slot,
+ * timeout (ms per HTTP exchange, default 60000; 40000 for seram), credentials ("include" for cross-origin servers by default,
  * "same-origin" otherwise), approve(origin) → "once" | "always" | false for servers that are
  * not same-origin, pinRequired / pinSelect / pin() for a local PIN check first,
  * onNotification({ code, message, timeToCompletion }), onTrace(line), showSecrets, signal,
- * sessionId (Node.js only). Resolves to { status, apdus, roundTrips, durationMs,
- * lastNotification }.
+ * sessionId (RAM dialects: a JSESSIONID cookie, Node.js only). Resolves to { status, apdus,
+ * roundTrips, durationMs, lastNotification, targetedApplication }.
  */
 export async function cardUpdate(reader, url, options = {}) {
   if (!(reader instanceof CardReader)) {
     throw new CardRelayError("invalid-argument", "the first argument must be a CardReader");
   }
-  if (options.sessionId !== undefined && globalThis.document !== undefined) {
+  const seram = options.dialect === "seram";
+  if (seram && (typeof options.sessionId !== "string" || options.sessionId === "")) {
+    throw new CardRelayError("invalid-argument", "the seram dialect needs a sessionId");
+  }
+  if (!seram && options.sessionId !== undefined && globalThis.document !== undefined) {
     throw new CardRelayError(
       "invalid-argument",
       "sessionId works in Node.js only: browsers forbid setting the Cookie header; the page's own cookies carry the session",
@@ -443,18 +664,89 @@ export async function cardUpdate(reader, url, options = {}) {
   if (options.pinRequired) {
     await verifyPin(reader, options);
   }
-  return runCardUpdate(reader[CORE], target.url, {
-    dialect: options.dialect,
-    slot: options.slot,
-    timeout: options.timeout,
-    agentId: options.agentId,
-    credentials: options.credentials ?? (target.sameOrigin ? "same-origin" : "include"),
-    showSecrets: options.showSecrets,
-    onNotification: options.onNotification,
-    onTrace: options.onTrace,
-    signal: options.signal,
-    sessionId: options.sessionId,
-  });
+  const fetch = await sessionFetch();
+  try {
+    return await runCardUpdate(reader[CORE], target.url, {
+      fetch,
+      dialect: options.dialect,
+      slot: options.slot,
+      timeout: options.timeout,
+      agentId: options.agentId,
+      credentials: options.credentials ?? (target.sameOrigin ? "same-origin" : "include"),
+      showSecrets: options.showSecrets,
+      onNotification: options.onNotification,
+      onTrace: options.onTrace,
+      signal: options.signal,
+      sessionId: options.sessionId,
+    });
+  } finally {
+    fetch?.close();
+  }
+}
+
+// Statuses whose Response has no body (Fetch standard "null body status").
+const NULL_BODY_STATUS = new Set([204, 205, 304]);
+
+/**
+ * Outside the browser (Node.js): a `fetch` for one card update that sends every request of
+ * the session over one keep-alive connection, with node:http / node:https and an agent of
+ * at most one socket. Node's own fetch spreads quick consecutive POSTs over a pool of
+ * connections, and servers that keep one admin session per connection (SCP81, GP Amd B
+ * admin servers) then see each POST as a new session. `close()` ends the connection.
+ * Undefined in a browser, where the page's fetch and its cookies are used.
+ */
+async function sessionFetch() {
+  if (globalThis.document !== undefined || !globalThis.process?.versions?.node) return undefined;
+  // Kept out of bundlers' sight: browsers never load these.
+  const load = (name) => import(/* webpackIgnore: true */ /* @vite-ignore */ name);
+  const [http, https] = await Promise.all([load("node:http"), load("node:https")]);
+  const agents = {
+    "http:": new http.Agent({ keepAlive: true, maxSockets: 1 }),
+    "https:": new https.Agent({ keepAlive: true, maxSockets: 1 }),
+  };
+  const fetch = (url, init = {}) =>
+    new Promise((resolve, reject) => {
+      const target = new URL(url);
+      const agent = agents[target.protocol];
+      if (!agent) {
+        reject(new TypeError(`fetch failed: unsupported protocol ${target.protocol}`));
+        return;
+      }
+      const headers = {};
+      new Headers(init.headers).forEach((value, name) => (headers[name] = value));
+      const body = init.body ? Buffer.from(init.body.buffer, init.body.byteOffset, init.body.byteLength) : null;
+      headers["content-length"] = String(body?.length ?? 0);
+      const request = (target.protocol === "https:" ? https : http).request(
+        target,
+        { method: init.method ?? "GET", headers, agent, signal: init.signal ?? undefined },
+        (response) => {
+          const chunks = [];
+          response.on("data", (chunk) => chunks.push(chunk));
+          response.on("error", reject);
+          response.on("end", () => {
+            const status = response.statusCode ?? 0;
+            if (init.redirect === "error" && status >= 300 && status < 400 && response.headers.location) {
+              reject(new TypeError(`fetch failed: redirect to ${response.headers.location} refused`));
+              return;
+            }
+            const out = new Headers();
+            for (let i = 0; i + 1 < response.rawHeaders.length; i += 2) {
+              out.append(response.rawHeaders[i], response.rawHeaders[i + 1]);
+            }
+            try {
+              const payload = NULL_BODY_STATUS.has(status) ? null : Buffer.concat(chunks);
+              resolve(new Response(payload, { status, statusText: response.statusMessage, headers: out }));
+            } catch (e) {
+              reject(new TypeError(`fetch failed: ${e.message}`));
+            }
+          });
+        },
+      );
+      request.on("error", (e) => reject(e.name === "AbortError" ? e : new TypeError(`fetch failed: ${e.message}`)));
+      request.end(body ?? undefined);
+    });
+  fetch.close = () => Object.values(agents).forEach((agent) => agent.destroy());
+  return fetch;
 }
 
 /**

@@ -83,4 +83,16 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   log "installing npm packages"
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund >&2; else npm install --no-audit --no-fund >&2; fi
 fi
+# 6. JSON-schema validation of the SERAM messages (tests/seram_schema.py), from Debian.
+seram_python_ok() {
+  local py
+  for py in python3 /usr/bin/python3; do
+    "$py" -c 'import jsonschema, yaml' >/dev/null 2>&1 && return 0
+  done
+  return 1
+}
+if ! seram_python_ok; then
+  log "installing python3-jsonschema and python3-yaml"
+  apt_install python3-jsonschema python3-yaml
+fi
 log "ready"

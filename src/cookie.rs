@@ -9,6 +9,8 @@
 pub struct CookieJar {
     /// `(origin, name, value)` in the order first set.
     entries: Vec<(String, String, String)>,
+    /// Origins whose jar the caller's own `Cookie` header has seeded.
+    seeded: Vec<String>,
 }
 
 impl CookieJar {
@@ -36,26 +38,37 @@ impl CookieJar {
         }
     }
 
-    /// The `Cookie` header for a request to `origin` that already carries `explicit` (the
-    /// caller's own `Cookie` header, e.g. the OCF `JSESSIONID`): the explicit pairs first,
-    /// then the jar's, leaving out names the caller set. `None` when there is nothing to send.
-    pub fn header(&self, origin: &str, explicit: Option<&str>) -> Option<String> {
-        let mut pairs: Vec<String> = explicit
-            .into_iter()
-            .flat_map(|h| h.split(';'))
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(str::to_owned)
-            .collect();
-        let named: Vec<String> = pairs
-            .iter()
-            .map(|p| p.split_once('=').map_or(p.as_str(), |(n, _)| n).to_owned())
-            .collect();
-        for (o, name, value) in &self.entries {
-            if o == origin && !named.contains(name) {
-                pairs.push(format!("{name}={value}"));
+    /// The `Cookie` header for a request to `origin` whose caller gave `explicit` (its own
+    /// `Cookie` header, e.g. the OCF `JSESSIONID`). The first explicit header for an origin
+    /// seeds the jar with its pairs, without overriding a cookie the server already set;
+    /// after that the jar alone decides, so a server's `Set-Cookie` replaces the seed. `None`
+    /// when there is nothing to send.
+    pub fn header(&mut self, origin: &str, explicit: Option<&str>) -> Option<String> {
+        if let Some(explicit) = explicit {
+            if !self.seeded.iter().any(|o| o == origin) {
+                self.seeded.push(origin.to_owned());
+                for pair in explicit.split(';') {
+                    let Some((name, value)) = pair.split_once('=') else {
+                        continue;
+                    };
+                    let (name, value) = (name.trim(), value.trim());
+                    let known = self
+                        .entries
+                        .iter()
+                        .any(|(o, n, _)| o == origin && n == name);
+                    if !name.is_empty() && !known {
+                        self.entries
+                            .push((origin.to_owned(), name.to_owned(), value.to_owned()));
+                    }
+                }
             }
         }
+        let pairs: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(o, _, _)| o == origin)
+            .map(|(_, name, value)| format!("{name}={value}"))
+            .collect();
         (!pairs.is_empty()).then(|| pairs.join("; "))
     }
 }
@@ -69,16 +82,18 @@ mod tests {
     #[test]
     fn a_seeded_session_id_is_replaced_by_the_servers_cookie() {
         // The OCF client's cookie manager: the session id given on the command line is the
-        // first JSESSIONID; a Set-Cookie of the same name replaces it for later requests.
+        // first JSESSIONID; a Set-Cookie of the same name replaces it for later requests,
+        // while the caller keeps sending its own header.
         let mut jar = CookieJar::default();
-        jar.store("https://a.example", "JSESSIONID=given");
+        let given = Some("JSESSIONID=given");
+        let origin = "https://a.example";
         assert_eq!(
-            jar.header("https://a.example", None).as_deref(),
+            jar.header(origin, given).as_deref(),
             Some("JSESSIONID=given")
         );
-        jar.store("https://a.example", "JSESSIONID=server; Path=/rt; HttpOnly");
+        jar.store(origin, "JSESSIONID=server; Path=/rt; HttpOnly");
         assert_eq!(
-            jar.header("https://a.example", None).as_deref(),
+            jar.header(origin, given).as_deref(),
             Some("JSESSIONID=server")
         );
         assert_eq!(jar.header("https://b.example", None), None);

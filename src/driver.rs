@@ -7,10 +7,26 @@
 //! - A bulk-IN read that outlived its operation (timeout, abort) is kept and awaited by the
 //!   next operation: WebUSB cannot cancel a `transferIn`, and a new read queued behind the
 //!   old one would never see the answer it waits for.
+//! - One command per slot (CCID §5.2.5): after an operation that ended before its answer
+//!   came (timeout, abort, a USB error, the card leaving), the next operation first waits
+//!   for that answer, at most as long as it would wait for its own first answer, and drops
+//!   it by bSeq. When that wait ends without it, the slot is aborted (CCID §5.3.1): the
+//!   class request ABORT on the control pipe, then PC_to_RDR_Abort with the same bSeq, and
+//!   the operation goes on once the reader answered the abort. Where the control transfer
+//!   is refused (Chrome blocks control transfers to protected-class interfaces, a
+//!   transport may not offer them, a reader may stall the request), PC_to_RDR_Abort is
+//!   sent alone; a reader that still keeps the slot busy fails the operation with
+//!   `timeout`, and the next operation tries again. Nothing new is sent before that.
+//! - Card events: the interrupt endpoint is read again after a transient error, with
+//!   backoff ([`INTERRUPT_RETRY_MS`]); only a disconnect ends the watch. While the pipe
+//!   keeps failing ([`INTERRUPT_FAILURES_BEFORE_POLLING`] in a row), or when the reader has
+//!   none, the slots are polled with GetSlotStatus every [`STATUS_POLL_MS`] while someone
+//!   listens for events ([`CcidDriver::set_listening`]).
 //! - The interface is released and the device closed on [`CcidDriver::close`]; after a
 //!   disconnect every call fails with [`DriverError::Disconnected`].
 
 pub mod error;
+pub mod seram;
 pub mod sync;
 pub mod update;
 pub mod usb;
@@ -29,8 +45,16 @@ use usb::{
     UsbTransport,
 };
 
-/// How often a reader without an interrupt endpoint is asked for its slot status.
+/// How often the slots are polled with GetSlotStatus when the interrupt endpoint cannot
+/// tell about card changes (none, or failing).
 pub const STATUS_POLL_MS: u64 = 500;
+/// The first wait before reading a failed interrupt endpoint again; it doubles with each
+/// failure in a row, up to [`INTERRUPT_RETRY_MAX_MS`].
+pub const INTERRUPT_RETRY_MS: u64 = 50;
+/// The longest wait between two attempts on a failing interrupt endpoint.
+pub const INTERRUPT_RETRY_MAX_MS: u64 = 5_000;
+/// Failed interrupt reads in a row after which the slots are polled as well.
+pub const INTERRUPT_FAILURES_BEFORE_POLLING: u32 = 3;
 
 /// Card and device events, delivered to the driver's owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +122,8 @@ pub struct CcidDriver<U: UsbTransport> {
     state: Rc<RefCell<State>>,
     lock: FifoLock,
     sink: RefCell<Option<EventSink>>,
+    /// Whether someone listens for card events (or waits for a card): polling runs only then.
+    listening: std::cell::Cell<bool>,
     bulk_in: u8,
     bulk_out: u8,
     interrupt: Option<u8>,
@@ -180,6 +206,7 @@ impl<U: UsbTransport + 'static> CcidDriver<U> {
             })),
             lock: FifoLock::default(),
             sink: RefCell::new(None),
+            listening: std::cell::Cell::new(true),
             bulk_in: bulk_in.number(),
             bulk_out: bulk_out.number(),
             interrupt: interface.interrupt_in.map(|e| e.number()),
@@ -215,6 +242,17 @@ impl<U: UsbTransport + 'static> CcidDriver<U> {
     /// Where card and device events go.
     pub fn set_event_sink(&self, sink: impl Fn(DriverEvent) + 'static) {
         *self.sink.borrow_mut() = Some(Rc::new(sink));
+    }
+
+    /// Whether someone listens for card events or waits for a card (default: yes). Slot
+    /// polling (a reader without a working interrupt endpoint) runs only while someone does.
+    pub fn set_listening(&self, listening: bool) {
+        self.listening.set(listening);
+    }
+
+    /// The answer the reader still owes for an abandoned command, if any.
+    pub fn owed(&self) -> Option<crate::reader::Owed> {
+        self.state.borrow().reader.owed()
     }
 
     /// Whether the device is gone or closed.
@@ -260,18 +298,67 @@ impl<U: UsbTransport + 'static> CcidDriver<U> {
         if abort.is_some_and(Abort::is_aborted) {
             return Err(DriverError::Aborted);
         }
-        let now = self.clock.now();
-        {
-            let mut s = self.state.borrow_mut();
-            s.completion = None;
-            s.reader.start(op, now).map_err(DriverError::Reader)?;
-        }
-        let result = self.drive(abort).await;
+        let settled = self.settle(&op, abort).await;
+        let result = match settled {
+            Ok(()) => {
+                let now = self.clock.now();
+                let started = {
+                    let mut s = self.state.borrow_mut();
+                    s.completion = None;
+                    s.reader.start(op, now).map_err(DriverError::Reader)
+                };
+                match started {
+                    Ok(()) => self.drive(abort).await,
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        };
         // Whatever happened, leave the state machine idle for the next operation.
         self.state.borrow_mut().reader.abort();
         self.drain_card_events();
         self.state.borrow_mut().completion = None;
         result
+    }
+
+    /// Brings the slot back to a known state before `op` sends anything: waits for an
+    /// answer the reader still owes, at most as long as `op` would wait for its first
+    /// answer, then aborts the slot (CCID §5.3.1). See the module documentation.
+    async fn settle(&self, op: &Operation, abort: Option<&Abort>) -> Result<(), DriverError> {
+        if self.state.borrow().reader.owed().is_none() {
+            return Ok(());
+        }
+        let bound = self.state.borrow().reader.first_timeout(op);
+        let deadline = self.clock.now().saturating_add(bound);
+        let mut timer = None;
+        while self.state.borrow().reader.owed().is_some() && self.clock.now() < deadline {
+            self.read_once(deadline, &mut timer, abort).await?;
+        }
+        if self.state.borrow().reader.owed().is_none() {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let started = {
+            let mut s = self.state.borrow_mut();
+            s.completion = None;
+            s.reader.start_abort(now)
+        };
+        let Some((slot, seq)) = started else {
+            return Ok(());
+        };
+        let setup = ControlSetup::ccid_abort(self.description.interface.number, slot, seq);
+        let request = self.usb.control_transfer_out(setup, &[]);
+        if let Err(e) = request.await {
+            // Refused (a protected class in Chrome, a stall, no control transfers out):
+            // PC_to_RDR_Abort goes alone. Only a vanished device ends here.
+            if e.kind == UsbErrorKind::NotFound {
+                self.mark_disconnected();
+                return Err(DriverError::Disconnected);
+            }
+        }
+        let aborted = self.drive(abort).await;
+        self.state.borrow_mut().reader.abort();
+        aborted.map(|_| ())
     }
 
     async fn drive(&self, abort: Option<&Abort>) -> Result<Completion, DriverError> {
@@ -474,55 +561,94 @@ impl<U: UsbTransport + 'static> CcidDriver<U> {
         }
     }
 
-    /// Watches for card changes until the driver is closed or the device disappears: reads
-    /// the interrupt endpoint, or polls GetSlotStatus every [`STATUS_POLL_MS`] when the
-    /// reader has none (and no other operation is running).
+    /// Watches for card changes until the driver is closed or the device disappears. With an
+    /// interrupt endpoint it reads NotifySlotChange messages, reading again after a
+    /// transient error (with backoff; a stall is cleared first); when the endpoint keeps
+    /// failing, or the reader has none, it also polls the slots with GetSlotStatus every
+    /// [`STATUS_POLL_MS`] while someone listens and no other operation runs. Only a
+    /// disconnect (or close) ends it.
     pub async fn watch(&self) {
-        match self.interrupt {
-            Some(endpoint) => self.watch_interrupt(endpoint).await,
-            None => self.watch_by_polling().await,
-        }
-    }
-
-    async fn watch_interrupt(&self, endpoint: u8) {
+        let mut read: Option<LocalBoxFuture<Result<Vec<u8>, UsbError>>> = None;
+        let mut failures: u32 = 0;
+        let mut retry_at: u64 = 0;
         while self.is_usable() {
-            match self.usb.transfer_in(endpoint, 64).await {
-                Ok(data) => {
-                    let handled = self.state.borrow_mut().reader.handle_interrupt(&data);
-                    if handled.is_ok() {
-                        self.drain_card_events();
+            let now = self.clock.now();
+            if let Some(endpoint) = self.interrupt {
+                if read.is_none() && now >= retry_at {
+                    read = Some(self.usb.transfer_in(endpoint, 64));
+                }
+            }
+            let polling = self.interrupt.is_none() || failures >= INTERRUPT_FAILURES_BEFORE_POLLING;
+            let outcome = match read.as_mut() {
+                Some(r) if !polling => Some(r.await),
+                Some(r) => match race(r, self.clock.sleep(STATUS_POLL_MS)).await {
+                    Either::Left(result) => Some(result),
+                    Either::Right(()) => None,
+                },
+                None => {
+                    let wait = if polling {
+                        STATUS_POLL_MS.min(retry_at.saturating_sub(now).max(1))
+                    } else {
+                        retry_at.saturating_sub(now)
+                    };
+                    self.clock.sleep(wait).await;
+                    None
+                }
+            };
+            match outcome {
+                Some(result) => {
+                    read = None;
+                    if !self.is_usable() {
+                        return;
+                    }
+                    match result {
+                        Ok(data) => {
+                            failures = 0;
+                            let handled = self.state.borrow_mut().reader.handle_interrupt(&data);
+                            if handled.is_ok() {
+                                self.drain_card_events();
+                            }
+                        }
+                        Err(e) if e.kind == UsbErrorKind::NotFound => {
+                            self.mark_disconnected();
+                            return;
+                        }
+                        Err(e) => {
+                            if e.kind == UsbErrorKind::Stall {
+                                if let Some(endpoint) = self.interrupt {
+                                    let _ = self.usb.clear_halt(Direction::In, endpoint).await;
+                                }
+                            }
+                            failures = failures.saturating_add(1);
+                            let shift = failures.saturating_sub(1).min(16);
+                            let backoff = (INTERRUPT_RETRY_MS << shift).min(INTERRUPT_RETRY_MAX_MS);
+                            retry_at = self.clock.now().saturating_add(backoff);
+                        }
                     }
                 }
-                Err(e) if e.kind == UsbErrorKind::Stall => {
-                    let _ = self.usb.clear_halt(Direction::In, endpoint).await;
-                }
-                Err(e) => {
-                    if matches!(e.kind, UsbErrorKind::NotFound | UsbErrorKind::Network) {
-                        self.mark_disconnected();
+                None if polling && self.listening.get() && !self.lock.is_locked() => {
+                    let alive = self.poll_slots().await;
+                    if !alive {
+                        return;
                     }
-                    return;
                 }
+                None => {}
             }
         }
     }
 
-    async fn watch_by_polling(&self) {
+    /// One GetSlotStatus per slot: the answers feed the presence tracking and its events.
+    /// False when the device is gone or closed.
+    async fn poll_slots(&self) -> bool {
         let slots = self.description.descriptor().slot_count();
-        while self.is_usable() {
-            self.clock.sleep(STATUS_POLL_MS).await;
-            if self.lock.is_locked() {
-                continue;
-            }
-            for slot in 0..slots {
-                let Ok(slot) = u8::try_from(slot) else { break };
-                // The answer itself feeds the presence tracking (and its events); a reader
-                // error is worth another try, anything else (gone, closed) ends the watch.
-                match self.run(Operation::Status { slot }, None).await {
-                    Ok(_) | Err(DriverError::Reader(_)) => {}
-                    Err(_) => return,
-                }
+        for slot in 0..slots {
+            let Ok(slot) = u8::try_from(slot) else { break };
+            let polled = self.run(Operation::Status { slot }, None).await;
+            if matches!(polled, Err(DriverError::Disconnected | DriverError::Closed)) {
+                return false;
             }
         }
+        self.is_usable()
     }
 
     /// Releases the interface and closes the device. Idempotent; a running operation is

@@ -30,10 +30,11 @@ use std::collections::VecDeque;
 
 use crate::proto::apdu::{ApduError, CommandApdu};
 use crate::proto::atr::{self, Atr, AtrError, FiDi};
+use crate::proto::ccid::Chain;
 use crate::proto::ccid::{
-    CcidError, CommandStatus, Header, IccStatus, InterruptMessage, PcToRdr, PcToRdrGetSlotStatus,
-    PcToRdrIccPowerOff, PcToRdrIccPowerOn, PcToRdrSecure, PcToRdrSetParameters, PcToRdrXfrBlock,
-    PowerSelect, RdrToPc, SlotError, SlotState,
+    CcidError, CommandStatus, Header, IccStatus, InterruptMessage, PcToRdr, PcToRdrAbort,
+    PcToRdrGetSlotStatus, PcToRdrIccPowerOff, PcToRdrIccPowerOn, PcToRdrSecure,
+    PcToRdrSetParameters, PcToRdrXfrBlock, PowerSelect, RdrToPc, SlotError, SlotState,
 };
 use crate::proto::descriptor::{CcidClassDescriptor, ExchangeLevel};
 use crate::proto::pps::{self, ParameterPlan, PpsError, PpsRequest};
@@ -60,20 +61,6 @@ pub const MAX_TIME_EXTENSIONS: u32 = 10_000;
 const HEADER_LEN: u32 = 10;
 /// Prologue and largest epilogue of a T=1 block.
 const T1_OVERHEAD: u32 = 5;
-
-/// wLevelParameter / bChainParameter values at extended APDU level (CCID §6.1.4, §6.2.1).
-mod chain {
-    /// The command or response is complete in this message.
-    pub const WHOLE: u16 = 0x00;
-    /// First part of a chain; more follows.
-    pub const BEGINS: u16 = 0x01;
-    /// Last part of a chain.
-    pub const ENDS: u16 = 0x02;
-    /// A middle part of a chain.
-    pub const CONTINUES: u16 = 0x03;
-    /// An empty message asking for (or announcing) the next part.
-    pub const CONTINUE: u16 = 0x10;
-}
 
 /// Why a reader operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -154,6 +141,12 @@ pub enum ReaderError {
     /// The PIN verification parameters are out of range.
     #[error("bad pin verification parameters: {0}")]
     PinParameters(&'static str),
+    /// The reader announces PIN verification (bPINSupport) but refused PC_to_RDR_Secure:
+    /// a failed answer that says nothing about the card (some firmware answers with a
+    /// failed RDR_to_PC_SlotStatus where CCID §6.1.11 prescribes RDR_to_PC_DataBlock, or
+    /// with bError 0, command not supported). The PIN can still be entered on the host.
+    #[error("this reader's pin pad cannot be used")]
+    PinPadUnusable,
 }
 
 /// What a finished operation produced.
@@ -346,6 +339,18 @@ pub struct ReaderStats {
     pub time_extensions: u64,
 }
 
+/// A command whose operation ended before its answer came (timeout, abort, card removal):
+/// the reader still owes that answer, and CCID allows one command per slot at a time
+/// (CCID §5.2.5, bMaxCCIDBusySlots). The caller must not send another command before the
+/// answer came or the slot was aborted ([`Reader::start_abort`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owed {
+    /// bSlot of the command.
+    pub slot: u8,
+    /// bSeq of the command.
+    pub seq: u8,
+}
+
 /// The active card of a slot.
 #[derive(Debug, Clone)]
 struct Card {
@@ -385,6 +390,10 @@ enum Pending {
     Transmit {
         slot: u8,
         mode: TransmitMode,
+    },
+    /// PC_to_RDR_Abort sent (CCID §5.3.1, §6.1.13): waiting for its RDR_to_PC_SlotStatus.
+    Abort {
+        slot: u8,
     },
 }
 
@@ -453,6 +462,8 @@ pub struct Reader {
     stats: ReaderStats,
     /// The slot whose T=1 engine is in an exchange started by a transmit.
     t1_in_flight: Option<u8>,
+    /// The answer still owed by the reader, if any.
+    owed: Option<Owed>,
 }
 
 impl Reader {
@@ -486,6 +497,7 @@ impl Reader {
             events: VecDeque::new(),
             stats: ReaderStats::default(),
             t1_in_flight: None,
+            owed: None,
         })
     }
 
@@ -548,6 +560,43 @@ impl Reader {
         }
     }
 
+    /// The answer the reader still owes for a command whose operation ended without it.
+    /// While there is one, no new command may be sent: read and drop the answer (it is
+    /// recognised by bSlot and bSeq in [`Reader::handle_message`]) or abort the slot with
+    /// [`Reader::start_abort`].
+    pub fn owed(&self) -> Option<Owed> {
+        self.owed
+    }
+
+    /// How long `op` would wait for its first answer: the bound for waiting out an owed
+    /// answer before starting it.
+    pub fn first_timeout(&self, op: &Operation) -> Millis {
+        match op {
+            Operation::PowerOn { .. } => POWER_ON_TIMEOUT_MS,
+            Operation::PowerOff { .. } | Operation::Status { .. } => CONTROL_TIMEOUT_MS,
+            Operation::Transmit { slot, .. } => self.exchange_timeout(*slot),
+            Operation::VerifyPin { slot, pin } => {
+                Millis::from(pin.timeout_s) * 1000 + self.exchange_timeout(*slot)
+            }
+        }
+    }
+
+    /// Starts the CCID abort of the slot that owes an answer (CCID §5.3.1): queues
+    /// PC_to_RDR_Abort with a new bSeq and returns `(bSlot, bSeq)`, which the caller sends
+    /// first as the class request ABORT (wValue = bSeq << 8 | bSlot) on the control pipe.
+    /// The abort completes with [`Completion::Status`] when the reader answers it (after
+    /// failing the aborted command with CMD_ABORTED, whose answer is dropped by bSeq);
+    /// from then on nothing is owed. `None` when nothing is owed or an operation runs.
+    pub fn start_abort(&mut self, now: Millis) -> Option<(u8, u8)> {
+        if self.pending.is_some() {
+            return None;
+        }
+        let slot = self.owed?.slot;
+        let seq = self.send_control(now, |seq| PcToRdr::Abort(PcToRdrAbort { slot, seq }));
+        self.pending = Some(Pending::Abort { slot });
+        Some((slot, seq))
+    }
+
     /// Starts an operation. Its outcome arrives as [`ReaderEvent::Completed`].
     pub fn start(&mut self, op: Operation, now: Millis) -> Result<(), ReaderError> {
         if self.pending.is_some() {
@@ -580,21 +629,15 @@ impl Reader {
                 });
             }
             Operation::PowerOff { slot } => {
-                let seq = self.next_seq();
-                self.push_command(
-                    PcToRdr::IccPowerOff(PcToRdrIccPowerOff { slot, seq }),
-                    now + CONTROL_TIMEOUT_MS,
-                    CONTROL_TIMEOUT_MS,
-                );
+                self.send_control(now, |seq| {
+                    PcToRdr::IccPowerOff(PcToRdrIccPowerOff { slot, seq })
+                });
                 self.pending = Some(Pending::PowerOff { slot });
             }
             Operation::Status { slot } => {
-                let seq = self.next_seq();
-                self.push_command(
-                    PcToRdr::GetSlotStatus(PcToRdrGetSlotStatus { slot, seq }),
-                    now + CONTROL_TIMEOUT_MS,
-                    CONTROL_TIMEOUT_MS,
-                );
+                self.send_control(now, |seq| {
+                    PcToRdr::GetSlotStatus(PcToRdrGetSlotStatus { slot, seq })
+                });
                 self.pending = Some(Pending::Status { slot });
             }
             Operation::Transmit { slot, apdu } => {
@@ -738,11 +781,23 @@ impl Reader {
 
     /// One whole bulk-IN message.
     pub fn handle_message(&mut self, msg: &[u8], now: Millis) {
+        let decoded = Header::decode(msg);
+        if let (Ok(h), Some(owed)) = (&decoded, self.owed) {
+            if h.slot == owed.slot && h.seq == owed.seq {
+                // The late answer to an abandoned command: dropped by bSeq. A time
+                // extension (bmCommandStatus 2, bStatus bits 7..6) means it is still owed.
+                if msg.get(7).map(|s| s >> 6) != Some(2) {
+                    self.owed = None;
+                }
+                self.stats.stale_dropped += 1;
+                return;
+            }
+        }
         let Some(mut awaiting) = self.awaiting else {
             self.stats.stale_dropped += 1;
             return;
         };
-        let header = match Header::decode(msg) {
+        let header = match decoded {
             Ok(h) => h,
             Err(e) => return self.finish(Err(ReaderError::Ccid(e))),
         };
@@ -759,10 +814,16 @@ impl Reader {
             Ok(m) => m,
             Err(e) => return self.finish(Err(ReaderError::Ccid(e))),
         };
-        if message.message_type() != awaiting.response_type {
+        // The status comes before the type: a failed answer of another type (a failed
+        // RDR_to_PC_SlotStatus to PC_to_RDR_Secure, seen on real readers) is a failure of
+        // the command, reported as such.
+        let state = message.state();
+        if message.message_type() != awaiting.response_type
+            && state.command != CommandStatus::Failed
+        {
+            self.awaiting = None;
             return self.finish(Err(ReaderError::Protocol("answer of the wrong type")));
         }
-        let state = message.state();
         self.note_presence(header.slot, state.icc);
         if state.command == CommandStatus::TimeExtension {
             // Read again, never resend: the deadline moves by the multiplier the reader gives.
@@ -820,6 +881,18 @@ impl Reader {
             ),
             Pending::Transmit { slot, mode } => {
                 self.advance_transmit(slot, mode, message, state, now)
+            }
+            Pending::Abort { slot: _ } => {
+                // CMD_SLOT_BUSY: the slot did not stop (CCID §6.2.6). Any other answer
+                // means the reader took a new command: the slot is free again.
+                if state.command != CommandStatus::Ok
+                    && state.error() == Some(SlotError::CmdSlotBusy)
+                {
+                    return Err(ReaderError::Busy);
+                }
+                self.owed = None;
+                self.finish(Ok(Completion::Status(state.icc)));
+                Ok(())
             }
         }
     }
@@ -1063,7 +1136,9 @@ impl Reader {
         let ifsc = atr.ifsc().map_err(ReaderError::Atr)?.min(cap.max(1));
         let edc = match atr.edc() {
             atr::Edc::Lrc => t1::Edc::Lrc,
-            atr::Edc::Crc => t1::Edc::Crc,
+            // Start with the form deployed cards are tested against; the engine
+            // recognises the other one from the card's blocks.
+            atr::Edc::Crc => t1::Edc::Crc(t1::CrcForm::Libccid),
         };
         Ok(T1Config {
             ifsc,
@@ -1167,7 +1242,7 @@ impl Reader {
                     });
                 };
                 let timeout = self.exchange_timeout(slot);
-                self.send_xfr(slot, 0, chain::WHOLE, short, now, timeout);
+                self.send_xfr(slot, 0, Chain::Whole.into(), short, now, timeout);
                 Ok(TransmitMode::Apdu {
                     chunks: VecDeque::new(),
                     response: Vec::new(),
@@ -1176,22 +1251,13 @@ impl Reader {
             _ => {
                 // Extended APDU level: one XfrBlock when it fits, else a chain of them
                 // (CCID §6.1.4: wLevelParameter 1 begins, 3 continues, 2 ends).
-                let mut chunks: VecDeque<(u16, Vec<u8>)> = VecDeque::new();
-                if apdu.len() <= payload {
-                    chunks.push_back((chain::WHOLE, apdu.to_vec()));
-                } else {
-                    let parts: Vec<&[u8]> = apdu.chunks(payload.max(1)).collect();
-                    let last = parts.len() - 1;
-                    for (i, part) in parts.into_iter().enumerate() {
-                        let level = match i {
-                            0 => chain::BEGINS,
-                            i if i == last => chain::ENDS,
-                            _ => chain::CONTINUES,
-                        };
-                        chunks.push_back((level, part.to_vec()));
-                    }
-                }
-                let (level, first) = chunks.pop_front().unwrap_or((chain::WHOLE, Vec::new()));
+                let mut chunks: VecDeque<(u16, Vec<u8>)> = Chain::split(apdu, payload)
+                    .into_iter()
+                    .map(|(chain, part)| (chain.into(), part.to_vec()))
+                    .collect();
+                let (level, first) = chunks
+                    .pop_front()
+                    .unwrap_or((Chain::Whole.into(), Vec::new()));
                 let timeout = self.exchange_timeout(slot);
                 self.send_xfr(slot, 0, level, first, now, timeout);
                 Ok(TransmitMode::Apdu {
@@ -1213,8 +1279,23 @@ impl Reader {
         let timeout = self.exchange_timeout(slot);
         match mode {
             TransmitMode::PinEntry { t1 } => {
-                let failure = (state.command != CommandStatus::Ok).then(|| slot_failure(state));
-                if let Some(e @ (ReaderError::PinCancelled | ReaderError::PinTimeout)) = failure {
+                let failure = (state.command != CommandStatus::Ok).then(|| {
+                    // A failed answer of the wrong type, or "command not supported": the
+                    // reader refused the PIN pad command itself and sent nothing to the card.
+                    let refused = !matches!(message, RdrToPc::DataBlock(_))
+                        || state.error() == Some(SlotError::CommandNotSupported);
+                    if refused && state.icc != IccStatus::Absent {
+                        ReaderError::PinPadUnusable
+                    } else {
+                        slot_failure(state)
+                    }
+                });
+                if let Some(
+                    e @ (ReaderError::PinCancelled
+                    | ReaderError::PinTimeout
+                    | ReaderError::PinPadUnusable),
+                ) = failure
+                {
                     // The reader sent nothing to the card: T=1 stays in sequence.
                     if t1 {
                         self.t1_in_flight = None;
@@ -1335,20 +1416,20 @@ impl Reader {
                     return Err(ReaderError::Protocol("response chain too long"));
                 }
                 response.extend_from_slice(&block.data);
-                match u16::from(block.chain_parameter) {
-                    chain::WHOLE | chain::ENDS => {
+                match block.chain() {
+                    Some(chain) if chain.is_last() => {
                         self.finish(Ok(Completion::Response(response)));
                         Ok(())
                     }
-                    chain::BEGINS | chain::CONTINUES | chain::CONTINUE => {
-                        self.send_xfr(slot, 0, chain::CONTINUE, Vec::new(), now, timeout);
+                    Some(_) => {
+                        self.send_xfr(slot, 0, Chain::Continue.into(), Vec::new(), now, timeout);
                         self.pending = Some(Pending::Transmit {
                             slot,
                             mode: TransmitMode::Apdu { chunks, response },
                         });
                         Ok(())
                     }
-                    _ => Err(ReaderError::Protocol("bad bChainParameter")),
+                    None => Err(ReaderError::Protocol("bad bChainParameter")),
                 }
             }
         }
@@ -1406,6 +1487,8 @@ impl Reader {
         });
         self.stats.commands += 1;
         self.outbox.push_back(msg.encode());
+        // Nobody reads its answer now: the next operation waits for it first.
+        self.owed = Some(Owed { slot, seq });
     }
 
     fn send_xfr(
@@ -1445,6 +1528,14 @@ impl Reader {
         self.outbox.push_back(msg.encode());
     }
 
+    /// Sends a command the reader answers without the card (slot status, power off,
+    /// abort), with the control deadline; returns its bSeq.
+    fn send_control(&mut self, now: Millis, command: impl FnOnce(u8) -> PcToRdr) -> u8 {
+        let seq = self.next_seq();
+        self.push_command(command(seq), now + CONTROL_TIMEOUT_MS, CONTROL_TIMEOUT_MS);
+        seq
+    }
+
     fn next_seq(&mut self) -> u8 {
         let s = self.seq;
         self.seq = self.seq.wrapping_add(1);
@@ -1467,7 +1558,13 @@ impl Reader {
             }
         }
         self.pending = None;
-        self.awaiting = None;
+        if let Some(a) = self.awaiting.take() {
+            // The operation ends before its answer came: the reader still owes it.
+            self.owed = Some(Owed {
+                slot: a.slot,
+                seq: a.seq,
+            });
+        }
         self.events.push_back(ReaderEvent::Completed(result));
     }
 
@@ -1515,7 +1612,13 @@ impl Reader {
             // First news of an empty slot, or still empty: nothing changed for the caller.
             (None | Some(false), false) => {}
         }
-        if fail_pending && !present && self.pending_slot() == Some(slot) {
+        // A slot status (or an abort) is still answered: its answer says what the slot
+        // holds now, so a card leaving while it runs is no failure.
+        let answers_anyway = matches!(
+            self.pending,
+            Some(Pending::Status { .. } | Pending::Abort { .. })
+        );
+        if fail_pending && !present && !answers_anyway && self.pending_slot() == Some(slot) {
             self.finish(Err(ReaderError::CardAbsent));
         }
     }
@@ -1525,6 +1628,7 @@ impl Reader {
             Pending::PowerOn { slot, .. }
             | Pending::PowerOff { slot }
             | Pending::Status { slot }
+            | Pending::Abort { slot }
             | Pending::Transmit { slot, .. } => Some(*slot),
         }
     }

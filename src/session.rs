@@ -29,9 +29,13 @@
 //!   their status word and each adds `23 R-APDU`; the count `80` is the number of C-APDUs
 //!   that ran. A reset adds `C0 ATR` and is not counted. A notification becomes
 //!   [`Action::Notify`] and adds nothing; a **negative id ends the session at once, without
-//!   another POST**, with [`EndStatus::EndedByServer`]. A close (`E1`, sent by the server's
-//!   `card.close()`) is recorded in [`Outcome::close_message`] and otherwise ignored, as the
-//!   reference clients do: the reply is still posted and the server ends with `204`.
+//!   another POST**, with [`EndStatus::EndedByServer`]. A close (`E1`) is recorded in
+//!   [`Outcome::close_message`] and otherwise ignored: the reply is still posted, and the
+//!   server may go on or end with `204`. The reference clients do not post after an `E1`
+//!   (CardContact's C `ram-client` stops with an error at any unit other than `22`, `C0`
+//!   and `E0`), so servers written for them, the reference server in `server/` included,
+//!   send none and answer the reply after a `card.close()` with `204`; a server that does
+//!   send one (the Java Scripting Server's behaviour is not known) works as well.
 //! - A card I/O error stops the template; the reply carries `E1 { 0C <error text> }` (as
 //!   the Java and C clients do), and after that POST is answered the session fails with
 //!   [`SessionError::Card`], whatever the answer.
@@ -65,8 +69,12 @@
 //!   `X-Admin-Script-Status: unavailable-se` (both values come from GP's SE remote
 //!   application management document). After such a report the session fails with
 //!   [`SessionError::BadScript`] or [`SessionError::Card`].
-//! - `X-Admin-Resume` and `X-Admin-Targeted-Application` are not supported; the server's
+//! - The last `X-Admin-Targeted-Application` of the server's responses is kept in
+//!   [`Outcome::targeted_application`]. `X-Admin-Resume` is the driver's business: it repeats
+//!   a POST that failed at the network level with that header ([`RESUME`]). The server's
 //!   `X-Admin-Protocol` and Content-Type are not checked. [`Session::cancel`] sends nothing.
+
+pub mod seram;
 
 use std::mem;
 
@@ -89,6 +97,10 @@ const CONTENT_TYPE: &str = "Content-Type";
 const ADMIN_PROTOCOL: &str = "X-Admin-Protocol";
 const ADMIN_FROM: &str = "X-Admin-From";
 const SCRIPT_STATUS: &str = "X-Admin-Script-Status";
+/// The GP Amd B header naming the application a script addresses.
+pub const TARGETED_APPLICATION: &str = "X-Admin-Targeted-Application";
+/// The GP Amd B header of a POST repeated after a network failure.
+pub const RESUME: &str = "X-Admin-Resume";
 
 /// Which server flavour the session talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +109,9 @@ pub enum Dialect {
     OpenScdp,
     /// GlobalPlatform Amd B RAM over HTTP.
     GlobalPlatform,
+    /// GlobalPlatform SERAM, HTTP REST binding: a [`seram::SeramSession`], not a
+    /// [`Session`] (a `Session` made for it fails at its first `poll`).
+    Seram,
 }
 
 /// What a session needs to start.
@@ -245,6 +260,9 @@ pub struct Outcome {
     pub last_notification: Option<(i32, String)>,
     /// The text of the last close (`E1`) the server sent (OpenSCDP).
     pub close_message: Option<String>,
+    /// The last `X-Admin-Targeted-Application` a GP server sent (GP Amd B §3.3.3 header:
+    /// the application the script addresses), as received.
+    pub targeted_application: Option<String>,
     /// How it ended.
     pub status: EndStatus,
 }
@@ -274,6 +292,9 @@ pub enum SessionError {
     /// The session was canceled by [`Session::cancel`].
     #[error("session canceled")]
     Canceled,
+    /// A SERAM failure ([`seram::SeramSession`]).
+    #[error(transparent)]
+    Seram(seram::SeramError),
 }
 
 /// A call that does not fit the session's state. The state is left unchanged.
@@ -420,16 +441,160 @@ fn remove_dot_segments(path: &str) -> String {
     out
 }
 
-/// The origin (`scheme://host[:port]`, lowercased, without user info) of an absolute
-/// http(s) URL (RFC 6454 §4); `None` for a relative URL or another scheme.
+/// The origin of an absolute http(s) URL, serialised as the WHATWG URL standard does
+/// (`new URL(url).origin`, RFC 6454 §6.2): `scheme://host[:port]` with the scheme and host
+/// lowercased, user info dropped, the port left out when it is the scheme's default (80 for
+/// http, 443 for https; leading zeros ignored), and a non-ASCII host label written in
+/// Punycode with the `xn--` prefix (RFC 3492, IDNA). This is the one origin rule of the
+/// crate: the JS API compares `URL.origin` values, which this matches. `None` for a
+/// relative URL, another scheme, an empty host or a port that is not a number up to 65535.
+///
+/// IDNA's full mapping (UTS #46: NFC, width folding) is not applied: a host is lowercased
+/// character by character, which covers hosts typed in their usual form.
 pub fn origin(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
-    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    // An IPv6 literal keeps its colons inside brackets.
+    let (host, port) = match host_port.rfind(':') {
+        Some(i) if !host_port.get(i..)?.contains(']') => {
+            (host_port.get(..i)?, Some(host_port.get(i + 1..)?))
+        }
+        _ => (host_port, None),
+    };
+    let valid_host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(ipv6) => {
+            !ipv6.is_empty()
+                && ipv6
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+        }
+        // WHATWG URL "forbidden host code points", and '%' (percent-decoding is not done).
+        None => {
+            !host.is_empty()
+                && !host.contains(|c: char| c.is_control() || " #%/:<>?@[\\]^|".contains(c))
+        }
+    };
+    if !valid_host {
         return None;
     }
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    Some(format!("{scheme}://{host}").to_ascii_lowercase())
+    let port = match port {
+        None | Some("") => None,
+        Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => {
+            let digits = p.trim_start_matches('0');
+            let n: u32 = if digits.is_empty() {
+                0
+            } else if digits.len() > 5 {
+                return None;
+            } else {
+                digits.parse().ok()?
+            };
+            if n > 65_535 {
+                return None;
+            }
+            (n != default_port).then_some(n)
+        }
+        Some(_) => return None,
+    };
+    let host = ascii_host(host)?;
+    Some(match port {
+        Some(port) => format!("{scheme}://{host}:{port}"),
+        None => format!("{scheme}://{host}"),
+    })
+}
+
+/// The host lowercased, each non-ASCII label as `xn--` and its Punycode.
+fn ascii_host(host: &str) -> Option<String> {
+    if host.is_ascii() {
+        return Some(host.to_ascii_lowercase());
+    }
+    let labels: Option<Vec<String>> = host
+        .split('.')
+        .map(|label| {
+            let label = label.to_lowercase();
+            if label.is_ascii() {
+                Some(label)
+            } else {
+                punycode(&label).map(|p| format!("xn--{p}"))
+            }
+        })
+        .collect();
+    Some(labels?.join("."))
+}
+
+/// Punycode encoding of one label (RFC 3492 §6.3, parameters of §5); `None` on overflow.
+fn punycode(input: &str) -> Option<String> {
+    const BASE: u32 = 36;
+    const T_MIN: u32 = 1;
+    const T_MAX: u32 = 26;
+    const SKEW: u32 = 38;
+    const DAMP: u32 = 700;
+    fn adapt(mut delta: u32, points: u32, first: bool) -> u32 {
+        delta /= if first { DAMP } else { 2 };
+        delta += delta / points;
+        let mut k = 0;
+        while delta > ((BASE - T_MIN) * T_MAX) / 2 {
+            delta /= BASE - T_MIN;
+            k += BASE;
+        }
+        k + (BASE - T_MIN + 1) * delta / (delta + SKEW)
+    }
+    fn digit(d: u32) -> char {
+        // 0..=25 are a..z, 26..=35 are 0..9.
+        let d = u8::try_from(d).unwrap_or(0);
+        char::from(if d < 26 { b'a' + d } else { b'0' + (d - 26) })
+    }
+    let code_points: Vec<u32> = input.chars().map(u32::from).collect();
+    let mut out: String = input.chars().filter(char::is_ascii).collect();
+    let basic = u32::try_from(out.len()).ok()?;
+    let mut handled = basic;
+    if basic > 0 {
+        out.push('-');
+    }
+    let (mut n, mut delta, mut bias) = (0x80u32, 0u32, 72u32);
+    let total = u32::try_from(code_points.len()).ok()?;
+    while handled < total {
+        let m = code_points.iter().copied().filter(|&c| c >= n).min()?;
+        delta = delta.checked_add((m - n).checked_mul(handled + 1)?)?;
+        n = m;
+        for &c in &code_points {
+            if c < n {
+                delta = delta.checked_add(1)?;
+            }
+            if c == n {
+                let mut q = delta;
+                let mut k = BASE;
+                loop {
+                    let t = if k <= bias {
+                        T_MIN
+                    } else if k >= bias + T_MAX {
+                        T_MAX
+                    } else {
+                        k - bias
+                    };
+                    if q < t {
+                        break;
+                    }
+                    out.push(digit(t + (q - t) % (BASE - t)));
+                    q = (q - t) / (BASE - t);
+                    k += BASE;
+                }
+                out.push(digit(q));
+                bias = adapt(delta, handled + 1, handled == basic);
+                delta = 0;
+                handled += 1;
+            }
+        }
+        delta = delta.checked_add(1)?;
+        n = n.checked_add(1)?;
+    }
+    Some(out)
 }
 
 /// Resolves a URI reference against a base URI (RFC 3986 §5.2), as a GP client resolves
@@ -580,6 +745,7 @@ pub struct Session {
     round_trips: u32,
     last_notification: Option<(i32, String)>,
     close_message: Option<String>,
+    targeted_application: Option<String>,
 }
 
 impl Session {
@@ -595,6 +761,7 @@ impl Session {
             round_trips: 0,
             last_notification: None,
             close_message: None,
+            targeted_application: None,
         }
     }
 
@@ -621,6 +788,9 @@ impl Session {
     /// The next thing to do. See the module documentation for the call order.
     pub fn poll(&mut self) -> Result<Action, CallError> {
         match mem::replace(&mut self.state, State::Finished) {
+            State::Start if self.config.dialect == Dialect::Seram => Ok(Action::Failed(
+                SessionError::Seram(seram::SeramError::WrongSession),
+            )),
             State::Start => {
                 let request = self.first_request();
                 Ok(self.send(request, AfterHttp::Continue))
@@ -655,7 +825,12 @@ impl Session {
             AfterHttp::Fail(error) => State::Ending(Action::Failed(error)),
             AfterHttp::Continue => match self.config.dialect {
                 Dialect::OpenScdp => self.openscdp_answer(response),
-                Dialect::GlobalPlatform => self.gp_answer(response),
+                Dialect::GlobalPlatform | Dialect::Seram => {
+                    if let Some(target) = response.header(TARGETED_APPLICATION) {
+                        self.targeted_application = Some(target.to_owned());
+                    }
+                    self.gp_answer(response)
+                }
             },
         };
         Ok(())
@@ -723,7 +898,7 @@ impl Session {
             Dialect::OpenScdp => {
                 Some(self.openscdp_post(openscdp::ResponseScript::abort(reason).encode()))
             }
-            Dialect::GlobalPlatform => None,
+            Dialect::GlobalPlatform | Dialect::Seram => None,
         }
     }
 
@@ -741,7 +916,7 @@ impl Session {
                 };
                 self.openscdp_post(template.encode())
             }
-            Dialect::GlobalPlatform => self.gp_empty_post(self.config.url.clone()),
+            Dialect::GlobalPlatform | Dialect::Seram => self.gp_empty_post(self.config.url.clone()),
         }
     }
 
@@ -790,6 +965,7 @@ impl Session {
             round_trips: self.round_trips,
             last_notification: self.last_notification.clone(),
             close_message: self.close_message.clone(),
+            targeted_application: self.targeted_application.clone(),
             status,
         }
     }
@@ -1214,6 +1390,7 @@ mod tests {
                 round_trips: 9,
                 last_notification: Some((0, "Test".into())),
                 close_message: Some("close".into()),
+                targeted_application: None,
                 status: EndStatus::Completed,
             })
         );
@@ -1311,6 +1488,7 @@ mod tests {
                 round_trips: 1,
                 last_notification: Some((-1, "Failure".into())),
                 close_message: None,
+                targeted_application: None,
                 status: EndStatus::EndedByServer {
                     id: -1,
                     message: "Failure".into(),
@@ -1542,6 +1720,7 @@ mod tests {
                 round_trips: 4,
                 last_notification: None,
                 close_message: None,
+                targeted_application: None,
                 status: EndStatus::Completed,
             })
         );
@@ -1592,6 +1771,32 @@ mod tests {
             Step::Post(gp_first_post("/y?s=1", "card-relay"), status(204)),
         ];
         assert!(matches!(drive(&mut session, steps), Action::Done(_)));
+    }
+
+    #[test]
+    fn gp_targeted_application_is_kept() {
+        // GP Amd B: the server names the application its script addresses in
+        // X-Admin-Targeted-Application ("//aid/<RID>/<PIX>"); the session keeps the last one.
+        let mut session = globalplatform("/x/admin", None);
+        let target = "//aid/A000000151/000000";
+        let steps = vec![
+            Step::Post(
+                gp_first_post("/x/admin", "card-relay"),
+                response(
+                    204,
+                    &[
+                        ("X-Admin-Next-URI", "/y"),
+                        ("x-admin-targeted-application", target),
+                    ],
+                    Vec::new(),
+                ),
+            ),
+            Step::Post(gp_first_post("/y", "card-relay"), status(204)),
+        ];
+        let Action::Done(outcome) = drive(&mut session, steps) else {
+            panic!("not done");
+        };
+        assert_eq!(outcome.targeted_application.as_deref(), Some(target));
     }
 
     #[test]
@@ -1719,6 +1924,54 @@ mod tests {
         assert_eq!(
             request.header("content-type"),
             Some(OPENSCDP_RESPONSE_CONTENT_TYPE)
+        );
+    }
+
+    #[test]
+    fn origin_is_the_whatwg_serialisation() {
+        // Expected values are what `new URL(url).origin` gives in Node.js 22 (WHATWG URL).
+        for (url, expected) in [
+            ("https://a.example:443/x", Some("https://a.example")),
+            ("http://A.Example:80/", Some("http://a.example")),
+            ("HTTPS://A.EXAMPLE/rt", Some("https://a.example")),
+            ("https://a.example:0443/", Some("https://a.example")),
+            ("http://a.example:443/", Some("http://a.example:443")),
+            ("https://a.example:80/", Some("https://a.example:80")),
+            ("http://h:/", Some("http://h")),
+            ("http://[::1]:80/", Some("http://[::1]")),
+            ("http://[::1]:8080/", Some("http://[::1]:8080")),
+            (
+                "https://user:pw@EXAMPLE.com:444/",
+                Some("https://example.com:444"),
+            ),
+            (
+                "https://Bücher.example:443/x",
+                Some("https://xn--bcher-kva.example"),
+            ),
+            (
+                "http://MÜNCHEN.de:8080",
+                Some("http://xn--mnchen-3ya.de:8080"),
+            ),
+            ("https://例え.jp/", Some("https://xn--r8jz45g.jp")),
+            (
+                "https://xn--bcher-kva.example/",
+                Some("https://xn--bcher-kva.example"),
+            ),
+            ("https://a.example:65536/", None),
+            ("https://a.example:4x/", None),
+            ("https:///x", None),
+            ("http://::/", None),
+            ("http://[]/", None),
+            ("http://a b/", None),
+            ("/rt/test", None),
+            ("ftp://h/x", None),
+        ] {
+            assert_eq!(origin(url).as_deref(), expected, "{url}");
+        }
+        // RFC 3492 §7.1 sample (L): Japanese "3B-ftp-kumi", lowercased as IDNA does.
+        assert_eq!(
+            punycode("3年b組金八先生").as_deref(),
+            Some("3b-ww4c5e180e575a65lsy2b")
         );
     }
 
@@ -1913,6 +2166,14 @@ mod prop {
         #[test]
         fn resolve_no_panic_any_text(base in ".{0,12}", reference in ".{0,12}") {
             let _ = resolve_uri(&base, &reference);
+        }
+
+        #[test]
+        fn origin_no_panic_and_idempotent(url in "(https?|HTTP)://.{0,24}") {
+            // An origin is its own origin: normalising twice changes nothing.
+            if let Some(o) = origin(&url) {
+                prop_assert_eq!(origin(&o), Some(o.clone()));
+            }
         }
     }
 }

@@ -1,10 +1,10 @@
-#![cfg(not(target_arch = "wasm32"))]
 //! Replays every input kept under `tests/fuzz-regressions/<target>/` through the harness of
 //! that fuzz target, so a crash found by `npm run fuzz` (scripts/fuzz.sh copies it there)
 //! stays fixed. The harnesses are the fuzz crate's own (`fuzz/src/lib.rs`), included here
 //! so the replay runs exactly the code libFuzzer ran. Each directory also holds hand-made
 //! inputs for the edge cases a fuzzer finds slowly: truncated headers, huge lengths, deep
 //! nesting, long runs of time extensions.
+#![cfg(not(target_arch = "wasm32"))]
 
 #[path = "../fuzz/src/lib.rs"]
 mod harness;
@@ -89,6 +89,16 @@ fn session() {
 #[test]
 fn reader() {
     replay("reader");
+}
+
+#[test]
+fn json() {
+    replay("json");
+}
+
+#[test]
+fn seram_session() {
+    replay("seram_session");
 }
 
 /// Every fuzz target has a harness, a test above and a regression directory, and every

@@ -1,10 +1,10 @@
-#![cfg(not(target_arch = "wasm32"))]
 //! The 691 real reader dumps of libccid (`readers/*.txt`, commit 5de6a966), end to end:
 //! each dump is parsed into a [`ReaderProfile`], turned into the configuration descriptor
 //! bytes a simulated reader would serve, and those bytes are read back with
 //! [`find_ccid_interfaces`]. What comes back is checked against the dump's own text: every
 //! class descriptor value as libccid prints it and every explanation line libccid prints
 //! for it, so a parser bug and an encoder bug cannot cancel out.
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

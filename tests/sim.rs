@@ -1,4 +1,3 @@
-#![cfg(all(feature = "simulator", not(target_arch = "wasm32")))]
 //! The host reader state machine (`card_relay::reader`) against the simulated reader, the
 //! way the WebUSB driver runs it: every bulk-OUT message goes through `transfer_out`, every
 //! answer is read back with `transfer_in` and reassembled, interrupts are polled, and time
@@ -9,6 +8,7 @@
 //! S(IFS)), a short-APDU reader (ACS ACR3901U) and an extended-APDU reader (Ask CPL108,
 //! dwMaxCCIDMessageLength 271, so long APDUs are chained). Then every one of libccid's 691
 //! dumps runs power on, SELECT and GET CHALLENGE.
+#![cfg(all(feature = "simulator", not(target_arch = "wasm32")))]
 
 use std::future::Future;
 use std::rc::Rc;
@@ -939,4 +939,53 @@ fn every_real_reader_through_the_driver() {
         outcomes.get("255-byte response").copied().unwrap_or(0) >= 600,
         "{outcomes:?}"
     );
+}
+
+/// T=1 with a CRC epilogue in both forms found in the field (libccid's and CRC-16/X-25),
+/// through the whole stack on a TPDU reader: power-on with PPS, SetParameters and the
+/// S(IFS) exchange, the seed session, chaining both ways, WTX and retransmission after a
+/// corrupted or lost card block. The host starts with libccid's form and must recognise
+/// an X-25 card from its first answer, during power-on.
+#[test]
+fn t1_crc_in_both_forms_through_the_whole_stack() {
+    use card_relay::proto::t1::card::Fault as T1Fault;
+    use card_relay::proto::t1::CrcForm;
+    use card_relay::sim::card::SEED_CRC_ATR;
+
+    let xfr_blocks = |b: &Bench| b.sim.command_log().iter().filter(|c| c[0] == 0x6F).count();
+    for form in [CrcForm::Libccid, CrcForm::X25] {
+        let card = CardConfig::seed().with_atr(SEED_CRC_ATR).with_crc(form);
+        let mut b = Bench::new("GemPCTwin", Some(card));
+        let Ok(Completion::PoweredOn { atr, protocol }) = b.power_on() else {
+            panic!("{form:?}: power on");
+        };
+        assert_eq!((atr, protocol), (SEED_CRC_ATR.to_vec(), 1), "{form:?}");
+        // The PPS request (an XfrBlock), then S(IFS request) once for a card of the
+        // starting form; for the other form the card's R(EDC error) shows its form and the
+        // request goes again in that form.
+        let expected = if form == CrcForm::Libccid { 2 } else { 3 };
+        assert_eq!(xfr_blocks(&b), expected, "{form:?}");
+        seed_session(&mut b);
+        // Chaining: an extended command in I-blocks and a 302-byte chained response.
+        let mut cmd = h("00 D6 81 00 00 01 00");
+        cmd.extend(vec![0x5A; 256]);
+        assert_eq!(b.transmit(&cmd).unwrap(), h("67 00"), "{form:?}");
+        assert_eq!(b.ok("00 CA 01 01 00 00 00").len(), 302, "{form:?}");
+        // WTX: the slow command's S(WTX request)s are answered in the card's form.
+        assert_eq!(b.ok("00 CA 01 02 10").len(), 18, "{form:?}");
+        // Retransmission (rule 7.1): a corrupted card block costs one R-block; a lost host
+        // block a timeout, an R-block, the card's R-block asking for it, and the I-block.
+        for (fault, blocks) in [(T1Fault::CorruptReply, 2), (T1Fault::Mute, 3)] {
+            let before = xfr_blocks(&b);
+            b.sim.inject_t1_fault(0, 0, fault);
+            assert_eq!(b.ok(SELECT), h(FCP), "{form:?} {fault:?}");
+            assert_eq!(xfr_blocks(&b) - before, blocks, "{form:?} {fault:?}");
+        }
+        let log = b.sim.card_log(0);
+        assert_eq!(
+            log.iter().filter(|c| **c == h(SELECT)).count(),
+            3,
+            "{form:?}"
+        );
+    }
 }

@@ -1,7 +1,7 @@
-#![cfg(all(feature = "simulator", target_arch = "wasm32"))]
 //! The JavaScript simulated reader driven from Rust through `web_sys::UsbDevice`, i.e. the
 //! very WebUSB calls the driver makes (run by `wasm-pack test --headless --chrome . --features
 //! simulator`). The object is not a real USBDevice, so it is cast with `unchecked_into`.
+#![cfg(all(feature = "simulator", target_arch = "wasm32"))]
 
 use js_sys::{Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};

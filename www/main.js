@@ -1,6 +1,8 @@
 // The card-relay demo: run a card update from this page against a server, with a real
 // USB reader or the simulated one. Deep links for automation and bug reports:
 //   ?reader=simulator&profile=<dump name>&card=<seed|pin>&url=<server URL>&dialect=<openscdp|gp>&autorun=1
+//   ?dialect=seram&sessionId=<id>&url=/seram/test   (GP SERAM: the url is the Remote Agent's
+//   endpoint base; without a sessionId the page makes a fresh one)
 import init, {
   CardReader,
   cardUpdate,
@@ -97,8 +99,15 @@ async function run(event) {
     reader = await openReader();
     $("status").textContent = `${reader.name} (${reader.exchangeLevel.toUpperCase()} level)`;
     trace(`Connecting to ${new URL(url, location.href).href}`);
+    const dialect = $("dialect").value;
+    let sessionId;
+    if (dialect === "seram") {
+      sessionId = $("sessionId").value.trim() || crypto.randomUUID();
+      trace(`SERAM session ${sessionId}`);
+    }
     const result = await cardUpdate(reader, url, {
-      dialect: $("dialect").value,
+      dialect,
+      sessionId,
       approve,
       pin: askPin,
       onPinPad: ({ triesLeft }) => {
@@ -143,11 +152,23 @@ function applyDeepLink() {
   if (reader === "simulator" || reader === "usb") {
     document.querySelector(`input[name=reader][value=${reader}]`).checked = true;
   }
-  for (const key of ["profile", "card", "url", "dialect"]) {
+  for (const key of ["profile", "card", "url", "dialect", "sessionId"]) {
     const value = params.get(key);
     if (value !== null) $(key).value = value;
   }
   syncSimOptions();
+  syncDialect();
+}
+
+/** Shows the SERAM session id field, and moves the example URL between /rt/ and /seram/. */
+function syncDialect(event) {
+  const seram = $("dialect").value === "seram";
+  $("seram-options").hidden = !seram;
+  if (event) {
+    const url = $("url");
+    if (seram && url.value.startsWith("/rt/")) url.value = url.value.replace("/rt/", "/seram/");
+    if (!seram && url.value.startsWith("/seram/")) url.value = url.value.replace("/seram/", "/rt/");
+  }
 }
 
 function syncSimOptions() {
@@ -191,6 +212,7 @@ async function main() {
   $("status").textContent = `card-relay ${version()} loaded`;
   $("run-form").addEventListener("submit", run);
   $("cancel").addEventListener("click", () => controller?.abort());
+  $("dialect").addEventListener("change", syncDialect);
   for (const radio of document.querySelectorAll("input[name=reader]")) {
     radio.addEventListener("change", syncSimOptions);
   }

@@ -11,14 +11,17 @@ usage: card-relay [options] <url>        run one card update against <url>
 options:
   -r, --reader <name>        use the reader whose name is or contains <name> (default: the first)
   -l, --list                 list the readers and exit
-  -s, --session <id>         start with Cookie: JSESSIONID=<id> (links the update to a web session)
+  -s, --session <id>         start with Cookie: JSESSIONID=<id> (links the update to a web session);
+                             with --dialect seram: the SERAM session id (required)
+      --session-id <id>      the same
   -n, --no-reset             leave the card powered at the end
   -v, --verbose              also print the reader, the ATR and the totals
   -q, --quiet                print only the outcome
   -p, --pin [pin]            verify the PIN (reference 0x81) on the card first; asked for without
                              echo when no value is given (one line of standard input without a
                              terminal); typed on the reader's PIN pad where it has one
-      --dialect <d>          openscdp (default) or gp
+      --dialect <d>          openscdp (default), gp or seram (GP SERAM: <url> is the Remote
+                             Agent's endpoint base)
       --simulator [profile]  a simulated CCID reader (libccid profile name, default \"default\")
       --card <card>          the simulated card: seed (default) or pin (PIN 123456)
       --show-secrets         show VERIFY data in the trace
@@ -93,7 +96,7 @@ pub fn parse(argv: &[String]) -> Result<Options, UsageError> {
         match name {
             "-r" | "--reader" => out.reader = Some(value(&mut args)?),
             "-l" | "--list" => out.list = true,
-            "-s" | "--session" => out.session_id = Some(value(&mut args)?),
+            "-s" | "--session" | "--session-id" => out.session_id = Some(value(&mut args)?),
             "-n" | "--no-reset" => out.reset = false,
             "-v" | "--verbose" => out.verbosity = 2,
             "-q" | "--quiet" => out.verbosity = 0,
@@ -136,11 +139,16 @@ pub fn parse(argv: &[String]) -> Result<Options, UsageError> {
             }
         }
     }
-    if !["openscdp", "gp"].contains(&out.dialect.as_str()) {
+    if !["openscdp", "gp", "seram"].contains(&out.dialect.as_str()) {
         return Err(UsageError(format!(
-            "--dialect must be openscdp or gp, not {}",
+            "--dialect must be openscdp, gp or seram, not {}",
             out.dialect
         )));
+    }
+    if out.dialect == "seram" && out.session_id.is_none() && !out.list && !out.help {
+        return Err(UsageError(
+            "--dialect seram needs a session id (-s <id>)".into(),
+        ));
     }
     if !["seed", "pin"].contains(&out.card.as_str()) {
         return Err(UsageError(format!(
@@ -182,13 +190,17 @@ mod tests {
         assert_eq!(e(&[]), "no url given");
         assert_eq!(
             e(&["--dialect", "x", "u"]),
-            "--dialect must be openscdp or gp, not x"
+            "--dialect must be openscdp, gp or seram, not x"
         );
         assert_eq!(
             e(&["--card", "x", "u"]),
             "--card must be seed or pin, not x"
         );
         assert_eq!(e(&["-r"]), "-r needs a value");
+        assert_eq!(
+            e(&["--dialect", "seram", "u"]),
+            "--dialect seram needs a session id (-s <id>)"
+        );
         assert_eq!(e(&["--bogus", "u"]), "unknown option --bogus");
         assert_eq!(e(&["a", "b"]), "more than one url: b");
     }

@@ -5,8 +5,9 @@
 //!   TCP (and TLS) connection while the server keeps it open; a new one is opened only when
 //!   the server closed it or an exchange failed. (SCP81-style admin servers keep one admin
 //!   session per connection.)
-//! - A cookie jar per session ([`card_relay::cookie::CookieJar`], the browser build's):
-//!   `-s <id>` seeds it with `JSESSIONID=<id>`, a `Set-Cookie` replaces it.
+//! - A cookie jar per session ([`card_relay::cookie::CookieJar`], the one the library uses
+//!   in Node.js): the `Cookie: JSESSIONID=<id>` the update loop adds for `-s <id>` seeds it,
+//!   a `Set-Cookie` replaces it.
 //! - Each exchange (connect, TLS, request, whole response) is bounded by its timeout.
 //! - Redirects are refused, as `fetch` with `redirect: "error"` does: a 3xx answer would
 //!   carry the session to a server the user did not choose.
@@ -155,16 +156,10 @@ impl std::fmt::Debug for AgentHttp {
 }
 
 impl AgentHttp {
-    /// A client for one session; `session_id` seeds the jar with `JSESSIONID` for `target`.
-    pub fn new(target: &Target, session_id: Option<&str>) -> Self {
-        let mut state = State::default();
-        if let Some(id) = session_id {
-            state
-                .jar
-                .store(&target.origin(), &format!("JSESSIONID={id}"));
-        }
+    /// A client for one session.
+    pub fn new() -> Self {
         AgentHttp {
-            state: Rc::new(RefCell::new(state)),
+            state: Rc::new(RefCell::new(State::default())),
             tls: Rc::new(RefCell::new(None)),
         }
     }
@@ -248,7 +243,8 @@ impl AgentHttp {
             }
         }
         let explicit = request.header("cookie");
-        if let Some(cookie) = self.state.borrow().jar.header(&origin, explicit) {
+        let cookie = self.state.borrow_mut().jar.header(&origin, explicit);
+        if let Some(cookie) = cookie {
             builder = builder.header(hyper::header::COOKIE, cookie);
         }
         let body = Full::new(Bytes::from(request.body));
@@ -396,7 +392,7 @@ mod tests {
     fn a_session_keeps_one_connection() {
         run(async {
             let (url, accepted) = serve(NO_CONTENT, 10).await;
-            let http = AgentHttp::new(&Target::parse(&url).unwrap(), None);
+            let http = AgentHttp::new();
             for _ in 0..3 {
                 let r = http.post(request(&url), 5_000).await.unwrap();
                 assert_eq!(r.status, 204);
@@ -411,7 +407,7 @@ mod tests {
         run(async {
             let closing = "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n";
             let (url, accepted) = serve(closing, 1).await;
-            let http = AgentHttp::new(&Target::parse(&url).unwrap(), None);
+            let http = AgentHttp::new();
             for _ in 0..2 {
                 assert_eq!(http.post(request(&url), 5_000).await.unwrap().status, 204);
             }
@@ -424,7 +420,7 @@ mod tests {
     fn a_silent_server_times_out() {
         run(async {
             let (url, _) = serve("", 1).await;
-            let http = AgentHttp::new(&Target::parse(&url).unwrap(), None);
+            let http = AgentHttp::new();
             let started = std::time::Instant::now();
             assert_eq!(http.post(request(&url), 200).await, Err(HttpError::Timeout));
             assert!(started.elapsed() < Duration::from_secs(5));
@@ -437,7 +433,7 @@ mod tests {
             let redirect =
                 "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9/\r\nContent-Length: 0\r\n\r\n";
             let (url, _) = serve(redirect, 1).await;
-            let http = AgentHttp::new(&Target::parse(&url).unwrap(), None);
+            let http = AgentHttp::new();
             let e = http.post(request(&url), 5_000).await.unwrap_err();
             assert!(
                 matches!(&e, HttpError::Network(m) if m.contains("redirect")),

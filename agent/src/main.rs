@@ -358,8 +358,8 @@ async fn verify_on_pcsc_pad(
 
 async fn update(options: &Options, out: Out, abort: &Abort) -> Result<(), CliError> {
     let url = options.url.clone().unwrap_or_default();
-    let target = check_server_url(&url).map_err(|(code, m)| CliError::coded(code, m))?;
-    let http = AgentHttp::new(&target, options.session_id.as_deref());
+    check_server_url(&url).map_err(|(code, m)| CliError::coded(code, m))?;
+    let http = AgentHttp::new();
     #[cfg(feature = "simulator")]
     if let Some(profile) = &options.simulator {
         let driver = open_simulator(profile, &options.card).await?;
@@ -506,11 +506,19 @@ where
         let on_pad = || out.line(0, "Enter your PIN on the reader's keypad.");
         pin::verify(channel, pin::REFERENCE, entry, on_pad, Some(abort)).await?;
     }
-    let mut update_options = UpdateOptions::new(url);
-    update_options.dialect = if options.dialect == "gp" {
-        Dialect::GlobalPlatform
-    } else {
-        Dialect::OpenScdp
+    let mut update_options = match (options.dialect.as_str(), &options.session_id) {
+        ("seram", Some(id)) => card_relay::driver::seram::options(url, id.clone()),
+        (dialect, id) => {
+            let mut o = UpdateOptions::new(url);
+            o.dialect = if dialect == "gp" {
+                Dialect::GlobalPlatform
+            } else {
+                Dialect::OpenScdp
+            };
+            // Sent as `Cookie: JSESSIONID=<id>`: it seeds the session's cookie jar.
+            o.session_id = id.clone();
+            o
+        }
     };
     update_options.show_secrets = options.show_secrets;
     let clock = TokioClock(Instant::now());

@@ -14,7 +14,8 @@ options:
   -q, --quiet                print only the outcome
   -p, --pin [pin]            verify the PIN a page asks for with the PIN given; asked for without
                              echo when no value is given
-      --dialect <d>          openscdp (default) or gp
+      --dialect <d>          openscdp (default), gp or seram (GP SERAM: <url> is the Remote
+                             Agent's endpoint base)
       --simulator [profile]  a simulated reader (libccid profile name, default "default")
       --card <card>          the simulated card: seed (default) or pin (PIN 123456)
       --show-secrets         show VERIFY data in the trace
@@ -73,7 +74,7 @@ export function parseArgs(argv) {
     switch (arg) {
       case "-r": case "--reader": out.reader = value(arg); break;
       case "-l": case "--list": out.list = true; break;
-      case "-s": case "--session": out.sessionId = value(arg); break;
+      case "-s": case "--session": case "--session-id": out.sessionId = value(arg); break;
       case "-n": case "--no-reset": out.reset = false; break;
       case "-v": case "--verbose": out.verbosity = 2; break;
       case "-q": case "--quiet": out.verbosity = 0; break;
@@ -96,8 +97,11 @@ export function parseArgs(argv) {
         out.url = arg;
     }
   }
-  if (!["openscdp", "gp"].includes(out.dialect)) {
-    throw new UsageError(`--dialect must be openscdp or gp, not ${out.dialect}`);
+  if (!["openscdp", "gp", "seram"].includes(out.dialect)) {
+    throw new UsageError(`--dialect must be openscdp, gp or seram, not ${out.dialect}`);
+  }
+  if (out.dialect === "seram" && !out.daemon && !out.list && !out.help && !out.sessionId) {
+    throw new UsageError("--dialect seram needs a session id (-s <id>)");
   }
   if (!["seed", "pin"].includes(out.card)) {
     throw new UsageError(`--card must be seed or pin, not ${out.card}`);

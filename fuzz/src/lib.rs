@@ -12,10 +12,13 @@ use card_relay::proto::ccid::{InterruptMessage, PcToRdr, RdrToPc, Reassembler};
 use card_relay::proto::descriptor::{
     find_ccid_interfaces, parse_configuration, CcidClassDescriptor, DeviceDescriptor,
 };
+use card_relay::proto::json::Value;
 use card_relay::proto::ram::{gp, openscdp};
-use card_relay::proto::t1::{Block, Edc, T1Config, T1Event, T1};
+use card_relay::proto::seram::{HandshakeCommand, HandshakeResponse, Order, Report};
+use card_relay::proto::t1::{Block, CrcForm, Edc, T1Config, T1Event, T1};
 use card_relay::proto::tlv::{Tlv, Tlvs};
 use card_relay::reader::{Operation, Reader};
+use card_relay::session::seram::{SeramAction, SeramConfig, SeramSession, TransportFailure};
 use card_relay::session::{
     Action, CardCommand, CardResult, Dialect, HttpResponse, Session, SessionConfig,
 };
@@ -36,6 +39,8 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("ram_gp", ram_gp),
     ("session", session),
     ("reader", reader),
+    ("json", json),
+    ("seram_session", seram_session),
 ];
 
 /// Steps after which a state machine fed a finite input must have stopped asking for more.
@@ -153,7 +158,12 @@ pub fn atr(data: &[u8]) {
 pub fn t1_block(data: &[u8]) {
     let mut input = Input::new(data);
     let select = input.byte();
-    let edc = if select & 1 == 0 { Edc::Lrc } else { Edc::Crc };
+    // Bit 0 picks LRC or CRC, bit 1 the CRC form.
+    let edc = match select & 3 {
+        0 | 2 => Edc::Lrc,
+        1 => Edc::Crc(CrcForm::X25),
+        _ => Edc::Crc(CrcForm::Libccid),
+    };
     let rest = input.take(usize::MAX);
     if let Ok(block) = Block::decode(rest, edc) {
         assert_eq!(Block::decode(&block.encode(edc), edc).as_ref(), Ok(&block));
@@ -172,7 +182,7 @@ pub fn t1_engine(data: &[u8]) {
         edc: if input.byte() & 1 == 0 {
             Edc::Lrc
         } else {
-            Edc::Crc
+            Edc::Crc(CrcForm::Libccid)
         },
         nad: 0,
         max_retries: input.byte() % 5,
@@ -422,4 +432,85 @@ pub fn reader(data: &[u8]) {
         }
     }
     panic!("reader still busy after {MAX_STEPS} steps");
+}
+
+/// The JSON reader and the SERAM message decoders: no panic, and what parses re-encodes
+/// to text that parses to the same value.
+pub fn json(data: &[u8]) {
+    if let Ok(value) = Value::parse(data) {
+        let text = value.encode();
+        assert_eq!(Value::parse(text.as_bytes()).as_ref(), Ok(&value));
+    }
+    if let Ok(order) = Order::decode(data) {
+        assert_eq!(
+            Order::decode(order.encode().as_bytes()).as_ref(),
+            Ok(&order)
+        );
+    }
+    if let Ok(report) = Report::decode(data) {
+        assert_eq!(
+            Report::decode(report.encode().as_bytes()).as_ref(),
+            Ok(&report)
+        );
+    }
+    let _ = HandshakeResponse::decode(data);
+    let _ = HandshakeCommand::decode(data);
+}
+
+/// The SERAM session state machine against a hostile Remote Agent and card: every HTTP
+/// answer (or transport failure, with the time it took) and card result comes from the
+/// input. When the input runs out the agent answers Stop, so the session must end.
+pub fn seram_session(data: &[u8]) {
+    let mut input = Input::new(data);
+    let flags = input.byte();
+    let mut session = SeramSession::new(SeramConfig::new(
+        "https://ra.example/seram",
+        "id",
+        &[0x3B, 0x00],
+    ));
+    let cancel_at = usize::from(input.byte());
+    let mut now = 0u64;
+    for step in 0..MAX_STEPS {
+        if flags & 2 != 0 && step == cancel_at {
+            let _ = session.cancel();
+        }
+        match session.poll(now).expect("poll in a state that allows it") {
+            SeramAction::Post(exchange) => {
+                assert!(exchange.timeout_ms > 0);
+                if input.is_empty() {
+                    let stop = br#"{"ramCommands":[{"ramCommandType":"stopCommand"}]}"#;
+                    let response = HttpResponse {
+                        status: 200,
+                        headers: Vec::new(),
+                        body: stop.to_vec(),
+                    };
+                    session.on_http_response(response, now).expect("answer");
+                    continue;
+                }
+                let kind = input.byte();
+                now += u64::from(input.u16()) * 16;
+                let fed = match kind % 8 {
+                    6 => session.on_http_failure(TransportFailure::Timeout, now),
+                    7 => session.on_http_failure(TransportFailure::Network("x".into()), now),
+                    _ => session.on_http_response(http_response(&mut input), now),
+                };
+                fed.expect("answer to a post");
+            }
+            SeramAction::Wait { until_ms } => {
+                assert!(until_ms > now, "a wait moves time forward");
+                now = until_ms;
+            }
+            SeramAction::Card(command) => {
+                let result = card_result(&mut input, &command);
+                session.on_card_response(result).expect("fitting result");
+            }
+            SeramAction::Notify(_) => {}
+            SeramAction::Done(_) | SeramAction::Failed(_) => {
+                assert!(session.is_finished());
+                assert!(session.poll(now).is_err(), "poll after the end");
+                return;
+            }
+        }
+    }
+    panic!("seram session still running after {MAX_STEPS} steps");
 }

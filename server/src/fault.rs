@@ -13,11 +13,13 @@
 //! | `huge` | a 5 MiB well-formed `AA { 22 <5 MiB - 10 bytes> }` |
 //! | `close-mid-body` | `Content-Length` of 1 MiB, 512 KiB sent, then the connection closes |
 //! | `never` | no answer; the connection stays open until the client gives up |
+//! | `close-template` | a server that sends its close as a template of its own (OpenSCDP): `AA { 22 00 20 00 81 }` to the initiation template, `AA { E1 { 0C "Card closed" } }` to a response holding an R-APDU, `204` to any other response; GP requests get `204` (GP has no close unit) |
 
 use axum::body::Body;
 use axum::http::header;
 use axum::http::StatusCode;
 use axum::response::Response;
+use card_relay::proto::ram::openscdp;
 use card_relay::proto::tlv::{self, Tag};
 
 /// A fault endpoint's kind.
@@ -32,6 +34,7 @@ pub(crate) enum Fault {
     Huge,
     CloseMidBody,
     Never,
+    CloseTemplate,
 }
 
 /// Constructed templates in the `deep` body.
@@ -59,15 +62,20 @@ impl Fault {
             "huge" => Fault::Huge,
             "close-mid-body" => Fault::CloseMidBody,
             "never" => Fault::Never,
+            "close-template" => Fault::CloseTemplate,
             _ => return None,
         })
     }
 
-    /// The answer; `content_type` is the script type of the request's dialect. `Never`
-    /// never resolves.
-    pub(crate) async fn respond(self, content_type: &str) -> Response {
+    /// The answer to a POST of `request`; `content_type` is the script type of the
+    /// request's dialect, `gp` whether it is GP. `Never` never resolves.
+    pub(crate) async fn respond(self, content_type: &str, gp: bool, request: &[u8]) -> Response {
         let body = match self {
             Fault::Status(code) => return crate::web::status(code),
+            Fault::CloseTemplate => match close_template(gp, request) {
+                Some(body) => body,
+                None => return crate::web::status(StatusCode::NO_CONTENT),
+            },
             Fault::Never => return std::future::pending().await,
             Fault::BadLength => vec![0xAA, 0x0A, 0x22, 0x04, 0x00, 0x20, 0x00, 0x81],
             Fault::Truncated => vec![0xAA, 0x81],
@@ -100,6 +108,29 @@ const COMMAND_TEMPLATE: Tag = tag(0xAA);
 const NOTIFY: Tag = tag(0xE0);
 /// C-APDU TLV.
 const C_APDU: Tag = tag(0x22);
+
+/// The `close-template` answer to `request`, `None` for `204`.
+fn close_template(gp: bool, request: &[u8]) -> Option<Vec<u8>> {
+    if gp {
+        return None;
+    }
+    if request.first() == Some(&0xE8) {
+        return Some(vec![0xAA, 0x06, 0x22, 0x04, 0x00, 0x20, 0x00, 0x81]);
+    }
+    let reply = openscdp::ResponseScript::decode(request).ok()?;
+    let answered = reply
+        .items
+        .iter()
+        .any(|item| matches!(item, openscdp::ResponseItem::RApdu(_)));
+    answered.then(|| {
+        openscdp::CommandScript {
+            commands: vec![openscdp::Command::Close {
+                message: crate::script::CLOSE_MESSAGE.to_owned(),
+            }],
+        }
+        .encode()
+    })
+}
 
 /// `AA { E0 { E0 { ... E0 {} } } }`, [`DEEP_LEVELS`] constructed objects in all.
 fn deep() -> Vec<u8> {
@@ -149,7 +180,6 @@ fn close_mid_body() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use card_relay::proto::ram::openscdp;
     use card_relay::proto::tlv::Tlv;
 
     #[test]

@@ -1,5 +1,6 @@
 //! The reference server of card-relay: it serves the demo page and the wasm packages, and
-//! runs card-update scripts over RAMOverHTTP in both dialects (OpenSCDP and GP Amd B).
+//! runs card-update scripts over RAMOverHTTP in both dialects (OpenSCDP and GP Amd B) and
+//! over GP SERAM.
 //!
 //! Routes:
 //! - `POST /rt/<app>`: RAM sessions of the scripts in [`apps`](crate::apps) (`test`,
@@ -7,6 +8,8 @@
 //! - `POST /rt/fault/<kind>`, `POST /rt/fault/slow-ms/<n>`: broken servers for client tests.
 //! - `GET /rt/session`: the caller's latest RAM session as JSON.
 //! - `GET /api/new-session`: a fresh `JSESSIONID` web session.
+//! - `POST /seram/<app>/handshake`, `POST /seram/<app>/remoteManagement`,
+//!   `GET /seram/session`: GP SERAM sessions of the same scripts (`seram`).
 //! - `OPTIONS` on all of these: the CORS preflight for the allowed origins.
 //! - `/pkg/` and `/pkg-sim/`: the wasm-pack outputs; everything else: the `www/` folder.
 //!
@@ -18,6 +21,7 @@ mod apps;
 mod fault;
 mod ram;
 pub mod script;
+mod seram;
 mod web;
 
 use std::net::SocketAddr;
@@ -82,6 +86,10 @@ pub fn router(config: &ServerConfig) -> Router {
             get(ram::new_session).options(ram::preflight),
         )
         .with_state(state)
+        .merge(seram::routes(
+            config.allowed_origins.clone(),
+            config.limits.clone(),
+        ))
         .nest_service("/pkg", ServeDir::new(&config.pkg))
         .nest_service("/pkg-sim", ServeDir::new(&config.pkg_sim))
         .fallback_service(ServeDir::new(&config.www))

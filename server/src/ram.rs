@@ -6,20 +6,34 @@
 //! - OpenSCDP: the body is an initiation template `E8 { C0 ATR [C1] [C2] }` (any headers).
 //!   Every later POST goes to the same URL with an `AB` response template. Templates are
 //!   answered `200` with `Content-Type: application/org.openscdp-content-mgt;version=1.0`
-//!   ([`OPENSCDP_SCRIPT_CONTENT_TYPE`]; the clients do not check it) and an `AA` script; the
-//!   end is a `204`.
+//!   ([`OPENSCDP_SCRIPT_CONTENT_TYPE`]; the clients do not check it) and an `AA` script;
+//!   the end is a `204`. No template carries a close `E1` (see [`crate::script`]): after
+//!   the script closes the card and returns, the client's next POST is answered `204`.
 //! - GP Amd B: an empty body with `X-Admin-Protocol: globalplatform-remote-admin/...` and no
-//!   `step` query. Templates are answered `200` with the GP script type,
-//!   `X-Admin-Protocol` and `X-Admin-Next-URI: /rt/<app>?step=N` (N counts the templates);
-//!   the client posts its `AB`/`AF` response there. The end is a `204` with
+//!   `step` or `token` query. Templates are answered `200` with the GP script type,
+//!   `X-Admin-Protocol` and `X-Admin-Next-URI: /rt/<app>?step=N&token=T` (N counts the
+//!   templates); the client posts its `AB`/`AF` response there. The end is a `204` with
 //!   `X-Admin-Protocol` and no Next-URI.
 //!
+//! These endpoints never run a GP SERAM session (`crate::seram` does): where a match
+//! names `Dialect::Seram` beside `Dialect::OpenScdp`, it is for totality only.
+//!
 //! # Sessions
-//! The session is the `JSESSIONID` cookie. A first POST that carries one runs the RAM
-//! session under that id (the OCF client's `sessionId`, or the page's own web session); one
-//! without gets a fresh 128-bit id by `Set-Cookie`. A first POST under the id of a running
-//! session replaces it. Any other POST needs the cookie of a running session of the same
-//! endpoint: without one it is refused with 400, with an unknown or ended one with 403.
+//! The session is the `JSESSIONID` cookie, or in the GP dialect the Next-URI's token. A
+//! first POST that carries a cookie runs the RAM session under that id (the OCF client's
+//! `sessionId`, or the page's own web session); one without gets a fresh 128-bit id by
+//! `Set-Cookie`. A first POST under the id of a running session replaces it.
+//!
+//! GP agents usually keep no cookies, so each GP template's Next-URI carries a fresh token
+//! T: 128 bits from the OS's random source (`/dev/urandom`), in hex, bound to that session
+//! and its step N, and spent by the first POST that carries it. A POST with a token is
+//! served by the token alone (a cookie beside it is ignored): an unknown (forged), spent
+//! (reused) or superseded (stale) token is refused with 403 and reaches no session; a step
+//! other than the token's is refused with 400. The cookie with `?step=N` stays a fallback.
+//!
+//! Any other POST needs the cookie of a running session of the same endpoint: without one
+//! it is refused with 400, with an unknown or ended one with 403. A client that answers the
+//! failure notification that ended its session (the reference clients do not) gets `204`.
 //!
 //! Limits ([`Limits`]): request bodies of at most [`MAX_BODY`] bytes (413 beyond), a client
 //! answer within the exchange limit (the session is dropped otherwise), a whole session
@@ -100,6 +114,10 @@ struct HttpSide {
     replies: mpsc::Sender<Vec<ReplyItem>>,
     /// Templates sent so far; the GP Next-URI step number.
     step: u32,
+    /// The token of the GP Next-URI handed out last, while unspent.
+    token: Option<String>,
+    /// A last template went out (OpenSCDP failure notification): a reply to it gets `204`.
+    last_sent: bool,
 }
 
 /// A session in the registry.
@@ -123,12 +141,28 @@ impl Entry {
     }
 }
 
+/// What a GP Next-URI token opens: one session, at one step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TokenTarget {
+    /// The session id.
+    id: String,
+    /// The step of the Next-URI that carried the token.
+    step: u32,
+}
+
+/// The sessions by id, and the unspent GP Next-URI tokens.
+#[derive(Debug, Default)]
+struct Registry {
+    sessions: HashMap<String, Entry>,
+    tokens: HashMap<String, TokenTarget>,
+}
+
 /// The server's state.
 #[derive(Debug)]
 pub(crate) struct AppState {
     pub(crate) allowed_origins: Vec<String>,
     limits: Limits,
-    sessions: Mutex<HashMap<String, Entry>>,
+    registry: Mutex<Registry>,
 }
 
 impl AppState {
@@ -136,13 +170,13 @@ impl AppState {
         AppState {
             allowed_origins,
             limits,
-            sessions: Mutex::new(HashMap::new()),
+            registry: Mutex::new(Registry::default()),
         }
     }
 
     /// Locks the registry; a poisoned lock still holds consistent entries.
-    fn sessions(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
-        self.sessions
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -246,12 +280,18 @@ fn header_dialect(headers: &HeaderMap) -> Dialect {
     }
 }
 
-/// The `step` query parameter: `None` without one, `Some(None)` when it is not a number.
-fn query_step(query: Option<&str>) -> Option<Option<u32>> {
+/// The value of query parameter `name`, if present.
+fn query_param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
     query?
         .split('&')
-        .find_map(|pair| pair.strip_prefix("step="))
-        .map(|n| n.parse().ok())
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// The `step` query parameter: `None` without one, `Some(None)` when it is not a number.
+fn query_step(query: Option<&str>) -> Option<Option<u32>> {
+    query_param(query, "step").map(|n| n.parse().ok())
 }
 
 async fn serve(
@@ -264,13 +304,14 @@ async fn serve(
 ) -> Response {
     let dialect = header_dialect(&parts.headers);
     let step = query_step(parts.uri.query());
+    let token = query_param(parts.uri.query(), "token");
     let (script, delay) = match endpoint {
-        Endpoint::Fault(fault) => return fault_answer(fault, dialect).await,
+        Endpoint::Fault(fault) => return fault_answer(fault, dialect, body).await,
         Endpoint::Script(script) => (Some(script), None),
         Endpoint::Slow(delay) => (None, Some(delay)),
     };
     let first = match dialect {
-        Dialect::GlobalPlatform if body.is_empty() && step.is_none() => {
+        Dialect::GlobalPlatform if body.is_empty() && step.is_none() && token.is_none() => {
             Some((Dialect::GlobalPlatform, "gp first post".to_owned()))
         }
         _ => openscdp::InitiationTemplate::decode(body).ok().map(|t| {
@@ -284,7 +325,7 @@ async fn serve(
         Some((dialect, first_line)) => {
             // The slow fault runs the example of the client's dialect.
             let script = script.unwrap_or(match dialect {
-                Dialect::OpenScdp => apps::seed_test as ScriptFn,
+                Dialect::OpenScdp | Dialect::Seram => apps::seed_test as ScriptFn,
                 Dialect::GlobalPlatform => apps::gp_test as ScriptFn,
             });
             let start = Start {
@@ -296,17 +337,26 @@ async fn serve(
             };
             start_session(state, start, &parts.headers, origin).await
         }
-        None => continue_session(state, &path, &parts.headers, step, body).await,
+        None => {
+            let post = Post {
+                path: &path,
+                headers: &parts.headers,
+                step,
+                token,
+                body,
+            };
+            continue_session(state, post).await
+        }
     }
 }
 
 /// A fault endpoint's answer, in the dialect the request's headers speak.
-async fn fault_answer(fault: Fault, dialect: Dialect) -> Response {
-    let content_type = match dialect {
-        Dialect::OpenScdp => OPENSCDP_SCRIPT_CONTENT_TYPE,
-        Dialect::GlobalPlatform => GP_SCRIPT_CONTENT_TYPE,
+async fn fault_answer(fault: Fault, dialect: Dialect, body: &[u8]) -> Response {
+    let (content_type, gp) = match dialect {
+        Dialect::OpenScdp | Dialect::Seram => (OPENSCDP_SCRIPT_CONTENT_TYPE, false),
+        Dialect::GlobalPlatform => (GP_SCRIPT_CONTENT_TYPE, true),
     };
-    let mut response = fault.respond(content_type).await;
+    let mut response = fault.respond(content_type, gp, body).await;
     if dialect == Dialect::GlobalPlatform {
         web::insert(response.headers_mut(), ADMIN_PROTOCOL, GP_ADMIN_PROTOCOL);
     }
@@ -349,20 +399,25 @@ async fn start_session(
         steps: steps_rx,
         replies: replies_tx,
         step: 0,
+        token: None,
+        last_sent: false,
     }));
     {
-        let mut sessions = state.sessions();
-        prune(&mut sessions, state.limits.keep_finished);
+        let mut registry = state.registry();
+        prune(&mut registry, state.limits.keep_finished);
         // The session this one replaces does not count.
-        let running = sessions
+        let running = registry
+            .sessions
             .iter()
             .filter(|(key, e)| **key != id && e.shared.lock().state == RunState::Running)
             .count();
         if running >= state.limits.max_sessions {
             return web::text(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
         }
-        if let Some(old) = sessions.remove(&id) {
+        if let Some(old) = registry.sessions.remove(&id) {
             old.kill("replaced by a new session");
+            // Its Next-URI must not reach the new session under the same id.
+            registry.tokens.retain(|_, target| target.id != id);
         }
         let link = Link {
             steps: steps_tx,
@@ -381,7 +436,7 @@ async fn start_session(
             session,
             state.limits.session_timeout,
         ));
-        sessions.insert(
+        registry.sessions.insert(
             id.clone(),
             Entry {
                 path: start.path.clone(),
@@ -397,7 +452,14 @@ async fn start_session(
     }
     let mut side = http.lock().await;
     let step = side.steps.recv().await;
-    let mut response = answer(step, &mut side, start.dialect, &start.path, &shared);
+    let live = Live {
+        state,
+        id: &id,
+        dialect: start.dialect,
+        path: &start.path,
+        shared: &shared,
+    };
+    let mut response = answer(step, &mut side, &live);
     if set_cookie {
         web::insert(
             response.headers_mut(),
@@ -408,17 +470,43 @@ async fn start_session(
     response
 }
 
-async fn continue_session(
-    state: &AppState,
-    path: &str,
-    headers: &HeaderMap,
+/// A POST that is not a first POST.
+struct Post<'a> {
+    /// The endpoint path, `/rt/<app>`.
+    path: &'a str,
+    headers: &'a HeaderMap,
+    /// The `step` query parameter.
     step: Option<Option<u32>>,
-    body: &[u8],
-) -> Response {
-    let Some(id) = web::session_id(headers) else {
-        return web::text(StatusCode::BAD_REQUEST, NOT_A_FIRST_POST);
+    /// The `token` query parameter (GP Next-URI).
+    token: Option<&'a str>,
+    body: &'a [u8],
+}
+
+/// The session a later POST names: by its Next-URI token if it has one (the token is spent
+/// whatever follows), else by its cookie. The second value is the token's step; the error
+/// is the refusal's status and text.
+fn find_session(
+    state: &AppState,
+    post: &Post<'_>,
+) -> Result<(String, Option<u32>), (StatusCode, &'static str)> {
+    let Some(token) = post.token else {
+        return match web::session_id(post.headers) {
+            Some(id) => Ok((id, None)),
+            None => Err((StatusCode::BAD_REQUEST, NOT_A_FIRST_POST)),
+        };
     };
-    let found = state.sessions().get(&id).map(|e| {
+    match state.registry().tokens.remove(token) {
+        Some(target) => Ok((target.id, Some(target.step))),
+        None => Err((StatusCode::FORBIDDEN, "unknown or spent token")),
+    }
+}
+
+async fn continue_session(state: &AppState, post: Post<'_>) -> Response {
+    let (id, token_step) = match find_session(state, &post) {
+        Ok(found) => found,
+        Err((code, text)) => return web::text(code, text),
+    };
+    let found = state.registry().sessions.get(&id).map(|e| {
         (
             e.path.clone(),
             e.dialect,
@@ -430,10 +518,7 @@ async fn continue_session(
     let Some((session_path, dialect, shared, http, task)) = found else {
         return web::text(StatusCode::FORBIDDEN, "unknown session");
     };
-    if shared.lock().state != RunState::Running {
-        return web::text(StatusCode::FORBIDDEN, "session has ended");
-    }
-    if session_path != path {
+    if session_path != post.path {
         return web::text(
             StatusCode::BAD_REQUEST,
             "session belongs to another endpoint",
@@ -445,10 +530,34 @@ async fn continue_session(
             "a request for this session is in progress",
         );
     };
-    if dialect == Dialect::GlobalPlatform && step != Some(Some(side.step)) {
+    let live = Live {
+        state,
+        id: &id,
+        dialect,
+        path: post.path,
+        shared: &shared,
+    };
+    if side.last_sent {
+        // The reply to a failure notification: the session is over.
+        side.last_sent = false;
+        return answer(Some(Step::End), &mut side, &live);
+    }
+    if shared.lock().state != RunState::Running {
+        return web::text(StatusCode::FORBIDDEN, "session has ended");
+    }
+    if let Some(token_step) = token_step {
+        // Spent above; only the one handed out last is current.
+        if side.token.as_deref() != post.token {
+            return web::text(StatusCode::FORBIDDEN, "stale token");
+        }
+        side.token = None;
+        if post.step.is_some_and(|step| step != Some(token_step)) {
+            return web::text(StatusCode::BAD_REQUEST, "step does not match the token");
+        }
+    } else if dialect == Dialect::GlobalPlatform && post.step != Some(Some(side.step)) {
         return web::text(StatusCode::BAD_REQUEST, "unexpected step in the uri");
     }
-    let items = match decode_reply(dialect, headers, body) {
+    let items = match decode_reply(dialect, post.headers, post.body) {
         Ok(items) => items,
         Err(error) => {
             task.abort();
@@ -462,7 +571,7 @@ async fn continue_session(
         return web::text(StatusCode::FORBIDDEN, "session has ended");
     }
     let step = side.steps.recv().await;
-    answer(step, &mut side, dialect, path, &shared)
+    answer(step, &mut side, &live)
 }
 
 /// Decodes a response template into dialect-neutral items.
@@ -472,7 +581,7 @@ fn decode_reply(
     body: &[u8],
 ) -> Result<Vec<ReplyItem>, RamError> {
     Ok(match dialect {
-        Dialect::OpenScdp => openscdp::ResponseScript::decode(body)?
+        Dialect::OpenScdp | Dialect::Seram => openscdp::ResponseScript::decode(body)?
             .items
             .into_iter()
             .map(|item| match item {
@@ -502,18 +611,51 @@ fn decode_reply(
     })
 }
 
-/// Turns the script's next step into the HTTP answer.
-fn answer(
-    step: Option<Step>,
-    side: &mut HttpSide,
+/// The session an answer belongs to.
+struct Live<'a> {
+    state: &'a AppState,
+    /// The session id.
+    id: &'a str,
     dialect: Dialect,
-    path: &str,
-    shared: &Shared,
-) -> Response {
-    shared.lock().round_trips += 1;
+    /// The endpoint path, `/rt/<app>`.
+    path: &'a str,
+    shared: &'a Shared,
+}
+
+impl Live<'_> {
+    /// Spends the session's current Next-URI token, if any, and hands out a fresh one for
+    /// `step` (when given).
+    fn renew_token(&self, side: &mut HttpSide, step: Option<u32>) -> std::io::Result<()> {
+        let fresh = step.map(|_| web::new_session_id()).transpose()?;
+        let mut registry = self.state.registry();
+        if let Some(old) = side.token.take() {
+            registry.tokens.remove(&old);
+        }
+        if let (Some(token), Some(step)) = (&fresh, step) {
+            let target = TokenTarget {
+                id: self.id.to_owned(),
+                step,
+            };
+            registry.tokens.insert(token.clone(), target);
+        }
+        side.token = fresh;
+        Ok(())
+    }
+}
+
+/// Turns the script's next step into the HTTP answer.
+fn answer(step: Option<Step>, side: &mut HttpSide, live: &Live<'_>) -> Response {
+    let dialect = live.dialect;
+    live.shared.lock().round_trips += 1;
     let units = match step {
-        Some(Step::Template(units) | Step::Last(units)) => units,
+        Some(Step::Template(units)) => units,
+        Some(Step::Last(units)) => {
+            side.last_sent = true;
+            units
+        }
         Some(Step::End) => {
+            // An unspent token has nothing left to open.
+            let _ = live.renew_token(side, None);
             let mut response = web::status(StatusCode::NO_CONTENT);
             if dialect == Dialect::GlobalPlatform {
                 web::insert(response.headers_mut(), ADMIN_PROTOCOL, GP_ADMIN_PROTOCOL);
@@ -523,12 +665,15 @@ fn answer(
         None => {
             // The script task was stopped (replaced) or panicked.
             let reason = "script ended without an answer";
-            shared.lock().finish(RunState::Failed(reason.to_owned()));
+            let _ = live.renew_token(side, None);
+            live.shared
+                .lock()
+                .finish(RunState::Failed(reason.to_owned()));
             return web::text(StatusCode::INTERNAL_SERVER_ERROR, reason);
         }
     };
     let (body, content_type) = match dialect {
-        Dialect::OpenScdp => (
+        Dialect::OpenScdp | Dialect::Seram => (
             openscdp_script(units).encode(),
             OPENSCDP_SCRIPT_CONTENT_TYPE,
         ),
@@ -540,8 +685,17 @@ fn answer(
     web::insert(headers, header::CACHE_CONTROL, "no-store");
     if dialect == Dialect::GlobalPlatform {
         side.step += 1;
+        if live.renew_token(side, Some(side.step)).is_err() {
+            let reason = "no random source for the next-uri token";
+            live.shared
+                .lock()
+                .finish(RunState::Failed(reason.to_owned()));
+            return web::text(StatusCode::INTERNAL_SERVER_ERROR, reason);
+        }
+        let token = side.token.as_deref().unwrap_or_default();
+        let next = format!("{}?step={}&token={token}", live.path, side.step);
         web::insert(headers, ADMIN_PROTOCOL, GP_ADMIN_PROTOCOL);
-        web::insert(headers, NEXT_URI, &format!("{path}?step={}", side.step));
+        web::insert(headers, NEXT_URI, &next);
     }
     response
 }
@@ -557,9 +711,6 @@ fn openscdp_script(units: Vec<Unit>) -> openscdp::CommandScript {
                 message,
                 time_to_completion: None,
             },
-            Unit::Close => openscdp::Command::Close {
-                message: script::CLOSE_MESSAGE.to_owned(),
-            },
         })
         .collect();
     openscdp::CommandScript { commands }
@@ -571,7 +722,7 @@ fn gp_script(units: Vec<Unit>) -> gp::CommandScript {
         .into_iter()
         .filter_map(|unit| match unit {
             Unit::Apdu(apdu) => Some(gp::CommandItem::Apdu(apdu)),
-            Unit::Reset | Unit::Notify { .. } | Unit::Close => None,
+            Unit::Reset | Unit::Notify { .. } => None,
         })
         .collect();
     gp::CommandScript {
@@ -580,21 +731,24 @@ fn gp_script(units: Vec<Unit>) -> gp::CommandScript {
     }
 }
 
-/// Drops sessions that ended more than `keep` ago.
-fn prune(sessions: &mut HashMap<String, Entry>, keep: Duration) {
+/// Drops sessions that ended more than `keep` ago, and the tokens of sessions gone.
+fn prune(registry: &mut Registry, keep: Duration) {
     let now = Instant::now();
-    sessions.retain(|_, e| {
+    registry.sessions.retain(|_, e| {
         e.shared
             .lock()
             .ended_at
             .is_none_or(|t| now.duration_since(t) < keep)
     });
+    let Registry { sessions, tokens } = registry;
+    tokens.retain(|_, target| sessions.contains_key(&target.id));
 }
 
 fn dialect_name(dialect: Dialect) -> &'static str {
     match dialect {
         Dialect::OpenScdp => "openscdp",
         Dialect::GlobalPlatform => "gp",
+        Dialect::Seram => "seram",
     }
 }
 
@@ -615,8 +769,8 @@ pub(crate) async fn session_status(
             r#"{"error":"no session cookie"}"#.to_owned(),
         ),
         Some(id) => {
-            let sessions = state.sessions();
-            match sessions.get(&id) {
+            let registry = state.registry();
+            match registry.sessions.get(&id) {
                 None => web::json(
                     StatusCode::NOT_FOUND,
                     r#"{"error":"no ram session for this session"}"#.to_owned(),
@@ -690,6 +844,13 @@ mod tests {
     }
 
     #[test]
+    fn query_params() {
+        assert_eq!(query_param(Some("step=1&token=ab"), "token"), Some("ab"));
+        assert_eq!(query_param(Some("xtoken=ab"), "token"), None);
+        assert_eq!(query_param(None, "token"), None);
+    }
+
+    #[test]
     fn scripts_per_dialect() {
         let units = vec![
             Unit::Notify {
@@ -697,13 +858,12 @@ mod tests {
                 message: "Test".into(),
             },
             Unit::Apdu(vec![0x00, 0x20, 0x00, 0x81]),
-            Unit::Close,
         ];
-        // seed.md: notification then VERIFY, and the close template.
-        let mut expected = vec![0xAA, 0x20, 0xE0, 0x09, 0x02, 0x01, 0x00, 0x0C, 0x04];
+        // seed.md: notification then VERIFY; no close unit E1 is ever encoded (the C
+        // ram-client stops at one, ramoverhttp.md §2.2).
+        let mut expected = vec![0xAA, 0x11, 0xE0, 0x09, 0x02, 0x01, 0x00, 0x0C, 0x04];
         expected.extend_from_slice(b"Test");
-        expected.extend_from_slice(&[0x22, 0x04, 0x00, 0x20, 0x00, 0x81, 0xE1, 0x0D, 0x0C, 0x0B]);
-        expected.extend_from_slice(b"Card closed");
+        expected.extend_from_slice(&[0x22, 0x04, 0x00, 0x20, 0x00, 0x81]);
         assert_eq!(openscdp_script(units.clone()).encode(), expected);
         assert_eq!(
             gp_script(units).encode(),

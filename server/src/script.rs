@@ -5,23 +5,33 @@
 //! # Batching
 //! A script runs in its own tokio task. Nothing goes to the client until the script needs an
 //! answer: [`Card::reset`], [`Card::send_apdu`] and [`Card::send_batch`] send one command
-//! template holding every queued unit (notifications, a close) followed by the command, then
-//! wait for the client's response template. Notifications therefore cost no round trip, and
-//! a session takes `1 + templates` round trips: the first POST, then one POST per template.
+//! template holding every queued notification followed by the command, then wait for the
+//! client's response template. Notifications therefore cost no round trip, and a session
+//! takes `1 + templates` round trips: the first POST, then one POST per template (plus one
+//! after a failure notification, for the clients that answer it).
 //!
 //! # Ending
-//! - The script returns `Ok`: queued units are sent in a last template (OpenSCDP), whose
-//!   answer is a `204`; with nothing queued the next answer is a `204` at once.
-//! - The script returns an error, or sends a notification with a negative code: in the
-//!   OpenSCDP dialect the queued units and a notification `E0 { 02 -1, 0C text }` go in a
-//!   last template that the client does not answer (a negative id ends an OpenSCDP client,
-//!   ramoverhttp.md §2.2); in the GP dialect, which has no notifications, the next answer is
-//!   a `204`. The session is then "failed".
+//! The existing OpenSCDP clients do not act on a close unit `E1` in a command template:
+//! CardContact's C `ram-client` stops with an error, without posting, at any unit other than
+//! `22`, `C0` and `E0`, and no reference client posts after one (ramoverhttp.md §2.2). So no
+//! `E1` is ever sent: [`Card::close`] is logged and the client learns the end from the `204`.
+//! - The script returns `Ok`: queued notifications are sent in a last template whose answer
+//!   is a `204`; with nothing queued the next answer is a `204` at once.
+//! - The script returns an error: in the OpenSCDP dialect a notification
+//!   `E0 { 02 -1, 0C "Script failed: <error>" }` goes out in a template of its own, before
+//!   anything still queued (which is dropped: a negative id ends an OpenSCDP client,
+//!   ramoverhttp.md §2.2); a client that answers it anyway gets a `204`. In the GP dialect,
+//!   which has no notifications, the next answer is a `204`. The session is then "failed".
+//! - The script sends a notification with a negative code: the queued notifications up to
+//!   and including it go in a last template, answered like the one above.
 //! - The client aborts (`E1` in its response, a GP script status other than `ok`), does not
 //!   answer within the exchange limit, or goes away: the card calls fail with a client-side
 //!   [`ScriptError`] and the session is failed.
 //!
-//! In the GP dialect notifications and `close` are only logged: GP Amd B has no such units.
+//! In the GP dialect notifications are only logged: GP Amd B has no such unit. In the GP
+//! SERAM dialect (`crate::seram`) notifications become Notification Commands, the end is a
+//! Stop Command (after the last template's Commands) and `reset` returns the ATR of the
+//! handshake.
 
 use std::fmt;
 use std::future::Future;
@@ -34,7 +44,8 @@ use card_relay::proto::trace::TraceFormatter;
 use card_relay::session::Dialect;
 use tokio::sync::mpsc;
 
-/// The text of the close unit `card.close()` queues (OpenSCDP `E1 { 0C text }`).
+/// The text of an OpenSCDP close unit `E1 { 0C text }`, as sent by servers that send one
+/// (this server's scripts do not, see the module documentation).
 pub const CLOSE_MESSAGE: &str = "Card closed";
 
 /// The most log lines a session keeps; later lines are dropped.
@@ -77,6 +88,8 @@ pub enum ScriptError {
     Disconnected,
     /// The session has already ended (after a negative notification).
     Ended,
+    /// The script called the card after [`Card::close`].
+    Closed,
     /// The whole session took longer than its limit.
     SessionTimeout(Duration),
 }
@@ -99,6 +112,7 @@ impl fmt::Display for ScriptError {
             }
             ScriptError::Disconnected => f.write_str("client went away"),
             ScriptError::Ended => f.write_str("session already ended"),
+            ScriptError::Closed => f.write_str("card already closed"),
             ScriptError::SessionTimeout(limit) => {
                 write!(f, "session time limit of {limit:?} reached")
             }
@@ -142,8 +156,6 @@ pub(crate) enum Unit {
         /// The text.
         message: String,
     },
-    /// `card.close()` (OpenSCDP `E1`).
-    Close,
 }
 
 /// One object of a client response template, independent of the dialect.
@@ -162,8 +174,8 @@ pub(crate) enum ReplyItem {
 pub(crate) enum Step {
     /// A command template; the client's response is awaited.
     Template(Vec<Unit>),
-    /// A last command template that the client does not answer (OpenSCDP, negative
-    /// notification).
+    /// A last command template, ending with a negative notification (OpenSCDP): the
+    /// reference clients stop at it without posting; a client that answers it gets `204`.
     Last(Vec<Unit>),
     /// The session is over: answer `204`.
     End,
@@ -263,6 +275,10 @@ pub struct Card {
     sw: u16,
     /// Set once the last step went to the HTTP side.
     done: bool,
+    /// Set by [`Card::close`].
+    closed: bool,
+    /// The ATR the SERAM Local Agent reported in its handshake (its `seId`).
+    reported_atr: Vec<u8>,
 }
 
 impl Card {
@@ -280,14 +296,32 @@ impl Card {
             trace: TraceFormatter::new(LOG_SLOT_ID),
             sw: 0,
             done: false,
+            closed: false,
+            reported_atr: Vec::new(),
         }
     }
 
-    /// Resets the card and returns its ATR (`card.reset(Card.RESET_COLD)`). OpenSCDP only:
-    /// GP Amd B has no reset, so it fails with [`ScriptError::Unsupported`] there.
+    /// Sets the ATR [`Card::reset`] returns in the SERAM dialect.
+    pub(crate) fn with_reported_atr(mut self, atr: Vec<u8>) -> Self {
+        self.reported_atr = atr;
+        self
+    }
+
+    /// Resets the card and returns its ATR (`card.reset(Card.RESET_COLD)`). GP Amd B has
+    /// no reset, so it fails with [`ScriptError::Unsupported`] there; GP SERAM has none
+    /// either, but its Local Agent powered the card on before the handshake, so the ATR it
+    /// reported is returned without a round trip (the card is not reset).
     pub async fn reset(&mut self) -> Result<Vec<u8>, ScriptError> {
-        if self.dialect == Dialect::GlobalPlatform {
-            return Err(ScriptError::Unsupported("reset"));
+        match self.dialect {
+            Dialect::GlobalPlatform => return Err(ScriptError::Unsupported("reset")),
+            Dialect::Seram if self.done => return Err(ScriptError::Ended),
+            Dialect::Seram if self.closed => return Err(ScriptError::Closed),
+            Dialect::Seram => {
+                let atr = self.reported_atr.clone();
+                self.shared.lock().log(&self.trace.atr(&atr));
+                return Ok(atr);
+            }
+            Dialect::OpenScdp => {}
         }
         let items = self.exchange(Unit::Reset).await?;
         let atr = items
@@ -372,7 +406,7 @@ impl Card {
         }
         drop(shared);
         let complete = match self.dialect {
-            Dialect::OpenScdp => responses.len() == commands.len(),
+            Dialect::OpenScdp | Dialect::Seram => responses.len() == commands.len(),
             Dialect::GlobalPlatform => !responses.is_empty() || commands.is_empty(),
         };
         if !complete {
@@ -389,14 +423,13 @@ impl Card {
         self.sw
     }
 
-    /// Closes the card (`card.close()`): queues an OpenSCDP close unit `E1 { 0C "Card
-    /// closed" }` for the next template. It does not end the script.
+    /// Closes the card (`card.close()`). Nothing is sent: the close is logged, and once the
+    /// script returns the client gets the rest of the queued notifications, then `204`
+    /// (see the module documentation). Later card calls fail with [`ScriptError::Closed`];
+    /// notifications can still be queued.
     pub fn close(&mut self) {
-        let mut shared = self.shared.lock();
-        shared.log("close");
-        if self.dialect == Dialect::OpenScdp {
-            shared.pending.push(Unit::Close);
-        }
+        self.shared.lock().log("close");
+        self.closed = true;
     }
 
     async fn exchange(&mut self, unit: Unit) -> Result<Vec<ReplyItem>, ScriptError> {
@@ -408,12 +441,15 @@ impl Card {
         if self.done {
             return Err(ScriptError::Ended);
         }
+        if self.closed {
+            return Err(ScriptError::Closed);
+        }
         let (pending, ending) = {
             let mut shared = self.shared.lock();
             (std::mem::take(&mut shared.pending), shared.ending.clone())
         };
         if let Some(reason) = ending {
-            self.end(pending, State::Failed(reason));
+            self.end(up_to_negative(pending), State::Failed(reason));
             return Err(ScriptError::Ended);
         }
         let mut template = pending;
@@ -448,7 +484,7 @@ impl Card {
     /// else the end; records the final state.
     fn end(&mut self, units: Vec<Unit>, state: State) {
         self.done = true;
-        let step = if self.dialect == Dialect::OpenScdp && !units.is_empty() {
+        let step = if self.dialect != Dialect::GlobalPlatform && !units.is_empty() {
             self.shared.lock().templates += 1;
             Step::Last(units)
         } else {
@@ -466,12 +502,12 @@ impl Card {
             // record holds the final state already.
             return;
         }
-        let (mut pending, ending) = {
+        let (pending, ending) = {
             let mut shared = self.shared.lock();
             (std::mem::take(&mut shared.pending), shared.ending.clone())
         };
         match (result, ending) {
-            (Ok(()), Some(reason)) => self.end(pending, State::Failed(reason)),
+            (Ok(()), Some(reason)) => self.end(up_to_negative(pending), State::Failed(reason)),
             (Ok(()), None) if pending.is_empty() => self.end(Vec::new(), State::Completed),
             (Ok(()), None) => match self.round_trip(pending).await {
                 Ok(_) => self.end(Vec::new(), State::Completed),
@@ -481,15 +517,31 @@ impl Card {
                 self.end(Vec::new(), State::Failed(error.to_string()))
             }
             (Err(error), _) => {
+                // The failure goes alone: whatever was queued is logged already, and the
+                // client stops at the negative id.
                 let message = format!("Script failed: {error}");
                 self.shared
                     .lock()
                     .log(&format!("notification -1: {message}"));
-                pending.push(Unit::Notify { id: -1, message });
-                self.end(pending, State::Failed(error.to_string()));
+                self.end(
+                    vec![Unit::Notify { id: -1, message }],
+                    State::Failed(error.to_string()),
+                );
             }
         }
     }
+}
+
+/// The queued units up to and including the first negative notification: a client stops
+/// there, so nothing after it would be seen.
+fn up_to_negative(mut units: Vec<Unit>) -> Vec<Unit> {
+    if let Some(at) = units
+        .iter()
+        .position(|u| matches!(u, Unit::Notify { id, .. } if *id < 0))
+    {
+        units.truncate(at + 1);
+    }
+    units
 }
 
 /// The session side of the API (`session` and `session.cardTerminal` in the seed).
@@ -520,7 +572,7 @@ impl ScriptSession {
         if code < 0 && shared.ending.is_none() {
             shared.ending = Some(format!("notification {code}: {message}"));
         }
-        if self.dialect == Dialect::OpenScdp {
+        if self.dialect != Dialect::GlobalPlatform {
             shared.pending.push(Unit::Notify { id: code, message });
         }
     }
@@ -533,4 +585,115 @@ pub(crate) async fn run(script: ScriptFn, mut card: Card, session: ScriptSession
         Err(_) => Err(ScriptError::SessionTimeout(limit)),
     };
     card.finish(result).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `script` in the OpenSCDP dialect, answering every template with `reply`, and
+    /// returns the steps the HTTP side received and the final state.
+    async fn steps_of(script: ScriptFn, reply: Vec<ReplyItem>) -> (Vec<Step>, State) {
+        let (steps_tx, mut steps) = mpsc::channel(1);
+        let (replies, replies_rx) = mpsc::channel(1);
+        let shared = Shared::new();
+        let link = Link {
+            steps: steps_tx,
+            replies: replies_rx,
+        };
+        let card = Card::new(
+            link,
+            shared.clone(),
+            Dialect::OpenScdp,
+            Duration::from_secs(5),
+        );
+        let session = ScriptSession::new(shared.clone(), Dialect::OpenScdp);
+        let task = tokio::spawn(run(script, card, session, Duration::from_secs(5)));
+        let mut seen = Vec::new();
+        while let Some(step) = steps.recv().await {
+            let template = matches!(step, Step::Template(_));
+            seen.push(step);
+            if template {
+                replies.send(reply.clone()).await.expect("script waits");
+            }
+        }
+        task.await.expect("script task");
+        let state = shared.lock().state.clone();
+        (seen, state)
+    }
+
+    fn notify(id: i32, message: &str) -> Unit {
+        Unit::Notify {
+            id,
+            message: message.into(),
+        }
+    }
+
+    fn close_then_notify<'a>(card: &'a mut Card, session: &'a ScriptSession) -> ScriptFuture<'a> {
+        Box::pin(async move {
+            card.close();
+            session.send_notification(0, "Done").await;
+            Ok(())
+        })
+    }
+
+    fn apdu_after_close<'a>(card: &'a mut Card, session: &'a ScriptSession) -> ScriptFuture<'a> {
+        Box::pin(async move {
+            session.send_notification(0, "Working").await;
+            card.close();
+            card.send_apdu(0x00, 0x84, 0x00, 0x00, None, Some(8), &[])
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn two_notifications_then_more<'a>(
+        _card: &'a mut Card,
+        session: &'a ScriptSession,
+    ) -> ScriptFuture<'a> {
+        Box::pin(async move {
+            session.send_notification(0, "Checking").await;
+            session.send_notification(-2, "Wrong card").await;
+            session.send_notification(0, "Never seen").await;
+            Ok(())
+        })
+    }
+
+    #[tokio::test]
+    async fn a_close_sends_no_unit() {
+        // The notification queued with the close goes alone, then the end.
+        let (steps, state) = steps_of(close_then_notify, Vec::new()).await;
+        assert_eq!(
+            steps,
+            vec![Step::Template(vec![notify(0, "Done")]), Step::End]
+        );
+        assert_eq!(state, State::Completed);
+    }
+
+    #[tokio::test]
+    async fn card_calls_after_close_fail_alone() {
+        // The failure notification goes in a template of its own, the queued one dropped.
+        let (steps, state) = steps_of(apdu_after_close, Vec::new()).await;
+        assert_eq!(
+            steps,
+            vec![Step::Last(vec![notify(
+                -1,
+                "Script failed: card already closed"
+            )])]
+        );
+        assert_eq!(state, State::Failed("card already closed".into()));
+    }
+
+    #[tokio::test]
+    async fn a_negative_notification_ends_the_last_template() {
+        let (steps, state) = steps_of(two_notifications_then_more, Vec::new()).await;
+        assert_eq!(
+            steps,
+            vec![Step::Last(vec![
+                notify(0, "Checking"),
+                notify(-2, "Wrong card")
+            ])]
+        );
+        assert_eq!(state, State::Failed("notification -2: Wrong card".into()));
+    }
 }

@@ -191,7 +191,8 @@ pub(crate) fn session_id(headers: &HeaderMap) -> Option<String> {
         })
 }
 
-/// A fresh session id: 128 bits from `/dev/urandom`, in hex.
+/// A fresh session id or GP Next-URI token: 128 bits from `/dev/urandom` (the OS's random
+/// source), in hex.
 pub(crate) fn new_session_id() -> std::io::Result<String> {
     let mut bytes = [0u8; 16];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;

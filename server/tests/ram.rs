@@ -49,12 +49,8 @@ fn seed_exchanges() -> Vec<(Vec<u8>, u16, Vec<u8>)> {
             h("AA 07 22 05 00 84 00 00 45"),
         ),
         (challenge_reply(1), 200, h("AA 07 22 05 00 84 00 00 45")),
-        (
-            challenge_reply(2),
-            200,
-            hta("AA 0F E1 0D 0C 0B", "Card closed", ""),
-        ),
-        (h("AB 03 80 01 00"), 204, Vec::new()),
+        // card.close() sends nothing: the answer to the last reply is the end.
+        (challenge_reply(2), 204, Vec::new()),
     ]
 }
 
@@ -85,9 +81,10 @@ async fn seed_session_openscdp() {
         run.end,
         Action::Done(Outcome {
             apdus: 5,
-            round_trips: 8,
+            round_trips: 7,
             last_notification: Some((0, "Test".into())),
-            close_message: Some("Card closed".into()),
+            close_message: None,
+            targeted_application: None,
             status: EndStatus::Completed,
         })
     );
@@ -117,8 +114,9 @@ async fn seed_session_openscdp() {
         r#""dialect":"openscdp""#.to_owned(),
         r#""state":"completed""#.to_owned(),
         r#""error":null"#.to_owned(),
-        r#""round_trips":8"#.to_owned(),
-        r#""templates":7"#.to_owned(),
+        r#""round_trips":7"#.to_owned(),
+        r#""templates":6"#.to_owned(),
+        r#""close""#.to_owned(),
         r#""notification 0: Test""#.to_owned(),
         r#""78 C: 00 20 00 81 - VERIFY Lc=6 ******""#.to_owned(),
         r#""   R: SW1/SW2=6700 (Checking error: Wrong length) Lr=0""#.to_owned(),
@@ -165,19 +163,20 @@ async fn gp_session_follows_next_uri() {
         .iter()
         .map(|e| e.request.url.as_str())
         .collect();
-    assert_eq!(
-        urls,
-        ["/rt/gp-test", "/rt/gp-test?step=1", "/rt/gp-test?step=2"]
-    );
+    assert_eq!(urls[0], "/rt/gp-test");
     let next: Vec<Option<&str>> = run
         .exchanges
         .iter()
         .map(|e| e.response.header("x-admin-next-uri"))
         .collect();
-    assert_eq!(
-        next,
-        [Some("/rt/gp-test?step=1"), Some("/rt/gp-test?step=2"), None]
-    );
+    assert_eq!(next[2], None);
+    // Each Next-URI names its step and a fresh token, and the client posted there.
+    for step in 1..=2 {
+        let uri = next[step - 1].expect("next-uri");
+        assert_next_uri(uri, "/rt/gp-test", step);
+        assert_eq!(urls[step], uri);
+    }
+    assert_ne!(next[0], next[1]);
     for e in &run.exchanges {
         assert_eq!(
             e.response.header("x-admin-protocol"),
@@ -366,6 +365,7 @@ async fn fail_app_ends_with_a_negative_notification() {
             round_trips: 2,
             last_notification: Some((-1, "Failure talking to card".into())),
             close_message: None,
+            targeted_application: None,
             status: EndStatus::EndedByServer {
                 id: -1,
                 message: "Failure talking to card".into()
@@ -421,11 +421,22 @@ async fn unexpected_status_word_fails_the_script() {
             message: text.into()
         }
     );
-    // The close of the script's `finally` rides with the failure notification.
-    let mut last = hta("AA 4A E1 0D 0C 0B", "Card closed", "E0 39 02 01 FF 0C 34");
-    last.extend_from_slice(text.as_bytes());
+    // The failure notification goes alone: the close of the script's `finally` is not sent.
+    let last = hta("AA 3B E0 39 02 01 FF 0C 34", text, "");
     assert_eq!(run.exchanges.last().expect("posts").response.body, last);
     assert_eq!(run.exchanges.len(), 4);
+    let cookie = format!("JSESSIONID={}", run.cookie.as_deref().expect("cookie"));
+    let json = status(addr, run.cookie.as_deref().expect("cookie"))
+        .await
+        .text();
+    assert!(json.contains(r#""close""#), "the close is logged: {json}");
+    // A client that answers the failure notification gets the end, once.
+    let ct = ("Content-Type", OPENSCDP_CT);
+    let reply = h("AB 03 80 01 00");
+    let end = request(addr, "POST", "/rt/test", &[ct, ("Cookie", &cookie)], &reply).await;
+    assert_eq!((end.status, end.body.len()), (204, 0));
+    let again = request(addr, "POST", "/rt/test", &[ct, ("Cookie", &cookie)], &reply).await;
+    assert_eq!(again.status, 403);
 
     // The seed script needs a reset, which GP lacks: the session ends at once.
     let run = drive(
@@ -627,7 +638,7 @@ async fn cors_for_allowed_and_refused_origins() {
 /// The first POST of each dialect to `path`.
 async fn first_post(addr: std::net::SocketAddr, dialect: Dialect, path: &str) -> Raw {
     match dialect {
-        Dialect::OpenScdp => {
+        Dialect::OpenScdp | Dialect::Seram => {
             request(
                 addr,
                 "POST",
@@ -690,7 +701,7 @@ async fn fault_bad_scripts() {
             let r = first_post(addr, dialect, &path).await;
             assert_eq!((r.status, &r.body), (200, &body), "{kind}");
             let (ct, protocol) = match dialect {
-                Dialect::OpenScdp => (SCRIPT_CT, None),
+                Dialect::OpenScdp | Dialect::Seram => (SCRIPT_CT, None),
                 Dialect::GlobalPlatform => (GP_SCRIPT_CT, Some("globalplatform-remote-admin/1.0")),
             };
             assert_eq!(r.header("content-type"), Some(ct));
@@ -799,11 +810,71 @@ async fn fault_slow_answers_late_then_runs_the_seed() {
     .await;
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert!(matches!(run.end, Action::Done(_)), "{:?}", run.end);
-    assert_eq!(
-        run.exchanges[0].response.header("x-admin-next-uri"),
-        Some("/rt/fault/slow-ms/300?step=1")
+    assert_next_uri(
+        run.exchanges[0]
+            .response
+            .header("x-admin-next-uri")
+            .expect("next-uri"),
+        "/rt/fault/slow-ms/300",
+        1,
     );
 
     let bad = first_post(addr, Dialect::OpenScdp, "/rt/fault/slow-ms/abc").await;
     assert_eq!(bad.status, 404);
+}
+
+#[tokio::test]
+async fn own_client_accepts_a_close_template() {
+    // A server that sends its close as a template of its own (what this server did before,
+    // and what the Java Scripting Server may do): card-relay posts the reply and ends at 204.
+    let addr = start_default().await;
+    let run = drive(
+        addr,
+        config(Dialect::OpenScdp, "/rt/fault/close-template"),
+        None,
+        &[],
+        seed_card(),
+    )
+    .await;
+    check_exchanges(
+        &run,
+        &[
+            (
+                hta("E8 1A C0 18", "", HSM_ATR),
+                200,
+                h("AA 06 22 04 00 20 00 81"),
+            ),
+            (
+                h("AB 07 23 02 6E 00 80 01 01"),
+                200,
+                hta("AA 0F E1 0D 0C 0B", "Card closed", ""),
+            ),
+            (h("AB 03 80 01 00"), 204, Vec::new()),
+        ],
+    );
+    assert_eq!(
+        run.end,
+        Action::Done(Outcome {
+            apdus: 1,
+            round_trips: 3,
+            last_notification: None,
+            close_message: Some("Card closed".into()),
+            targeted_application: None,
+            status: EndStatus::Completed,
+        })
+    );
+    // And against this server, which never sends one, there is no close message.
+    let run = drive(
+        addr,
+        config(Dialect::OpenScdp, "/rt/pin-test"),
+        None,
+        &[],
+        seed_card(),
+    )
+    .await;
+    let Action::Done(outcome) = &run.end else {
+        panic!("{:?}", run.end)
+    };
+    assert_eq!(outcome.close_message, None);
+    assert_eq!(outcome.status, EndStatus::Completed);
 }

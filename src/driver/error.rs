@@ -47,6 +47,11 @@ pub enum ErrorCode {
     InsecureUrl,
     /// The call's arguments are wrong.
     InvalidArgument,
+    /// The page's Content-Security-Policy (`connect-src`) blocked the request to the server.
+    CspBlocked,
+    /// card-relay lost track of its own state: a bug, not a fault of the card, the reader
+    /// or the server.
+    Internal,
 }
 
 impl ErrorCode {
@@ -70,11 +75,13 @@ impl ErrorCode {
             Self::NetworkError => "network-error",
             Self::InsecureUrl => "insecure-url",
             Self::InvalidArgument => "invalid-argument",
+            Self::CspBlocked => "csp-blocked",
+            Self::Internal => "internal",
         }
     }
 
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 19] = [
         Self::ProtectedInterface,
         Self::UnsupportedReader,
         Self::DeviceBusy,
@@ -92,6 +99,8 @@ impl ErrorCode {
         Self::NetworkError,
         Self::InsecureUrl,
         Self::InvalidArgument,
+        Self::CspBlocked,
+        Self::Internal,
     ];
 
     /// What the user can do about it, in one or two sentences.
@@ -139,6 +148,15 @@ impl ErrorCode {
                 "Card update servers must use https (plain http only on localhost)."
             }
             Self::InvalidArgument => "The call's arguments are not valid.",
+            Self::CspBlocked => {
+                "This page's Content-Security-Policy does not allow connections to the server: \
+                 add the server's origin to the policy's connect-src directive."
+            }
+            Self::Internal => {
+                "card-relay lost track of its own session state. This is a bug in card-relay, \
+                 not a problem with the card or the server: please report it. Running the \
+                 update again starts a new session."
+            }
         }
     }
 }
@@ -223,7 +241,7 @@ pub fn classify(call: UsbCall, error: &UsbError) -> ErrorCode {
 
 fn reader_code(e: &ReaderError) -> ErrorCode {
     match e {
-        ReaderError::Unsupported(_) => ErrorCode::UnsupportedReader,
+        ReaderError::Unsupported(_) | ReaderError::PinPadUnusable => ErrorCode::UnsupportedReader,
         ReaderError::CardAbsent | ReaderError::NotPowered => ErrorCode::CardAbsent,
         ReaderError::CardMute => ErrorCode::CardMute,
         ReaderError::Timeout | ReaderError::PinTimeout => ErrorCode::Timeout,

@@ -10,6 +10,10 @@
 //! - An abort posts the OpenSCDP cancel reply (`E1 "Session canceled"`) when a session is
 //!   running; a GP server simply gets no further POST.
 //! - Every HTTP exchange is bounded by `timeout_ms`.
+//! - A GP POST after the first that fails at the network level is repeated with
+//!   `X-Admin-Resume: true` after each of [`RESUME_DELAYS_MS`] before the update fails.
+//! - The session's own call order is kept by this loop; a slip is [`UpdateError::OutOfStep`]
+//!   (code `internal`), never blamed on the card.
 
 use crate::channel::CardChannel;
 use crate::driver::sync::{race, Abort, Either, Never};
@@ -18,12 +22,17 @@ use crate::driver::{DriverError, ErrorCode};
 use crate::proto::apdu::{CommandApdu, ResponseApdu};
 use crate::proto::trace::{self, TraceFormatter};
 use crate::session::{
-    origin, Action, CardCommand, CardResult, Dialect, EndStatus, HttpRequest, HttpResponse,
-    Notification, Session, SessionConfig, SessionError,
+    origin, Action, CallError, CardCommand, CardResult, Dialect, EndStatus, HttpRequest,
+    HttpResponse, Notification, Session, SessionConfig, SessionError, RESUME, TARGETED_APPLICATION,
 };
 
 /// Default bound on one HTTP exchange (the OpenSCDP server waits 60 s for a response too).
 pub const DEFAULT_TIMEOUT_MS: u64 = 60_000;
+
+/// Waits before each `X-Admin-Resume` repetition of a GP POST that failed at the network
+/// level (GP Amd B: the client resumes the session; the server decides to continue or to
+/// restart it). After the last one fails the update fails with `network-error`.
+pub const RESUME_DELAYS_MS: [u64; 3] = [1_000, 2_000, 4_000];
 
 /// The largest script body accepted from a server. A template carries at most a handful of
 /// APDUs of at most 64 KiB each; anything larger is refused as a bad script before decoding.
@@ -36,6 +45,10 @@ pub enum HttpError {
     /// The request could not be made: network, DNS, TLS, CORS (the browser does not say).
     #[error("network error: {0}")]
     Network(String),
+    /// The page's Content-Security-Policy blocked the request: the browser reported a
+    /// `securitypolicyviolation` for `connect-src` (CSP Level 3 §5.3) naming the server.
+    #[error("the page's content security policy blocks {0}")]
+    CspBlocked(String),
     /// The response body could not be read completely.
     #[error("response body broken: {0}")]
     Body(String),
@@ -86,9 +99,11 @@ pub struct UpdateOptions {
     pub agent_id: Option<String>,
     /// Show PIN data in the trace instead of `******`.
     pub show_secrets: bool,
-    /// A session id sent as `Cookie: JSESSIONID=<id>` with every POST, as the OCF client
-    /// does. Only where the platform lets a client set cookies (Node.js, native): browsers
-    /// forbid the header and send the page's own cookies instead.
+    /// A session id, given to the HTTP client as `Cookie: JSESSIONID=<id>` with every POST,
+    /// as the OCF client does. The web client seeds its cookie jar with it once, so a
+    /// server's own `Set-Cookie: JSESSIONID=…` replaces it (`crate::web::fetch`). Only where
+    /// the platform lets a client set cookies (Node.js, native): browsers forbid the header
+    /// and send the page's own cookies instead.
     pub session_id: Option<String>,
 }
 
@@ -120,6 +135,8 @@ pub struct UpdateResult {
     pub last_notification: Option<Notification>,
     /// Milliseconds from start to end.
     pub duration_ms: u64,
+    /// The last `X-Admin-Targeted-Application` of a GP server.
+    pub targeted_application: Option<String>,
 }
 
 /// Why an update failed.
@@ -157,6 +174,10 @@ pub enum UpdateError {
     /// Cancelled by the caller.
     #[error("aborted")]
     Aborted,
+    /// The update loop fed its session out of order: a bug in card-relay, not a fault of
+    /// the card, the reader or the server.
+    #[error("internal error: session out of step")]
+    OutOfStep(#[source] CallError),
 }
 
 impl UpdateError {
@@ -168,6 +189,8 @@ impl UpdateError {
             Self::BadScript(_) | Self::ScriptTooLarge { .. } => ErrorCode::BadScript,
             Self::Http(HttpError::Timeout) => ErrorCode::Timeout,
             Self::Http(HttpError::Aborted) | Self::Aborted => ErrorCode::Aborted,
+            Self::Http(HttpError::CspBlocked(_)) => ErrorCode::CspBlocked,
+            Self::OutOfStep(_) => ErrorCode::Internal,
             Self::OriginChanged { .. } => ErrorCode::NotApproved,
             Self::Http(_) => ErrorCode::NetworkError,
         }
@@ -191,6 +214,9 @@ pub async fn card_update<C: CardChannel + ?Sized>(
     observer: &dyn UpdateObserver,
     abort: Option<&Abort>,
 ) -> Result<UpdateResult, UpdateError> {
+    if options.dialect == Dialect::Seram {
+        return super::seram::card_update(driver, http, clock, options, observer, abort).await;
+    }
     let started = clock.now();
     let slot = options.slot;
     let tracer = TraceFormatter {
@@ -217,10 +243,7 @@ pub async fn card_update<C: CardChannel + ?Sized>(
         if abort.is_some_and(Abort::is_aborted) {
             return Err(cancel(&mut session, http, options).await);
         }
-        let action = match session.poll() {
-            Ok(a) => a,
-            Err(_) => return Err(UpdateError::Driver(protocol("session out of step"))),
-        };
+        let action = session.poll().map_err(UpdateError::OutOfStep)?;
         match action {
             Action::Post(request) => {
                 if let (Some(first), Some(next)) = (origin(&options.url), origin(&request.url)) {
@@ -229,7 +252,11 @@ pub async fn card_update<C: CardChannel + ?Sized>(
                     }
                 }
                 let request = with_cookie(request, options);
-                let response = post(http, clock, request, options.timeout_ms, abort).await;
+                // GP Amd B resume applies inside a session: after the first exchange.
+                let resumable =
+                    options.dialect == Dialect::GlobalPlatform && session.round_trips() > 0;
+                let response =
+                    post_resuming(http, clock, request, options, abort, observer, resumable).await;
                 match response {
                     Ok(r) if r.body.len() > MAX_SCRIPT_BYTES => {
                         let size = r.body.len();
@@ -237,9 +264,10 @@ pub async fn card_update<C: CardChannel + ?Sized>(
                         return Err(UpdateError::ScriptTooLarge { size });
                     }
                     Ok(r) => {
-                        if session.on_http_response(r).is_err() {
-                            return Err(UpdateError::Driver(protocol("session out of step")));
-                        }
+                        trace_targeted_application(observer, &r);
+                        session
+                            .on_http_response(r)
+                            .map_err(UpdateError::OutOfStep)?;
                     }
                     Err(UpdateError::Aborted) => {
                         return Err(cancel(&mut session, http, options).await);
@@ -265,9 +293,9 @@ pub async fn card_update<C: CardChannel + ?Sized>(
                         CardResult::Error(text)
                     }
                 };
-                if session.on_card_response(card_result).is_err() {
-                    return Err(UpdateError::Driver(protocol("session out of step")));
-                }
+                session
+                    .on_card_response(card_result)
+                    .map_err(UpdateError::OutOfStep)?;
             }
             Action::Notify(n) => {
                 observer.notification(&n);
@@ -280,6 +308,7 @@ pub async fn card_update<C: CardChannel + ?Sized>(
                     round_trips: outcome.round_trips,
                     last_notification,
                     duration_ms: clock.now().saturating_sub(started),
+                    targeted_application: outcome.targeted_application,
                 });
             }
             Action::Failed(error) => {
@@ -317,6 +346,55 @@ async fn tell_server(
     }
 }
 
+/// Shows a GP server's `X-Admin-Targeted-Application` in the trace.
+fn trace_targeted_application(observer: &dyn UpdateObserver, response: &HttpResponse) {
+    if let Some(target) = response.header(TARGETED_APPLICATION) {
+        observer.trace(&format!("{TARGETED_APPLICATION}: {target}"));
+    }
+}
+
+/// [`post`], and when `resumable` (a GP session under way) and the POST fails at the network
+/// level, the same request again with `X-Admin-Resume: true` after each of
+/// [`RESUME_DELAYS_MS`]; the last failure is returned. Timeouts and aborts end at once.
+async fn post_resuming(
+    http: &dyn HttpClient,
+    clock: &dyn Clock,
+    request: HttpRequest,
+    options: &UpdateOptions,
+    abort: Option<&Abort>,
+    observer: &dyn UpdateObserver,
+    resumable: bool,
+) -> Result<HttpResponse, UpdateError> {
+    let first = post(http, clock, request.clone(), options.timeout_ms, abort).await;
+    if !resumable {
+        return first;
+    }
+    let mut result = first;
+    let mut resume = request;
+    resume.headers.push((RESUME.to_owned(), "true".to_owned()));
+    for (attempt, delay) in RESUME_DELAYS_MS.iter().enumerate() {
+        if !matches!(
+            result,
+            Err(UpdateError::Http(
+                HttpError::Network(_) | HttpError::Body(_)
+            ))
+        ) {
+            break;
+        }
+        let mut timer = clock.sleep(*delay);
+        let mut aborted: LocalBoxFuture<()> = match abort {
+            Some(a) => Box::pin(a.wait()),
+            None => Box::pin(Never),
+        };
+        if let Either::Right(()) = race(&mut timer, &mut aborted).await {
+            return Err(UpdateError::Aborted);
+        }
+        observer.trace(&format!("{RESUME}: true (attempt {} of 3)", attempt + 1));
+        result = post(http, clock, resume.clone(), options.timeout_ms, abort).await;
+    }
+    result
+}
+
 /// Adds `Cookie: JSESSIONID=<id>` when the caller gave a session id (the OCF client's way).
 fn with_cookie(mut request: HttpRequest, options: &UpdateOptions) -> HttpRequest {
     if let Some(id) = &options.session_id {
@@ -327,11 +405,11 @@ fn with_cookie(mut request: HttpRequest, options: &UpdateOptions) -> HttpRequest
     request
 }
 
-fn protocol(what: &'static str) -> DriverError {
+pub(super) fn protocol(what: &'static str) -> DriverError {
     DriverError::Reader(crate::reader::ReaderError::Protocol(what))
 }
 
-async fn power_on<C: CardChannel + ?Sized>(
+pub(super) async fn power_on<C: CardChannel + ?Sized>(
     driver: &C,
     slot: u8,
     abort: Option<&Abort>,
@@ -343,7 +421,7 @@ async fn power_on<C: CardChannel + ?Sized>(
     }
 }
 
-async fn run_card<C: CardChannel + ?Sized>(
+pub(super) async fn run_card<C: CardChannel + ?Sized>(
     driver: &C,
     tracer: &TraceFormatter,
     observer: &dyn UpdateObserver,
@@ -372,7 +450,7 @@ async fn run_card<C: CardChannel + ?Sized>(
     }
 }
 
-async fn post(
+pub(super) async fn post(
     http: &dyn HttpClient,
     clock: &dyn Clock,
     request: HttpRequest,
@@ -414,7 +492,27 @@ async fn cancel(
 mod tests {
     use crate::testing::test;
 
-    use super::origin;
+    use super::{origin, CallError, ErrorCode, HttpError, UpdateError};
+
+    #[test]
+    fn session_out_of_step_is_an_internal_error_not_a_card_problem() {
+        // A loop bug must not send the user to reinsert the card (the protocol hint).
+        for call in [
+            CallError::AwaitingHttpResponse,
+            CallError::AwaitingCardResult,
+            CallError::Finished,
+        ] {
+            let e = UpdateError::OutOfStep(call);
+            assert_eq!(e.code(), ErrorCode::Internal);
+            assert_eq!(e.code().as_str(), "internal");
+            assert!(!e.code().hint().contains("reinsert"), "{}", e.code().hint());
+            assert!(e.code().hint().contains("bug"));
+        }
+        assert_eq!(
+            UpdateError::Http(HttpError::CspBlocked("https://a.example".into())).code(),
+            ErrorCode::CspBlocked
+        );
+    }
 
     #[test]
     fn origins() {

@@ -30,6 +30,8 @@ pub enum UsbCall {
     Close,
     /// `USBDevice.controlTransferIn()`.
     ControlTransferIn,
+    /// `USBDevice.controlTransferOut()`.
+    ControlTransferOut,
     /// `USBDevice.transferOut()`.
     TransferOut,
     /// `USBDevice.transferIn()`.
@@ -49,6 +51,7 @@ impl UsbCall {
             UsbCall::ReleaseInterface => "releaseInterface",
             UsbCall::Close => "close",
             UsbCall::ControlTransferIn => "controlTransferIn",
+            UsbCall::ControlTransferOut => "controlTransferOut",
             UsbCall::TransferOut => "transferOut",
             UsbCall::TransferIn => "transferIn",
             UsbCall::ClearHalt => "clearHalt",
@@ -173,6 +176,18 @@ pub struct ControlSetup {
 }
 
 impl ControlSetup {
+    /// The CCID class request ABORT (CCID §5.3.1: bmRequestType 0x21, bRequest 0x01,
+    /// wValue = bSeq << 8 | bSlot, wIndex = the interface), no data.
+    pub fn ccid_abort(interface: u8, slot: u8, seq: u8) -> Self {
+        Self {
+            request_type: RequestType::Class,
+            recipient: Recipient::Interface,
+            request: 0x01,
+            value: u16::from(seq) << 8 | u16::from(slot),
+            index: u16::from(interface),
+        }
+    }
+
     /// GET_DESCRIPTOR (USB 2.0 §9.4.3) for descriptor `kind` number `index`, to the device.
     pub fn get_descriptor(kind: u8, index: u8) -> Self {
         Self {
@@ -239,6 +254,20 @@ pub trait UsbTransport {
         setup: ControlSetup,
         length: u16,
     ) -> LocalBoxFuture<Result<Vec<u8>, UsbError>>;
+    /// A control transfer to the device (the CCID class request ABORT). Transports that
+    /// cannot make one keep this default, which fails: the driver then aborts with
+    /// PC_to_RDR_Abort alone.
+    fn control_transfer_out(
+        &self,
+        setup: ControlSetup,
+        data: &[u8],
+    ) -> LocalBoxFuture<Result<(), UsbError>> {
+        let _ = (setup, data);
+        Box::pin(std::future::ready(Err(UsbError::new(
+            UsbErrorKind::Other("NotSupportedError".into()),
+            "control transfers out are not supported",
+        ))))
+    }
     /// A bulk or interrupt transfer to the device.
     fn transfer_out(&self, endpoint: u8, data: &[u8]) -> LocalBoxFuture<Result<(), UsbError>>;
     /// A bulk or interrupt transfer from the device: at most `length` bytes.

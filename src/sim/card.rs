@@ -2,6 +2,9 @@
 //! transmission protocols at TPDU level (T=0 procedure semantics, T=1 blocks through
 //! [`T1Card`]).
 //!
+//! A T=1 card with a CRC epilogue (an ATR such as [`SEED_CRC_ATR`]) computes it in the form
+//! [`CardConfig::crc`] names: libccid's or CRC-16/X-25 ([`CrcForm`]).
+//!
 //! Commands (ISO/IEC 7816-4 §11 unless noted):
 //! - SELECT by AID (P1 04) of [`APPLICATION_AID`]: P2 04 answers the FCP template
 //!   `62 07 82 01 78 85 02 01 02`, P2 00 the same content as an FCI template (tag 6F),
@@ -26,13 +29,19 @@ use std::rc::Rc;
 
 use crate::proto::apdu::CommandApdu;
 use crate::proto::atr::{self, Atr};
-use crate::proto::t1::card::{T1Card, T1CardConfig};
-use crate::proto::t1::{Block, Edc, Pcb, SKind};
+use crate::proto::t1::card::{Fault as T1Fault, T1Card, T1CardConfig};
+use crate::proto::t1::{Block, CrcForm, Edc, Pcb, SKind};
 
 /// The SmartCard-HSM ATR of the seed (T=1 only, TA1 18), reference/seed.md.
 pub const SEED_ATR: [u8; 24] = [
     0x3B, 0xFE, 0x18, 0x00, 0x00, 0x81, 0x31, 0xFE, 0x45, 0x80, 0x31, 0x81, 0x54, 0x48, 0x53, 0x4D,
     0x31, 0x73, 0x80, 0x21, 0x40, 0x81, 0x07, 0xFA,
+];
+/// The seed's ATR asking for a CRC epilogue: TD2 31 becomes 71 so that TC3 01 (bit 1: CRC,
+/// ISO/IEC 7816-3 §11.4.4) follows TB3, and TCK changes accordingly.
+pub const SEED_CRC_ATR: [u8; 25] = [
+    0x3B, 0xFE, 0x18, 0x00, 0x00, 0x81, 0x71, 0xFE, 0x45, 0x01, 0x80, 0x31, 0x81, 0x54, 0x48, 0x53,
+    0x4D, 0x31, 0x73, 0x80, 0x21, 0x40, 0x81, 0x07, 0xBB,
 ];
 /// A T=0-only ATR: TA1 96 (Fi 512, Di 32), two historical bytes (ISO/IEC 7816-3 §8.2).
 pub const T0_ATR: [u8; 5] = [0x3B, 0x12, 0x96, 0x14, 0x50];
@@ -74,6 +83,8 @@ pub struct CardConfig {
     pub app: CardApp,
     /// The ATR; `None` is [`SEED_ATR`]. T=0, T=1 or both follow from it.
     pub atr: Option<Vec<u8>>,
+    /// The CRC form the card computes when its ATR selects a CRC epilogue for T=1.
+    pub crc: CrcForm,
 }
 
 impl CardConfig {
@@ -82,6 +93,7 @@ impl CardConfig {
         CardConfig {
             app: CardApp::Seed,
             atr: None,
+            crc: CrcForm::default(),
         }
     }
 
@@ -90,12 +102,20 @@ impl CardConfig {
         CardConfig {
             app: CardApp::Pin,
             atr: None,
+            crc: CrcForm::default(),
         }
     }
 
     /// The same card with another ATR.
     pub fn with_atr(mut self, atr: impl Into<Vec<u8>>) -> Self {
         self.atr = Some(atr.into());
+        self
+    }
+
+    /// The same card computing T=1 CRCs in `form` (it needs an ATR that selects CRC, such
+    /// as [`SEED_CRC_ATR`]).
+    pub fn with_crc(mut self, form: CrcForm) -> Self {
+        self.crc = form;
         self
     }
 
@@ -502,6 +522,8 @@ pub(crate) struct SimCard {
     /// The protocol in use: the ATR's first offered one, changed by PPS or SetParameters.
     pub(crate) protocol: u8,
     t1: Option<T1Card<Handler>>,
+    /// T=1 faults injected before the T=1 card side exists, applied when it is created.
+    t1_faults: Vec<(usize, T1Fault)>,
     wtx: Option<WtxHold>,
     /// IFSD the card assumes before an S(IFS request) (the reader's when it negotiates).
     pub(crate) t1_ifsd: u8,
@@ -536,6 +558,7 @@ impl SimCard {
             applet,
             protocol,
             t1: None,
+            t1_faults: Vec::new(),
             wtx: None,
             t1_ifsd: 32,
             pps_allowed: false,
@@ -551,6 +574,14 @@ impl SimCard {
         self.pps_allowed = true;
         if let Ok(mut applet) = self.applet.try_borrow_mut() {
             applet.reset();
+        }
+    }
+
+    /// Injects `fault` on the card's T=1 answer to the host block `n` blocks from now.
+    pub(crate) fn inject_t1(&mut self, n: usize, fault: T1Fault) {
+        match self.t1.as_mut() {
+            Some(t1) => t1.inject(n, fault),
+            None => self.t1_faults.push((n, fault)),
         }
     }
 
@@ -595,7 +626,7 @@ impl SimCard {
     fn edc(&self) -> Edc {
         match self.atr.edc() {
             atr::Edc::Lrc => Edc::Lrc,
-            atr::Edc::Crc => Edc::Crc,
+            atr::Edc::Crc => Edc::Crc(self.config.crc),
         }
     }
 
@@ -634,7 +665,11 @@ impl SimCard {
                 Ok(mut applet) => applet.apdu(apdu),
                 Err(_) => sw(0x6F00),
             });
-            self.t1 = Some(T1Card::new(config, handler));
+            let mut card = T1Card::new(config, handler);
+            for (n, fault) in self.t1_faults.drain(..) {
+                card.inject(n, fault);
+            }
+            self.t1 = Some(card);
         }
         let answer = self.t1.as_mut()?.on_block(rx)?;
         let slow = self

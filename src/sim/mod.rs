@@ -32,6 +32,7 @@ pub mod web;
 use std::collections::VecDeque;
 
 use crate::profile::{ProfileError, ReaderProfile};
+use crate::proto::ccid::Chain;
 use crate::proto::ccid::{
     message_type as mt, ClockStatus, Header, IccStatus, PcToRdr, PcToRdrSecure,
     PcToRdrSetParameters, PcToRdrXfrBlock, ProtocolParameters, RdrToPc, RdrToPcDataBlock,
@@ -50,14 +51,6 @@ pub use card::{CardApp, CardConfig, CardError, CardLog};
 const PROTECTED_CLASSES: [u8; 7] = [0x01, 0x03, 0x08, 0x0B, 0x0E, 0x10, 0xE0];
 /// Bulk-OUT headers the simulator remembers for [`SimulatedReader::command_log`].
 const COMMAND_LOG_CAPACITY: usize = 64;
-/// wLevelParameter / bChainParameter values at extended APDU level (CCID §6.1.4, §6.2.1).
-mod chain {
-    pub const WHOLE: u16 = 0x00;
-    pub const BEGINS: u16 = 0x01;
-    pub const ENDS: u16 = 0x02;
-    pub const CONTINUES: u16 = 0x03;
-    pub const CONTINUE: u16 = 0x10;
-}
 
 /// Which reader to simulate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,6 +237,21 @@ pub enum Fault {
     /// fault is cleared it answers them in order, late (CMD_SLOT_BUSY for a command that
     /// came while another ran on its slot, CMD_ABORTED for one a PC_to_RDR_Abort ended).
     ReaderStall(bool),
+    /// `secureSlotStatus`: the reader announces PIN verification but answers
+    /// PC_to_RDR_Secure with a failed RDR_to_PC_SlotStatus (bError 0, command not
+    /// supported) instead of the RDR_to_PC_DataBlock CCID §6.1.11 prescribes (seen on a
+    /// real implementation).
+    SecureSlotStatus(bool),
+    /// `interruptErrors`: the next N interrupt-IN transfers fail with NetworkError ("A
+    /// transfer error has occurred."), as a flaky interrupt pipe does; the events stay
+    /// queued for the next read.
+    InterruptErrors(u32),
+    /// `late`: the reader answers each command N ms after it came (a slow card: key
+    /// generation, a PIN typed slowly); the card runs it at once. Meanwhile its slot is
+    /// busy: another command for it gets CMD_SLOT_BUSY at once (CCID §5.2.5), a
+    /// PC_to_RDR_Abort ends it with CMD_ABORTED. Time comes from
+    /// [`SimulatedReader::set_time`] (the transports set it).
+    LateAnswers(u32),
 }
 
 impl Fault {
@@ -264,6 +272,9 @@ impl Fault {
             "accessDenied" => Fault::AccessDenied(on),
             "busy" => Fault::Busy(on),
             "readerStall" => Fault::ReaderStall(on),
+            "secureSlotStatus" => Fault::SecureSlotStatus(on),
+            "interruptErrors" => Fault::InterruptErrors(value),
+            "late" => Fault::LateAnswers(value),
             other => return Err(SimError::UnknownFault(other.to_owned())),
         })
     }
@@ -292,6 +303,12 @@ pub struct Faults {
     pub busy: bool,
     /// See [`Fault::ReaderStall`].
     pub reader_stall: bool,
+    /// See [`Fault::SecureSlotStatus`].
+    pub secure_slot_status: bool,
+    /// See [`Fault::InterruptErrors`].
+    pub interrupt_errors: u32,
+    /// See [`Fault::LateAnswers`].
+    pub late_ms: u32,
 }
 
 /// What the user does on the PIN pad when a PC_to_RDR_Secure asks for a PIN.
@@ -378,6 +395,10 @@ pub struct SimulatedReader {
     hardware_errors: VecDeque<Vec<u8>>,
     /// Commands taken while the reader stalled.
     stalled: Vec<Vec<u8>>,
+    /// The time the transport last told ([`SimulatedReader::set_time`]), in ms.
+    now_ms: u64,
+    /// Answers held back by the late fault: when, the command's header, the answers.
+    late: VecDeque<(u64, [u8; HEADER_LEN], Vec<Vec<u8>>)>,
     /// The last answer queued, replayed by the stale fault.
     last_answer: Option<Vec<u8>>,
     command_log: VecDeque<[u8; HEADER_LEN]>,
@@ -430,6 +451,8 @@ impl SimulatedReader {
             notify_pending,
             hardware_errors: VecDeque::new(),
             stalled: Vec::new(),
+            now_ms: 0,
+            late: VecDeque::new(),
             last_answer: None,
             command_log: VecDeque::new(),
             abort_requests: Vec::new(),
@@ -543,6 +566,18 @@ impl SimulatedReader {
         self.slot(slot)
             .and_then(|s| s.card.as_ref())
             .map(|c| &c.config)
+    }
+
+    /// Injects a T=1 fault on the answer of the card in `slot` to the host block `n` blocks
+    /// from now (card side of ISO/IEC 7816-3 §11.6.3; nothing without a card).
+    pub fn inject_t1_fault(&mut self, slot: u8, n: usize, fault: crate::proto::t1::card::Fault) {
+        if let Some(card) = self
+            .slots
+            .get_mut(usize::from(slot))
+            .and_then(|s| s.card.as_mut())
+        {
+            card.inject_t1(n, fault);
+        }
     }
 
     /// Whether a card is in `slot`.
@@ -663,6 +698,9 @@ impl SimulatedReader {
             Fault::ProtectedClass(on) => f.protected_class = on,
             Fault::AccessDenied(on) => f.access_denied = on,
             Fault::Busy(on) => f.busy = on,
+            Fault::SecureSlotStatus(on) => f.secure_slot_status = on,
+            Fault::InterruptErrors(n) => f.interrupt_errors = n,
+            Fault::LateAnswers(ms) => f.late_ms = ms,
             Fault::ReaderStall(on) => {
                 f.reader_stall = on;
                 if !on {
@@ -800,6 +838,7 @@ impl SimulatedReader {
         self.bulk_in.clear();
         self.bulk_in_offset = 0;
         self.stalled.clear();
+        self.late.clear();
         for s in &mut self.slots {
             s.powered = false;
             s.chain_in.clear();
@@ -970,6 +1009,13 @@ impl SimulatedReader {
             return InTransfer::Ready(Err(e));
         }
         if Some(endpoint) == self.interrupt_number() {
+            if self.faults.interrupt_errors > 0 {
+                self.faults.interrupt_errors -= 1;
+                return InTransfer::Ready(Err(UsbFault::exception(
+                    "NetworkError",
+                    "A transfer error has occurred.",
+                )));
+            }
             return match self.take_interrupt() {
                 Some(mut msg) if msg.len() > length => {
                     msg.truncate(length);
@@ -1104,9 +1150,55 @@ impl SimulatedReader {
                 self.stalled.push(message);
                 continue;
             }
+            if self.faults.late_ms > 0 || !self.late.is_empty() {
+                self.take_while_late(&header, head, &message);
+                continue;
+            }
             let answers = self.answer(&message);
             self.queue(answers);
         }
+    }
+
+    /// A command while answers are late ([`Fault::LateAnswers`]).
+    fn take_while_late(&mut self, header: &Header, head: [u8; HEADER_LEN], message: &[u8]) {
+        let busy = self
+            .late
+            .iter()
+            .position(|l| l.1.get(5) == Some(&header.slot));
+        if header.message_type == mt::ABORT {
+            if let Some(i) = busy {
+                let aborted = self.late.remove(i).and_then(|l| Header::decode(&l.1).ok());
+                if let Some(h) = aborted {
+                    let answer = self.failure(&h, SlotError::CmdAborted);
+                    self.queue(vec![answer]);
+                }
+            }
+            let answers = self.answer(message);
+            self.queue(answers);
+        } else if busy.is_some() {
+            let answer = self.failure(header, SlotError::CmdSlotBusy);
+            self.queue(vec![answer]);
+        } else {
+            let answers = self.answer(message);
+            let at = self.now_ms.saturating_add(u64::from(self.faults.late_ms));
+            self.late.push_back((at, head, answers));
+        }
+    }
+
+    /// Tells the reader the time (ms on any monotonic clock): late answers that are due
+    /// become readable.
+    pub fn set_time(&mut self, now_ms: u64) {
+        self.now_ms = self.now_ms.max(now_ms);
+        while self.late.front().is_some_and(|l| l.0 <= self.now_ms) {
+            if let Some((_, _, answers)) = self.late.pop_front() {
+                self.queue(answers);
+            }
+        }
+    }
+
+    /// When the next late answer becomes readable, if one is held back.
+    pub fn next_answer_at(&self) -> Option<u64> {
+        self.late.front().map(|l| l.0)
     }
 
     /// The reader recovers from a stall: it answers what it took, in order.
@@ -1359,6 +1451,10 @@ impl SimulatedReader {
                 };
                 (RdrToPc::DataRateAndClockFrequency(answer).encode(), false)
             }
+            PcToRdr::Secure(_) if self.faults.secure_slot_status => {
+                let state = SlotState::failed(s.icc(), SlotError::CommandNotSupported);
+                (slot_status(slot, seq, state), false)
+            }
             PcToRdr::Secure(m) => {
                 let pin_verify = descriptor.is_some_and(|d| d.pin_verify());
                 let entry = self.pin_entry.clone();
@@ -1523,22 +1619,22 @@ fn xfr_block(
             answer(rsp, 0, slow)
         }
         ExchangeLevel::ExtendedApdu => {
-            let command = match m.level_parameter {
-                chain::WHOLE => m.data,
-                chain::BEGINS => {
+            let command = match m.chain() {
+                Some(Chain::Whole) => m.data,
+                Some(Chain::Begins) => {
                     s.chain_in = m.data;
-                    return answer(Vec::new(), 0x10, false);
+                    return answer(Vec::new(), Chain::Continue.into(), false);
                 }
-                chain::CONTINUES if !s.chain_in.is_empty() => {
+                Some(Chain::Continues) if !s.chain_in.is_empty() => {
                     s.chain_in.extend_from_slice(&m.data);
-                    return answer(Vec::new(), 0x10, false);
+                    return answer(Vec::new(), Chain::Continue.into(), false);
                 }
-                chain::ENDS if !s.chain_in.is_empty() => {
+                Some(Chain::Ends) if !s.chain_in.is_empty() => {
                     let mut all = std::mem::take(&mut s.chain_in);
                     all.extend_from_slice(&m.data);
                     all
                 }
-                chain::CONTINUE => match s.chain_out.pop_front() {
+                Some(Chain::Continue) => match s.chain_out.pop_front() {
                     Some((chain, part)) => return answer(part, chain, false),
                     None => return failed(SlotError::BadParameter(8)),
                 },
@@ -1550,15 +1646,12 @@ fn xfr_block(
                 return answer(rsp, 0, slow);
             }
             // CCID §6.2.1: bChainParameter 1 begins, 3 continues, 2 ends.
-            let mut parts: VecDeque<Vec<u8>> =
-                rsp.chunks(payload.max(1)).map(<[u8]>::to_vec).collect();
-            let first = parts.pop_front().unwrap_or_default();
-            let last = parts.len();
-            for (i, part) in parts.into_iter().enumerate() {
-                let code = if i + 1 == last { 0x02 } else { 0x03 };
-                s.chain_out.push_back((code, part));
-            }
-            answer(first, 0x01, slow)
+            s.chain_out = Chain::split(&rsp, payload)
+                .into_iter()
+                .map(|(chain, part)| (chain.into(), part.to_vec()))
+                .collect();
+            let (chain, first) = s.chain_out.pop_front().unwrap_or_default();
+            answer(first, chain, slow)
         }
         // TPDU level; a character-level profile is served the same way.
         _ => {

@@ -3,7 +3,8 @@
 //!
 //! Every call completes at once, except a `transfer_in` with nothing to read: its future
 //! stays pending until a call or a control ([`SimTransport::with`]) changes the device,
-//! which wakes it. Handles are cheap clones of one device.
+//! which wakes it, or until a late answer ([`super::Fault::LateAnswers`]) is due on the
+//! clock given with [`SimTransport::with_clock`]. Handles are cheap clones of one device.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -12,15 +13,24 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use crate::driver::usb::{
-    self as usb, DeviceInfo, Direction, LocalBoxFuture, UsbError, UsbErrorKind, UsbTransport,
+    self as usb, Clock, DeviceInfo, Direction, LocalBoxFuture, UsbError, UsbErrorKind, UsbTransport,
 };
 
 use super::{ControlSetup, InTransfer, Recipient, RequestType, SimulatedReader, UsbFault};
 
-#[derive(Debug)]
 struct Shared {
     sim: SimulatedReader,
     wakers: Vec<Waker>,
+    clock: Option<Rc<dyn Clock>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("sim", &self.sim)
+            .field("clock", &self.clock.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A [`SimulatedReader`] behind the driver's USB interface.
@@ -33,13 +43,24 @@ impl SimTransport {
         SimTransport(Rc::new(RefCell::new(Shared {
             sim,
             wakers: Vec::new(),
+            clock: None,
         })))
+    }
+
+    /// The simulator's time comes from `clock` (the late fault needs one).
+    pub fn with_clock(self, clock: Rc<dyn Clock>) -> Self {
+        self.0.borrow_mut().clock = Some(clock);
+        self
     }
 
     /// Runs `f` on the simulator (insert or remove a card, switch a fault, read stats) and
     /// wakes the reads waiting for data.
     pub fn with<T>(&self, f: impl FnOnce(&mut SimulatedReader) -> T) -> T {
-        let result = f(&mut self.0.borrow_mut().sim);
+        let result = {
+            let mut shared = self.0.borrow_mut();
+            shared.tick();
+            f(&mut shared.sim)
+        };
         self.wake();
         result
     }
@@ -57,6 +78,15 @@ impl SimTransport {
     ) -> LocalBoxFuture<Result<T, UsbError>> {
         let result = self.with(f).map_err(usb_error);
         Box::pin(std::future::ready(result))
+    }
+}
+
+impl Shared {
+    /// Tells the simulator the time.
+    fn tick(&mut self) {
+        if let Some(now) = self.clock.as_ref().map(|c| c.now()) {
+            self.sim.set_time(now);
+        }
     }
 }
 
@@ -95,21 +125,42 @@ struct ReadIn {
     shared: Rc<RefCell<Shared>>,
     endpoint: u8,
     length: usize,
+    /// A timer for the next late answer.
+    timer: Option<(u64, LocalBoxFuture<()>)>,
 }
 
 impl Future for ReadIn {
     type Output = Result<Vec<u8>, UsbError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut shared = self.shared.borrow_mut();
-        match shared.sim.transfer_in(self.endpoint, self.length) {
-            InTransfer::Ready(result) => Poll::Ready(result.map_err(usb_error)),
-            InTransfer::Pending => {
-                if !shared.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                    shared.wakers.push(cx.waker().clone());
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let (due, clock) = {
+                let mut shared = self.shared.borrow_mut();
+                shared.tick();
+                match shared.sim.transfer_in(self.endpoint, self.length) {
+                    InTransfer::Ready(result) => return Poll::Ready(result.map_err(usb_error)),
+                    InTransfer::Pending => {
+                        if !shared.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                            shared.wakers.push(cx.waker().clone());
+                        }
+                    }
                 }
-                Poll::Pending
+                (shared.sim.next_answer_at(), shared.clock.clone())
+            };
+            let (Some(due), Some(clock)) = (due, clock) else {
+                return Poll::Pending;
+            };
+            if self.timer.as_ref().map(|t| t.0) != Some(due) {
+                let wait = due.saturating_sub(clock.now());
+                self.timer = Some((due, clock.sleep(wait)));
             }
+            let Some((_, timer)) = self.timer.as_mut() else {
+                return Poll::Pending;
+            };
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.timer = None;
         }
     }
 }
@@ -171,6 +222,14 @@ impl UsbTransport for SimTransport {
         self.call(|sim| sim.control_transfer_in(setup(s), length))
     }
 
+    fn control_transfer_out(
+        &self,
+        s: usb::ControlSetup,
+        data: &[u8],
+    ) -> LocalBoxFuture<Result<(), UsbError>> {
+        self.call(|sim| sim.control_transfer_out(setup(s), data).map(|_| ()))
+    }
+
     fn transfer_out(&self, endpoint: u8, data: &[u8]) -> LocalBoxFuture<Result<(), UsbError>> {
         self.call(|s| s.transfer_out(endpoint, data).map(|_| ()))
     }
@@ -180,6 +239,7 @@ impl UsbTransport for SimTransport {
             shared: Rc::clone(&self.0),
             endpoint,
             length: usize::try_from(length).unwrap_or(usize::MAX),
+            timer: None,
         })
     }
 

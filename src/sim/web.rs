@@ -11,7 +11,8 @@
 //! Options: `profile` is `"default"` (also when absent), a dump name with its text in
 //! `profileText`, or an entry `{ name, text }`; the demo's data file
 //! (`www/generated/profiles.json`) maps dump names to their text. `card` is `"seed"` (also when absent), `"pin"`, `null` (empty
-//! slot) or `{ app: "seed" | "pin", atr: hex string | byte array }`; `faults` maps fault
+//! slot) or `{ app: "seed" | "pin", atr: hex string | byte array, crc: "libccid" | "x25" }`
+//! (`crc`: the T=1 CRC form of a card whose ATR selects CRC, libccid's by default); `faults` maps fault
 //! names ([`super::Fault::from_name`]) to booleans or counts; `seed` seeds the card's
 //! random generator.
 //!
@@ -36,6 +37,7 @@ use super::{
 };
 use crate::proto::descriptor::TransferType;
 use crate::proto::hex;
+use crate::proto::t1::CrcForm;
 
 /// A transferIn waiting for data.
 struct PendingIn {
@@ -238,10 +240,15 @@ fn card_option(value: &JsValue) -> Result<Option<CardConfig>, JsValue> {
     if value.is_string() {
         return Ok(Some(CardConfig {
             app: app_of(value)?,
-            atr: None,
+            ..CardConfig::seed()
         }));
     }
     let app = app_of(&get(value, "app"))?;
+    let crc = match get(value, "crc").as_string().as_deref() {
+        None | Some("libccid") => CrcForm::Libccid,
+        Some("x25") => CrcForm::X25,
+        Some(other) => return Err(type_error(&format!("unknown crc form {other:?}"))),
+    };
     let atr = get(value, "atr");
     let atr = if atr.is_undefined() || atr.is_null() {
         None
@@ -250,7 +257,7 @@ fn card_option(value: &JsValue) -> Result<Option<CardConfig>, JsValue> {
     } else {
         Some(bytes_of(&atr)?)
     };
-    Ok(Some(CardConfig { app, atr }))
+    Ok(Some(CardConfig { app, atr, crc }))
 }
 
 fn profile_option(options: &JsValue) -> Result<Profile, JsValue> {
@@ -314,7 +321,27 @@ pub fn create_simulated_reader(options: JsValue) -> Result<SimulatedUsbDevice, J
 
 impl SimulatedUsbDevice {
     fn with<T>(&self, f: impl FnOnce(&mut SimulatedReader) -> T) -> T {
-        f(&mut self.state.borrow_mut().sim)
+        let sim = &mut self.state.borrow_mut().sim;
+        sim.set_time(js_sys::Date::now() as u64);
+        f(sim)
+    }
+
+    /// Pumps again when the next late answer is due (the `late` fault).
+    fn schedule_late(&self) {
+        let Some(at) = self.with(|s| s.next_answer_at()) else {
+            return;
+        };
+        let wait = at.saturating_sub(js_sys::Date::now() as u64).max(1);
+        let this = self.clone();
+        let callback = Closure::once_into_js(move || this.pump());
+        let set_timeout = Reflect::get(&js_sys::global(), &JsValue::from_str("setTimeout"));
+        if let Ok(f) = set_timeout.and_then(|f| f.dyn_into::<Function>()) {
+            let _ = f.call2(
+                &JsValue::UNDEFINED,
+                &callback,
+                &JsValue::from_f64(wait as f64),
+            );
+        }
     }
 
     /// Completes the pending transferIns that can complete, in order per endpoint.
@@ -323,6 +350,7 @@ impl SimulatedUsbDevice {
         {
             let mut state = self.state.borrow_mut();
             let State { sim, pending } = &mut *state;
+            sim.set_time(js_sys::Date::now() as u64);
             let mut waiting = VecDeque::new();
             let mut blocked: Vec<u8> = Vec::new();
             while let Some(p) = pending.pop_front() {
@@ -491,6 +519,7 @@ impl SimulatedUsbDevice {
         };
         let result = self.with(|s| s.transfer_out(endpoint, &bytes));
         self.pump();
+        self.schedule_late();
         promise(match result {
             Ok(n) => Ok(out_result("ok", n)),
             Err(UsbFault::Stall) => Ok(out_result("stall", 0)),

@@ -331,6 +331,13 @@ impl ReaderCore {
         })
     }
 
+    /// Whether someone listens for card events or waits for a card: slot polling (a reader
+    /// whose interrupt endpoint is missing or failing) runs only while someone does.
+    #[wasm_bindgen(js_name = setListening)]
+    pub fn set_listening(&self, listening: bool) {
+        self.driver.set_listening(listening);
+    }
+
     /// Marks the device as unplugged (the page saw `navigator.usb`'s `disconnect`).
     #[wasm_bindgen(js_name = markDisconnected)]
     pub fn mark_disconnected(&self) {
@@ -446,10 +453,11 @@ impl UpdateObserver for JsObserver {
 }
 
 /// Runs a card update session on `reader` against `url`. `options` (all optional):
-/// `dialect` ("openscdp" | "gp"), `slot`, `timeout` (ms per HTTP exchange), `agentId`,
+/// `dialect` ("openscdp" | "gp" | "seram"), `slot`, `timeout` (ms per HTTP exchange; 40 s by
+/// default for "seram"), `sessionId` (required for "seram"), `agentId`,
 /// `credentials` ("same-origin" | "include" | "omit"), `showSecrets`, `onNotification`,
-/// `onTrace`, `signal`. Resolves to `{ status, apdus, roundTrips, durationMs,
-/// lastNotification }`.
+/// `onTrace`, `signal`, `sessionId`. Resolves to `{ status, apdus, roundTrips, durationMs,
+/// lastNotification, targetedApplication }`.
 #[wasm_bindgen(js_name = runCardUpdate)]
 pub fn run_card_update(reader: &ReaderCore, url: String, options: JsValue) -> js_sys::Promise {
     let driver = Rc::clone(&reader.driver);
@@ -458,8 +466,12 @@ pub fn run_card_update(reader: &ReaderCore, url: String, options: JsValue) -> js
         opts.dialect = match get(&options, "dialect").as_string().as_deref() {
             None | Some("openscdp") => Dialect::OpenScdp,
             Some("gp") => Dialect::GlobalPlatform,
+            Some("seram") => Dialect::Seram,
             Some(other) => return Err(invalid(&format!("unknown dialect {other:?}"))),
         };
+        if opts.dialect == Dialect::Seram {
+            opts.timeout_ms = crate::session::seram::RESPONSE_TIMEOUT_MS;
+        }
         opts.slot = slot_from(&get(&options, "slot"))?;
         if let Some(t) = get(&options, "timeout").as_f64() {
             if !(t.is_finite() && t > 0.0) {
@@ -470,6 +482,9 @@ pub fn run_card_update(reader: &ReaderCore, url: String, options: JsValue) -> js
         opts.agent_id = get(&options, "agentId").as_string();
         opts.show_secrets = get(&options, "showSecrets").is_truthy();
         opts.session_id = get(&options, "sessionId").as_string();
+        if opts.dialect == Dialect::Seram && opts.session_id.as_deref().is_none_or(str::is_empty) {
+            return Err(invalid("the seram dialect needs a sessionId"));
+        }
         let credentials = match get(&options, "credentials").as_string().as_deref() {
             None | Some("same-origin") => Credentials::SameOrigin,
             Some("include") => Credentials::Include,
@@ -483,6 +498,7 @@ pub fn run_card_update(reader: &ReaderCore, url: String, options: JsValue) -> js
         let link = SignalLink::new(signal_from(&get(&options, "signal")));
         let http = WebFetch {
             credentials,
+            fetch: get(&options, "fetch").dyn_into().ok(),
             ..WebFetch::default()
         };
         let result = update::card_update(
@@ -517,6 +533,13 @@ pub fn run_card_update(reader: &ReaderCore, url: String, options: JsValue) -> js
             None => JsValue::NULL,
         };
         set("lastNotification", last);
+        set(
+            "targetedApplication",
+            result
+                .targeted_application
+                .as_deref()
+                .map_or(JsValue::NULL, JsValue::from_str),
+        );
         Ok(out.into())
     })
 }

@@ -5,7 +5,17 @@
 //! the session's cookies itself ([`CookieJar`]): the `name=value` pairs of every `Set-Cookie`
 //! (read with `Headers.getSetCookie()`, Fetch standard §5.2) go back as `Cookie` on later
 //! requests to the same origin (RFC 6265 §5.4, without paths, domains or expiry dates: one
-//! jar lives for one card update).
+//! jar lives for one card update). The caller's own `Cookie` header (the OCF session id,
+//! `JSESSIONID=<id>`) seeds the jar once; a `Set-Cookie` of the same name then replaces it,
+//! as the OCF client's cookie manager does.
+//!
+//! [`WebFetch::fetch`] replaces the global `fetch`: the JS layer passes one that keeps a
+//! whole session on one keep-alive connection in Node.js (js/card-relay.js).
+//!
+//! When the page's Content-Security-Policy blocks a request, the browser rejects `fetch`
+//! like any network failure and reports a `securitypolicyviolation` event (CSP Level 3
+//! §5.3); the client listens for it during each exchange and answers
+//! [`HttpError::CspBlocked`] instead of a network error.
 //!
 //! Deliberately not `cache: "no-store"`: with it Chromium preflights every cross-origin POST
 //! instead of once per session (DESIGN.md).
@@ -16,13 +26,14 @@ use std::rc::Rc;
 use js_sys::{Array, Function, Reflect, Uint8Array};
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use web_sys::{
-    AbortController, Headers, RequestCredentials, RequestInit, RequestMode, RequestRedirect,
-    Response,
+    AbortController, EventTarget, Headers, RequestCredentials, RequestInit, RequestMode,
+    RequestRedirect, Response,
 };
 
 use crate::driver::update::{HttpClient, HttpError};
-use crate::driver::usb::LocalBoxFuture;
+use crate::driver::usb::{Clock, LocalBoxFuture};
 use crate::session::{origin, HttpRequest, HttpResponse};
+use crate::web::clock::WebClock;
 
 /// Which cookies `fetch` sends (RequestInit `credentials`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -43,6 +54,8 @@ pub struct WebFetch {
     pub credentials: Credentials,
     /// The cookies of this client's session, used only where there is no `document`.
     pub cookies: Rc<RefCell<CookieJar>>,
+    /// The `fetch` to call instead of the global one (same signature).
+    pub fetch: Option<Function>,
 }
 
 pub use crate::cookie::CookieJar;
@@ -99,11 +112,15 @@ impl HttpClient for WebFetch {
         timeout_ms: u64,
     ) -> LocalBoxFuture<Result<HttpResponse, HttpError>> {
         let credentials = self.credentials;
+        let custom_fetch = self.fetch.clone();
         let jar = keeps_own_cookies()
             .then(|| origin(&request.url).map(|origin| (origin, Rc::clone(&self.cookies))))
             .flatten();
         Box::pin(async move {
-            let fetch = global_fetch()?;
+            let fetch = match custom_fetch {
+                Some(f) => f,
+                None => global_fetch()?,
+            };
             let headers = Headers::new().map_err(network)?;
             let mut explicit = None;
             for (name, value) in &request.headers {
@@ -114,7 +131,7 @@ impl HttpClient for WebFetch {
                 }
             }
             if let Some((origin, cookies)) = &jar {
-                if let Some(cookie) = cookies.borrow().header(origin, explicit) {
+                if let Some(cookie) = cookies.borrow_mut().header(origin, explicit) {
                     headers.append("Cookie", &cookie).map_err(network)?;
                 }
             }
@@ -148,7 +165,17 @@ impl HttpClient for WebFetch {
                     let delay = JsValue::from_f64(timeout_ms.min(i32::MAX as u64) as f64);
                     set_timeout.call2(&global, abort.as_ref(), &delay).ok()
                 });
-            let result = exchange(&fetch, &request.url, &init).await;
+            let watch = CspWatch::start(&request.url);
+            let mut result = exchange(&fetch, &request.url, &init).await;
+            if let (Err(HttpError::Network(_)), Some(watch)) = (&result, &watch) {
+                if let Some(policy) = watch.blocked().await {
+                    result = Err(HttpError::CspBlocked(format!(
+                        "{} (connect-src of the page: {policy})",
+                        request.url
+                    )));
+                }
+            }
+            drop(watch);
             if let (Ok((_, set_cookies)), Some((origin, cookies))) = (&result, &jar) {
                 let mut cookies = cookies.borrow_mut();
                 for value in set_cookies {
@@ -172,6 +199,93 @@ impl HttpClient for WebFetch {
             }
         })
     }
+}
+
+/// Records `securitypolicyviolation` events for `connect-src` that name one request's
+/// origin, while the request runs (CSP Level 3 §5.3: the event goes to the global object's
+/// document and bubbles to the window). Browsers only: `None` where there is no `document`.
+struct CspWatch {
+    target: EventTarget,
+    listener: Closure<dyn FnMut(JsValue)>,
+    /// The page policy's `connect-src` (or `default-src`) directive, once a violation came.
+    seen: Rc<RefCell<Option<String>>>,
+}
+
+impl CspWatch {
+    fn start(url: &str) -> Option<Self> {
+        let global: JsValue = js_sys::global().into();
+        if !Reflect::has(&global, &JsValue::from_str("document")).unwrap_or(false) {
+            return None;
+        }
+        let target: EventTarget = global.dyn_into().ok()?;
+        let wanted = origin(url);
+        let seen = Rc::new(RefCell::new(None));
+        let record = Rc::clone(&seen);
+        let listener = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+            let text = |name: &str| {
+                Reflect::get(&event, &JsValue::from_str(name))
+                    .ok()
+                    .and_then(|v| v.as_string())
+                    .unwrap_or_default()
+            };
+            if text("effectiveDirective") != "connect-src" {
+                return;
+            }
+            if let (Some(wanted), Some(blocked)) = (&wanted, origin(&text("blockedURI"))) {
+                if *wanted != blocked {
+                    return;
+                }
+            }
+            *record.borrow_mut() = Some(connect_src(&text("originalPolicy")));
+        });
+        target
+            .add_event_listener_with_callback(
+                "securitypolicyviolation",
+                listener.as_ref().unchecked_ref(),
+            )
+            .ok()?;
+        Some(CspWatch {
+            target,
+            listener,
+            seen,
+        })
+    }
+
+    /// After `fetch` failed: the directive that blocked it, if a violation came. The event
+    /// is queued as a task and may follow the rejection, so this waits a few timer turns.
+    async fn blocked(&self) -> Option<String> {
+        for _ in 0..5 {
+            if let Some(policy) = self.seen.borrow().clone() {
+                return Some(policy);
+            }
+            WebClock.sleep(10).await;
+        }
+        self.seen.borrow().clone()
+    }
+}
+
+impl Drop for CspWatch {
+    fn drop(&mut self) {
+        let _ = self.target.remove_event_listener_with_callback(
+            "securitypolicyviolation",
+            self.listener.as_ref().unchecked_ref(),
+        );
+    }
+}
+
+/// The directive of a serialized policy that governs `fetch`: `connect-src`, else
+/// `default-src` (CSP Level 3 §6.1.3), else the whole policy.
+fn connect_src(policy: &str) -> String {
+    let directive = |name: &str| {
+        policy
+            .split(';')
+            .map(str::trim)
+            .find(|d| d.split_whitespace().next() == Some(name))
+            .map(str::to_owned)
+    };
+    directive("connect-src")
+        .or_else(|| directive("default-src"))
+        .unwrap_or_else(|| policy.trim().to_owned())
 }
 
 /// The `Set-Cookie` values of a response: `getSetCookie()` where the platform has it (each
@@ -261,13 +375,25 @@ mod tests {
     }
 
     #[wasm_bindgen_test]
-    fn explicit_cookie_wins_and_is_not_duplicated() {
+    fn session_id_seeds_the_jar_and_set_cookie_replaces_it() {
+        // The OCF client's cookie manager: the session id is the first JSESSIONID; a
+        // servlet container that does not know it sets its own, which then goes back.
         let mut jar = CookieJar::default();
-        jar.store("http://a", "JSESSIONID=server");
+        assert_eq!(
+            jar.header("http://a", Some("JSESSIONID=mine")).as_deref(),
+            Some("JSESSIONID=mine")
+        );
+        jar.store("http://a", "JSESSIONID=server; Path=/; HttpOnly");
         jar.store("http://a", "lb=7");
         assert_eq!(
             jar.header("http://a", Some("JSESSIONID=mine")).as_deref(),
-            Some("JSESSIONID=mine; lb=7")
+            Some("JSESSIONID=server; lb=7")
+        );
+        // Another origin is seeded on its own; the seed never duplicates a name.
+        jar.store("http://b", "JSESSIONID=b1");
+        assert_eq!(
+            jar.header("http://b", Some("JSESSIONID=mine")).as_deref(),
+            Some("JSESSIONID=b1")
         );
     }
 

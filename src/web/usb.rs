@@ -3,15 +3,68 @@
 //! The device is used structurally: any object with the USBDevice methods works (a real
 //! device, the simulated reader, a test fake). It is never checked with `instanceof`
 //! (`dyn_into` would refuse a fake): it is cast with `unchecked_into`.
+//!
+//! Every method that starts a USB operation is called through a binding that catches a
+//! synchronous exception (`catch`): the `usb` package for Node.js throws from
+//! `releaseInterface` and `close` while a transfer is pending, and an exception must never
+//! unwind through the WebAssembly driver; it becomes a failed call like a rejection.
 
-use std::future::{Future, IntoFuture};
-
-use js_sys::{DataView, Reflect, Uint8Array};
+use js_sys::{DataView, Promise, Reflect, Uint8Array};
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    UsbControlTransferParameters, UsbDevice, UsbDirection, UsbInTransferResult, UsbRecipient,
-    UsbRequestType, UsbTransferStatus,
+    UsbControlTransferParameters, UsbDevice, UsbDirection, UsbInTransferResult,
+    UsbOutTransferResult, UsbRecipient, UsbRequestType, UsbTransferStatus,
 };
+
+#[wasm_bindgen]
+extern "C" {
+    /// The USBDevice methods, each catching a synchronous throw.
+    type Device;
+
+    #[wasm_bindgen(method, catch)]
+    fn open(this: &Device) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn close(this: &Device) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = selectConfiguration)]
+    fn select_configuration(this: &Device, value: u8) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = claimInterface)]
+    fn claim_interface(this: &Device, number: u8) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = releaseInterface)]
+    fn release_interface(this: &Device, number: u8) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = selectAlternateInterface)]
+    fn select_alternate_interface(
+        this: &Device,
+        number: u8,
+        alternate: u8,
+    ) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = controlTransferIn)]
+    fn control_transfer_in(
+        this: &Device,
+        setup: &UsbControlTransferParameters,
+        length: u16,
+    ) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = controlTransferOut)]
+    fn control_transfer_out(
+        this: &Device,
+        setup: &UsbControlTransferParameters,
+        data: &Uint8Array,
+    ) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = transferOut)]
+    fn transfer_out(this: &Device, endpoint: u8, data: &Uint8Array) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = transferIn)]
+    fn transfer_in(this: &Device, endpoint: u8, length: u32) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = clearHalt)]
+    fn clear_halt(this: &Device, direction: UsbDirection, endpoint: u8)
+        -> Result<Promise, JsValue>;
+}
+
+/// Awaits a call's promise; a synchronous throw and a rejection both become the error.
+async fn settle(call: Result<Promise, JsValue>) -> Result<JsValue, UsbError> {
+    let promise = call.map_err(|e| usb_error(&e))?;
+    JsFuture::from(promise).await.map_err(|e| usb_error(&e))
+}
 
 use crate::driver::usb::{
     ControlSetup, DeviceInfo, Direction, LocalBoxFuture, Recipient, RequestType, UsbError,
@@ -22,6 +75,12 @@ use crate::driver::usb::{
 #[derive(Debug, Clone)]
 pub struct WebUsb {
     device: UsbDevice,
+}
+
+impl WebUsb {
+    fn calls(&self) -> &Device {
+        self.device.unchecked_ref()
+    }
 }
 
 impl WebUsb {
@@ -40,11 +99,11 @@ impl WebUsb {
 
 /// Converts a rejected promise's value: a DOMException keeps its name and message; anything
 /// else becomes `Other` with its string form (no panic on non-Error rejections).
-pub fn usb_error(value: JsValue) -> UsbError {
-    let name = Reflect::get(&value, &JsValue::from_str("name"))
+pub fn usb_error(value: &JsValue) -> UsbError {
+    let name = Reflect::get(value, &JsValue::from_str("name"))
         .ok()
         .and_then(|v| v.as_string());
-    let message = Reflect::get(&value, &JsValue::from_str("message"))
+    let message = Reflect::get(value, &JsValue::from_str("message"))
         .ok()
         .and_then(|v| v.as_string());
     match (name, message) {
@@ -92,11 +151,45 @@ fn in_result(result: UsbInTransferResult) -> Result<Vec<u8>, UsbError> {
         .unwrap_or_default())
 }
 
-fn unit<F>(promise: F) -> LocalBoxFuture<Result<(), UsbError>>
-where
-    F: Future<Output = Result<js_sys::Undefined, JsValue>> + 'static,
-{
-    Box::pin(async move { promise.await.map(|_| ()).map_err(usb_error) })
+fn unit(call: Result<Promise, JsValue>) -> LocalBoxFuture<Result<(), UsbError>> {
+    Box::pin(async move { settle(call).await.map(|_| ()) })
+}
+
+fn setup_parameters(setup: ControlSetup) -> UsbControlTransferParameters {
+    let request_type = match setup.request_type {
+        RequestType::Standard => UsbRequestType::Standard,
+        RequestType::Class => UsbRequestType::Class,
+        RequestType::Vendor => UsbRequestType::Vendor,
+    };
+    let recipient = match setup.recipient {
+        Recipient::Device => UsbRecipient::Device,
+        Recipient::Interface => UsbRecipient::Interface,
+        Recipient::Endpoint => UsbRecipient::Endpoint,
+        Recipient::Other => UsbRecipient::Other,
+    };
+    UsbControlTransferParameters::new(
+        setup.index,
+        recipient,
+        setup.request,
+        request_type,
+        setup.value,
+    )
+}
+
+/// Checks an out-transfer result: status "ok" and every byte written.
+fn out_result(value: JsValue, expected: usize) -> Result<(), UsbError> {
+    let result: UsbOutTransferResult = value.unchecked_into();
+    if let Some(e) = status_error(result.status()) {
+        return Err(e);
+    }
+    let written = usize::try_from(result.bytes_written()).unwrap_or(0);
+    if written != expected {
+        return Err(UsbError::new(
+            UsbErrorKind::Other("short write".into()),
+            format!("{written} of {expected} bytes written"),
+        ));
+    }
+    Ok(())
 }
 
 impl UsbTransport for WebUsb {
@@ -119,15 +212,15 @@ impl UsbTransport for WebUsb {
     }
 
     fn open(&self) -> LocalBoxFuture<Result<(), UsbError>> {
-        unit(self.device.open().into_future())
+        unit(self.calls().open())
     }
 
     fn select_configuration(&self, value: u8) -> LocalBoxFuture<Result<(), UsbError>> {
-        unit(self.device.select_configuration(value).into_future())
+        unit(self.calls().select_configuration(value))
     }
 
     fn claim_interface(&self, number: u8) -> LocalBoxFuture<Result<(), UsbError>> {
-        unit(self.device.claim_interface(number).into_future())
+        unit(self.calls().claim_interface(number))
     }
 
     fn select_alternate_interface(
@@ -135,19 +228,15 @@ impl UsbTransport for WebUsb {
         number: u8,
         alternate: u8,
     ) -> LocalBoxFuture<Result<(), UsbError>> {
-        unit(
-            self.device
-                .select_alternate_interface(number, alternate)
-                .into_future(),
-        )
+        unit(self.calls().select_alternate_interface(number, alternate))
     }
 
     fn release_interface(&self, number: u8) -> LocalBoxFuture<Result<(), UsbError>> {
-        unit(self.device.release_interface(number).into_future())
+        unit(self.calls().release_interface(number))
     }
 
     fn close(&self) -> LocalBoxFuture<Result<(), UsbError>> {
-        unit(self.device.close().into_future())
+        unit(self.calls().close())
     }
 
     fn control_transfer_in(
@@ -155,51 +244,36 @@ impl UsbTransport for WebUsb {
         setup: ControlSetup,
         length: u16,
     ) -> LocalBoxFuture<Result<Vec<u8>, UsbError>> {
-        let request_type = match setup.request_type {
-            RequestType::Standard => UsbRequestType::Standard,
-            RequestType::Class => UsbRequestType::Class,
-            RequestType::Vendor => UsbRequestType::Vendor,
-        };
-        let recipient = match setup.recipient {
-            Recipient::Device => UsbRecipient::Device,
-            Recipient::Interface => UsbRecipient::Interface,
-            Recipient::Endpoint => UsbRecipient::Endpoint,
-            Recipient::Other => UsbRecipient::Other,
-        };
-        let params = UsbControlTransferParameters::new(
-            setup.index,
-            recipient,
-            setup.request,
-            request_type,
-            setup.value,
-        );
-        let promise = self.device.control_transfer_in(&params, length);
-        Box::pin(async move { in_result(promise.await.map_err(usb_error)?) })
+        let call = self
+            .calls()
+            .control_transfer_in(&setup_parameters(setup), length);
+        Box::pin(async move { in_result(settle(call).await?.unchecked_into()) })
+    }
+
+    fn control_transfer_out(
+        &self,
+        setup: ControlSetup,
+        data: &[u8],
+    ) -> LocalBoxFuture<Result<(), UsbError>> {
+        let bytes = Uint8Array::from(data);
+        let call = self
+            .calls()
+            .control_transfer_out(&setup_parameters(setup), &bytes);
+        let expected = data.len();
+        Box::pin(async move { out_result(settle(call).await?, expected) })
     }
 
     fn transfer_out(&self, endpoint: u8, data: &[u8]) -> LocalBoxFuture<Result<(), UsbError>> {
-        // The browser copies the bytes before this returns, so the slice may go.
-        let promise = self.device.transfer_out_with_u8_slice(endpoint, data);
+        // A copy the browser owns: the slice may go as soon as this returns.
+        let bytes = Uint8Array::from(data);
+        let call = self.calls().transfer_out(endpoint, &bytes);
         let expected = data.len();
-        Box::pin(async move {
-            let result = promise.map_err(usb_error)?.await.map_err(usb_error)?;
-            if let Some(e) = status_error(result.status()) {
-                return Err(e);
-            }
-            let written = usize::try_from(result.bytes_written()).unwrap_or(0);
-            if written != expected {
-                return Err(UsbError::new(
-                    UsbErrorKind::Other("short write".into()),
-                    format!("{written} of {expected} bytes written"),
-                ));
-            }
-            Ok(())
-        })
+        Box::pin(async move { out_result(settle(call).await?, expected) })
     }
 
     fn transfer_in(&self, endpoint: u8, length: u32) -> LocalBoxFuture<Result<Vec<u8>, UsbError>> {
-        let promise = self.device.transfer_in(endpoint, length);
-        Box::pin(async move { in_result(promise.await.map_err(usb_error)?) })
+        let call = self.calls().transfer_in(endpoint, length);
+        Box::pin(async move { in_result(settle(call).await?.unchecked_into()) })
     }
 
     fn clear_halt(
@@ -211,6 +285,6 @@ impl UsbTransport for WebUsb {
             Direction::In => UsbDirection::In,
             Direction::Out => UsbDirection::Out,
         };
-        unit(self.device.clear_halt(direction, endpoint).into_future())
+        unit(self.calls().clear_halt(direction, endpoint))
     }
 }

@@ -133,7 +133,7 @@ test("-p verifies the PIN on the card first; a wrong PIN stops before the server
 test("usage errors exit with status 2", async () => {
   const { code, stderr } = await cli(["--simulator", "--dialect", "x", `${server.url}rt/test`]);
   assert.equal(code, 2);
-  assert.match(stderr, /--dialect must be openscdp or gp/);
+  assert.match(stderr, /--dialect must be openscdp, gp or seram/);
 });
 
 test("plain http only to loopback: insecure-url before any card or network work", async () => {

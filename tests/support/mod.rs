@@ -140,6 +140,18 @@ pub struct FakeState {
     pub interrupt_in: VecDeque<Vec<u8>>,
     pub waiters: Vec<Waker>,
     pub responder: Option<Responder>,
+    /// Bulk-IN transfers that become readable at a virtual time (a reader answering late).
+    pub late: Vec<(u64, Vec<u8>)>,
+    /// The clock `late` answers are timed by.
+    pub clock: Option<VirtualClock>,
+    /// Every control transfer out: the setup and when it was made.
+    pub control_out: Vec<(ControlSetup, u64)>,
+    /// The error control transfers out end with (a protected class in Chrome).
+    pub control_out_error: Option<UsbError>,
+    /// Interrupt reads still to fail (a flaky interrupt pipe); `u32::MAX`: all of them.
+    pub interrupt_errors: u32,
+    /// Every bulk-OUT message with the virtual time it was written.
+    pub out_times: Vec<u64>,
 }
 
 /// Handle to a [`FakeState`]; clones share it.
@@ -168,6 +180,17 @@ impl FakeUsb {
         for w in s.waiters.drain(..) {
             w.wake();
         }
+    }
+
+    /// Times late answers by `clock`.
+    pub fn with_clock(self, clock: &VirtualClock) -> Self {
+        self.0.borrow_mut().clock = Some(clock.clone());
+        self
+    }
+
+    /// Makes `data` readable on bulk-IN at virtual time `at`.
+    pub fn answer_at(&self, at: u64, data: Vec<u8>) {
+        self.0.borrow_mut().late.push((at, data));
     }
 
     /// Unplugs the device: every call fails, pending reads too.
@@ -199,6 +222,28 @@ impl Future for ReadIn {
         let mut s = self.dev.borrow_mut();
         if s.gone {
             return Poll::Ready(Err(gone()));
+        }
+        if self.endpoint != 1 && s.interrupt_errors > 0 {
+            if s.interrupt_errors != u32::MAX {
+                s.interrupt_errors -= 1;
+            }
+            return Poll::Ready(Err(UsbError::new(
+                UsbErrorKind::Other("OperationError".into()),
+                "transferIn error: Fault",
+            )));
+        }
+        if let Some(clock) = s.clock.clone() {
+            let now = clock.now_ms();
+            let (due, later): (Vec<_>, Vec<_>) = s.late.drain(..).partition(|l| l.0 <= now);
+            s.late = later;
+            let mut due = due;
+            due.sort_by_key(|l| l.0);
+            s.bulk_in.extend(due.into_iter().map(|l| l.1));
+            if self.endpoint == 1 && s.bulk_in.is_empty() {
+                if let Some(next) = s.late.iter().map(|l| l.0).min() {
+                    clock.0.timers.borrow_mut().push((next, cx.waker().clone()));
+                }
+            }
         }
         let queue_has = if self.endpoint == 1 {
             !s.bulk_in.is_empty()
@@ -292,6 +337,23 @@ impl UsbTransport for FakeUsb {
         ready(Ok(s.config[..n].to_vec()))
     }
 
+    fn control_transfer_out(
+        &self,
+        setup: ControlSetup,
+        _data: &[u8],
+    ) -> LocalBoxFuture<Result<(), UsbError>> {
+        let mut s = self.0.borrow_mut();
+        if s.gone {
+            return ready(Err(gone()));
+        }
+        let now = s.clock.as_ref().map_or(0, VirtualClock::now_ms);
+        s.control_out.push((setup, now));
+        match s.control_out_error.clone() {
+            Some(e) => ready(Err(e)),
+            None => ready(Ok(())),
+        }
+    }
+
     fn transfer_out(&self, endpoint: u8, data: &[u8]) -> LocalBoxFuture<Result<(), UsbError>> {
         let mut s = self.0.borrow_mut();
         if s.gone {
@@ -299,6 +361,8 @@ impl UsbTransport for FakeUsb {
         }
         assert_eq!(endpoint, 2, "bulk-OUT is endpoint 2");
         s.out_log.push(data.to_vec());
+        let now = s.clock.as_ref().map_or(0, VirtualClock::now_ms);
+        s.out_times.push(now);
         let mut responder = s.responder.take();
         drop(s);
         let answers = responder.as_mut().map(|r| r(data)).unwrap_or_default();

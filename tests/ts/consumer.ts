@@ -24,6 +24,8 @@ async function main(button: HTMLButtonElement, device: USBDevice): Promise<CardU
   const response: Uint8Array = await reader.transmit(Uint8Array.of(0x00, 0x84, 0x00, 0x00, 0x08));
   console.log(atr.length, response.length, CCID_FILTERS.length, checkServerUrl("/rt/test").sameOrigin);
   const controller = new AbortController();
+  const seram = await cardUpdate(reader, "/seram/test", { dialect: "seram", sessionId: "id-1" });
+  console.log(seram.status);
   try {
     return await cardUpdate(reader, "/rt/test", {
       dialect: "openscdp",

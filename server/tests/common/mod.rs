@@ -1,6 +1,12 @@
 //! Shared test harness: the server on an ephemeral loopback port, a minimal HTTP/1.1 client
 //! over a tokio `TcpStream`, the seed's card, and a driver that runs a
-//! `card_relay::session::Session` against the server.
+//! `card_relay::session::Session` against the server, and peers written from other
+//! clients' documented behaviour ([`ram_client`], [`gp_agent`]). Each test crate uses a
+//! part of it.
+#![allow(dead_code)]
+
+pub mod gp_agent;
+pub mod ram_client;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -210,6 +216,27 @@ pub async fn drive(
     config: SessionConfig,
     cookie: Option<String>,
     extra: &[(&str, &str)],
+    card: impl FnMut(&CardCommand) -> CardResult,
+) -> Run {
+    drive_with(addr, config, cookie, true, extra, card).await
+}
+
+/// Runs a client session that never sends a cookie (a GP agent that keeps none); the cookie
+/// the server offers is still recorded in [`Run::cookie`].
+pub async fn drive_cookieless(
+    addr: SocketAddr,
+    config: SessionConfig,
+    card: impl FnMut(&CardCommand) -> CardResult,
+) -> Run {
+    drive_with(addr, config, None, false, &[], card).await
+}
+
+async fn drive_with(
+    addr: SocketAddr,
+    config: SessionConfig,
+    cookie: Option<String>,
+    send_cookies: bool,
+    extra: &[(&str, &str)],
     mut card: impl FnMut(&CardCommand) -> CardResult,
 ) -> Run {
     let mut session = Session::new(config);
@@ -223,7 +250,11 @@ pub async fn drive(
     loop {
         match session.poll().expect("call order") {
             Action::Post(request) => {
-                let cookie_header = run.cookie.as_ref().map(|c| format!("JSESSIONID={c}"));
+                let cookie_header = run
+                    .cookie
+                    .as_ref()
+                    .filter(|_| send_cookies)
+                    .map(|c| format!("JSESSIONID={c}"));
                 let mut headers: Vec<(&str, &str)> = request
                     .headers
                     .iter()
@@ -263,7 +294,7 @@ pub async fn drive(
     }
 }
 
-async fn request_with_timeout(
+pub async fn request_with_timeout(
     addr: SocketAddr,
     url: &str,
     headers: &[(&str, &str)],
@@ -289,4 +320,46 @@ pub fn hta(before: &str, text: &str, after: &str) -> Vec<u8> {
 pub async fn status(addr: SocketAddr, cookie: &str) -> Raw {
     let c = format!("JSESSIONID={cookie}");
     request(addr, "GET", "/rt/session", &[("Cookie", &c)], b"").await
+}
+
+/// One TLV with a one-byte tag and a 1- to 3-byte length (`81 xx`, `82 xx xx`, as the
+/// OpenSCDP clients read them, ramoverhttp.md §2.2): (tag, value, rest).
+pub fn split_tlv(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = bytes.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = match first {
+        0x00..=0x7F => (usize::from(first), rest),
+        0x81 => (usize::from(*rest.first()?), rest.get(1..)?),
+        0x82 => {
+            let n = rest.get(..2)?;
+            (usize::from(n[0]) << 8 | usize::from(n[1]), &rest[2..])
+        }
+        _ => return None,
+    };
+    if rest.len() < len {
+        return None;
+    }
+    Some((tag, &rest[..len], &rest[len..]))
+}
+
+/// A TLV with a one-byte tag and the shortest 1- to 3-byte length.
+pub fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    match value.len() {
+        n @ 0..=0x7F => out.push(n as u8),
+        n @ 0x80..=0xFF => out.extend([0x81, n as u8]),
+        n => out.extend([0x82, (n >> 8) as u8, n as u8]),
+    }
+    out.extend_from_slice(value);
+    out
+}
+
+/// Checks a GP Next-URI: `<path>?step=<step>&token=<32 hex digits>` (a 128-bit token).
+pub fn assert_next_uri(uri: &str, path: &str, step: usize) {
+    let prefix = format!("{path}?step={step}&token=");
+    let token = uri
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{uri} starts with {prefix}"));
+    assert_eq!(token.len(), 32, "{uri}");
+    assert!(token.chars().all(|c| c.is_ascii_hexdigit()), "{uri}");
 }

@@ -1,0 +1,136 @@
+// The library in Node.js against small servers written here, the way real servers behave:
+// - a GP Amd B admin server that keeps one admin session per TCP connection (as SCP81
+//   servers do) must see every POST of a session on one connection;
+// - a servlet container that does not know the caller's sessionId creates its own session
+//   and sets JSESSIONID: later POSTs must carry the server's cookie, not the caller's id.
+import { test, before } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { once } from "node:events";
+import { loadCore } from "../../bin/lib/core.mjs";
+
+const GP_SCRIPT_TYPE = "application/vnd.globalplatform.card-content-mgt;version=1.0";
+// AA { 22 { GET CHALLENGE 8 } }: one C-APDU per script (GP Amd B command script).
+const SCRIPT = Buffer.from([0xaa, 0x07, 0x22, 0x05, 0x00, 0x84, 0x00, 0x00, 0x08]);
+
+let lib;
+
+before(async () => {
+  lib = await loadCore({ simulator: true });
+});
+
+/**
+ * Starts a GP admin server answering `scripts` scripts, then 204. `onPost(req)` may return
+ * an extra header object for the answer. Resolves to { url, posts, close }, where posts
+ * records { port, cookie, resume } per POST.
+ */
+async function gpServer(scripts, onPost = () => ({})) {
+  const posts = [];
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      posts.push({
+        port: req.socket.remotePort,
+        cookie: req.headers.cookie ?? null,
+        resume: req.headers["x-admin-resume"] ?? null,
+      });
+      const extra = onPost(req, posts.length);
+      if (posts.length > scripts) {
+        res.writeHead(204, extra);
+        res.end();
+        return;
+      }
+      res.writeHead(200, { "content-type": GP_SCRIPT_TYPE, "x-admin-next-uri": "/admin/next", ...extra });
+      res.end(SCRIPT);
+    });
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return {
+    url: `http://127.0.0.1:${server.address().port}/admin`,
+    posts,
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
+async function update(url, options = {}) {
+  const reader = await lib.CardReader.open(lib.createSimulatedReader({ profile: "default", card: "seed" }));
+  try {
+    return await lib.cardUpdate(reader, url, { dialect: "gp", approve: () => "once", ...options });
+  } finally {
+    await reader.close();
+  }
+}
+
+test("one session uses one keep-alive connection", async () => {
+  const server = await gpServer(12);
+  try {
+    const result = await update(server.url);
+    assert.equal(result.apdus, 12);
+    assert.equal(server.posts.length, 13);
+    const ports = new Set(server.posts.map((p) => p.port));
+    assert.equal(ports.size, 1, `client ports per POST: ${server.posts.map((p) => p.port).join(" ")}`);
+    // A second session gets a connection of its own; nothing stays open in between.
+    await update(server.url);
+    const second = new Set(server.posts.slice(13).map((p) => p.port));
+    assert.equal(second.size, 1);
+  } finally {
+    server.close();
+  }
+});
+
+test("sessionId seeds the cookie jar and the server's Set-Cookie replaces it", async () => {
+  // A servlet container that does not know JSESSIONID=ocf-1 starts its own session.
+  const server = await gpServer(3, (req, n) => (n === 1 ? { "set-cookie": "JSESSIONID=srv-7; Path=/; HttpOnly" } : {}));
+  try {
+    await update(server.url, { sessionId: "ocf-1" });
+    const cookies = server.posts.map((p) => p.cookie);
+    assert.deepEqual(cookies, ["JSESSIONID=ocf-1", "JSESSIONID=srv-7", "JSESSIONID=srv-7", "JSESSIONID=srv-7"]);
+  } finally {
+    server.close();
+  }
+});
+
+test("X-Admin-Targeted-Application is returned as targetedApplication and traced", async () => {
+  const target = "//aid/A000000151/000000";
+  const server = await gpServer(1, () => ({ "x-admin-targeted-application": target }));
+  try {
+    const lines = [];
+    const result = await update(server.url, { onTrace: (line) => lines.push(line) });
+    assert.equal(result.targetedApplication, target);
+    assert.ok(lines.includes(`X-Admin-Targeted-Application: ${target}`), lines.join("\n"));
+  } finally {
+    server.close();
+  }
+});
+
+test("a T=1 CRC card of either form through the simulated TPDU reader", async () => {
+  // The seed's ATR with TC3 = 01 (CRC); GemPC Twin is a TPDU reader: the library runs
+  // PPS, SetParameters, S(IFS) and every block itself, so the CRC form matters throughout.
+  const { readFile } = await import("node:fs/promises");
+  const profiles = JSON.parse(await readFile(new URL("../../www/generated/profiles.json", import.meta.url), "utf8"));
+  const atr = "3B FE 18 00 00 81 71 FE 45 01 80 31 81 54 48 53 4D 31 73 80 21 40 81 07 BB";
+  for (const crc of ["libccid", "x25"]) {
+    const device = lib.createSimulatedReader({
+      profile: "GemPCTwin",
+      profileText: profiles.GemPCTwin,
+      card: { app: "seed", atr, crc },
+    });
+    const reader = await lib.CardReader.open(device);
+    try {
+      const got = await reader.powerOn();
+      assert.equal(Buffer.from(got).toString("hex"), atr.replaceAll(" ", "").toLowerCase(), crc);
+      const select = Uint8Array.from(Buffer.from("00A404040BE82B0601040181C31F020100", "hex"));
+      const fcp = await reader.transmit(select);
+      assert.equal(Buffer.from(fcp).toString("hex"), "620782017885020102" + "9000", crc);
+      // A chained response: 300 bytes in IFSD-sized blocks.
+      const long = await reader.transmit(Uint8Array.of(0x00, 0xca, 0x01, 0x01, 0x00, 0x00, 0x00));
+      assert.equal(long.length, 302, crc);
+    } finally {
+      await reader.close();
+    }
+  }
+});
