@@ -118,6 +118,18 @@ test("/rt/test through pcsc-lite reproduces the seed's trace and completes", asy
   }
 });
 
+test("a GP SERAM session through pcsc-lite runs the seed's script", async () => {
+  const card = await insertCard();
+  try {
+    const run = await agent(["--dialect", "seram", "-s", unique("pcsc-seram"), `${server.url}seram/test`]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /Update complete\n$/);
+    assertSeedTrace(run.stdout);
+  } finally {
+    await card.remove();
+  }
+});
+
 test("a T=0 card: the agent follows 61xx/6Cxx itself, the server sees the same answers", async () => {
   const runs = [];
   for (const args of [[], ["--t0"]]) {
