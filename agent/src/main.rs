@@ -366,9 +366,9 @@ async fn update(options: &Options, out: Out, abort: &Abort) -> Result<(), CliErr
         out.line(
             2,
             &format!(
-                "Reader: {} ({:?} level{})",
+                "Reader: {} ({} level{})",
                 driver.reader_name(),
-                driver.exchange_level(),
+                driver.exchange_level().name(),
                 if driver.description().descriptor().pin_verify() {
                     ", PIN pad"
                 } else {

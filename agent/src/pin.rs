@@ -63,7 +63,7 @@ where
                 failed("the PIN is blocked").with_hint("Unblock the PIN with the card's issuer.")
             )
         }
-        Some(s) if s & 0xFFF0 == 0x63C0 => Some((s & 0x0F) as u8),
+        Some(s) if s & 0xFFF0 == 0x63C0 => u8::try_from(s & 0x0F).ok(),
         _ => None,
     };
     let response = match entry {
