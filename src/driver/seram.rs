@@ -14,8 +14,8 @@
 use crate::channel::CardChannel;
 use crate::driver::sync::{race, Abort, Never};
 use crate::driver::update::{
-    post, power_on, protocol, run_card, HttpClient, HttpError, UpdateError, UpdateObserver,
-    UpdateOptions, UpdateResult,
+    post, power_on, run_card, HttpClient, HttpError, UpdateError, UpdateObserver, UpdateOptions,
+    UpdateResult,
 };
 use crate::driver::usb::{Clock, LocalBoxFuture};
 use crate::driver::DriverError;
@@ -65,7 +65,6 @@ pub async fn card_update<C: CardChannel + ?Sized>(
     let mut session = SeramSession::new(config);
     let mut last_notification = None;
     let mut card_failure: Option<DriverError> = None;
-    let out_of_step = || UpdateError::Driver(protocol("session out of step"));
     // Set once the signal fired: the cancel Report (if any) is the last request.
     let mut canceled = false;
     // INVARIANT: one await point per kind of wait (a request, a pause, the card), so the
@@ -78,7 +77,7 @@ pub async fn card_update<C: CardChannel + ?Sized>(
                 None => return Err(UpdateError::Aborted),
             }
         } else {
-            session.poll(clock.now()).map_err(|_| out_of_step())?
+            session.poll(clock.now()).map_err(UpdateError::OutOfStep)?
         };
         match action {
             SeramAction::Post(exchange) => {
@@ -100,7 +99,7 @@ pub async fn card_update<C: CardChannel + ?Sized>(
                     Err(UpdateError::Aborted) if abort.is_some_and(Abort::is_aborted) => continue,
                     Err(e) => return Err(e),
                 }
-                .map_err(|_| out_of_step())?;
+                .map_err(UpdateError::OutOfStep)?;
             }
             SeramAction::Wait { until_ms } => {
                 let mut sleep = clock.sleep(until_ms.saturating_sub(clock.now()));
@@ -126,7 +125,7 @@ pub async fn card_update<C: CardChannel + ?Sized>(
                 };
                 session
                     .on_card_response(card_result)
-                    .map_err(|_| out_of_step())?;
+                    .map_err(UpdateError::OutOfStep)?;
             }
             SeramAction::Notify(n) => {
                 observer.notification(&n);

@@ -405,10 +405,6 @@ fn with_cookie(mut request: HttpRequest, options: &UpdateOptions) -> HttpRequest
     request
 }
 
-pub(super) fn protocol(what: &'static str) -> DriverError {
-    DriverError::Reader(crate::reader::ReaderError::Protocol(what))
-}
-
 pub(super) async fn power_on<C: CardChannel + ?Sized>(
     driver: &C,
     slot: u8,
