@@ -149,6 +149,29 @@ test("the Node script no longer runs one-shot updates: it points to the agent", 
   assert.match(stderr, /native agent/);
 });
 
+test("Ctrl-C while the server keeps silent ends the update at once: aborted, status 1", async () => {
+  const child = spawn(AGENT, ["--simulator", `${server.url}rt/fault/never`], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  try {
+    for (const deadline = Date.now() + 10_000; !stdout.includes("Connecting to"); ) {
+      assert.ok(Date.now() < deadline, `no connection: ${stdout}${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const sent = Date.now();
+    child.kill("SIGINT");
+    const [code] = await once(child, "exit");
+    assert.equal(code, 1, stderr);
+    assert.ok(Date.now() - sent < 10_000, "the agent ended within 10 s of Ctrl-C");
+    assert.match(stderr, /^Update failed \(aborted\): /m);
+  } finally {
+    clearTimeout(timer);
+  }
+});
+
 /**
  * A RAM server of its own (OpenSCDP dialect) that records, per POST, the client's port and
  * its Cookie header. It does not know the session id the client starts with, so it sets
