@@ -8,6 +8,9 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createServer, request } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { once } from "node:events";
 import { mkdtemp, writeFile, rm } from "node:fs/promises";
@@ -147,6 +150,48 @@ test("the Node script no longer runs one-shot updates: it points to the agent", 
   const { code, stderr } = await cli([`${server.url}rt/test`], { program: [process.execPath, DAEMON] });
   assert.equal(code, 2);
   assert.match(stderr, /native agent/);
+});
+
+test("https: the server's certificate is checked against the system's roots", async () => {
+  const tls = path.join(root, "tests/fixtures/tls");
+  const key = createPrivateKey({ key: readFileSync(path.join(tls, "leaf.key.der")), format: "der", type: "pkcs8" })
+    .export({ format: "pem", type: "pkcs8" });
+  const cert = new X509Certificate(readFileSync(path.join(tls, "leaf.der"))).toString();
+  let posts = 0;
+  const srv = createHttpsServer({ key, cert }, (req, res) => {
+    posts++;
+    req.resume();
+    req.on("end", () => {
+      res.writeHead(204);
+      res.end();
+    });
+  });
+  srv.listen(0, "127.0.0.1");
+  await once(srv, "listening");
+  const url = `https://localhost:${srv.address().port}/rt/x`;
+  const run = (env) =>
+    new Promise((resolve) => {
+      const child = spawn(AGENT, ["--simulator", "-q", url], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      child.stdout.on("data", (d) => (out += d));
+      child.stderr.on("data", (d) => (out += d));
+      child.on("exit", (code) => resolve({ code, out }));
+    });
+  try {
+    const { SSL_CERT_FILE, SSL_CERT_DIR, ...system } = process.env;
+    // A CA the system does not know: refused before any request.
+    const untrusted = await run(system);
+    assert.equal(untrusted.code, 1, untrusted.out);
+    assert.match(untrusted.out, /^Update failed \(network-error\): .*certificate/m);
+    assert.equal(posts, 0);
+    // The same server once its CA is the trust store (rustls-native-certs reads SSL_CERT_FILE).
+    const trusted = await run({ ...system, SSL_CERT_FILE: path.join(tls, "ca.pem") });
+    assert.equal(trusted.code, 0, trusted.out);
+    assert.equal(trusted.out, "Update complete\n");
+    assert.equal(posts, 1);
+  } finally {
+    srv.close();
+  }
 });
 
 test("Ctrl-C while the server keeps silent ends the update at once: aborted, status 1", async () => {
