@@ -1,4 +1,4 @@
-//! A simulated CCID reader with a simulated ISO/IEC 7816 card (feature `simulator`).
+//! A simulated CCID reader with a simulated ISO/IEC 7816 card.
 //!
 //! [`SimulatedReader`] is a virtual USB device built from a reader profile (the built-in
 //! `default` or any of libccid's dumps): it answers GET_DESCRIPTOR on the control endpoint
@@ -21,10 +21,17 @@
 //!   64, or with at least dwMaxCCIDMessageLength.
 //! - A halted endpoint answers "stall" until [`SimulatedReader::clear_halt`].
 //! - After [`SimulatedReader::disconnect`] every call fails with NotFoundError.
+//!
+//! Beside the simulator live the fixtures it shares with the tests: [`profile`] reads
+//! libccid's reader dumps (natively from `$CARD_RELAY_SHARED/ccid-readers`), [`t1`] is the
+//! card side of T=1. In the browser build all of it is the feature `simulator`; natively it
+//! is always built.
 
 pub mod card;
 mod ccid;
+pub mod profile;
 pub mod profiles;
+pub mod t1;
 pub mod transport;
 mod usb;
 #[cfg(target_arch = "wasm32")]
@@ -32,11 +39,11 @@ pub mod web;
 
 use std::collections::VecDeque;
 
-use crate::profile::{ProfileError, ReaderProfile};
 use crate::proto::ccid::{IccStatus, ProtocolParameters, RdrToPcHardwareError, HEADER_LEN};
 use crate::proto::descriptor::{
     find_ccid_interfaces, CcidClassDescriptor, CcidInterface, Configuration, ExchangeLevel,
 };
+use profile::{ProfileError, ReaderProfile};
 
 use card::SimCard;
 pub use card::{CardApp, CardConfig, CardError, CardLog};
@@ -474,7 +481,7 @@ impl SimulatedReader {
 
     /// Injects a T=1 fault on the answer of the card in `slot` to the host block `n` blocks
     /// from now (card side of ISO/IEC 7816-3 §11.6.3; nothing without a card).
-    pub fn inject_t1_fault(&mut self, slot: u8, n: usize, fault: crate::proto::t1::card::Fault) {
+    pub fn inject_t1_fault(&mut self, slot: u8, n: usize, fault: t1::Fault) {
         if let Some(card) = self
             .slots
             .get_mut(usize::from(slot))
