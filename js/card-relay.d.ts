@@ -31,7 +31,8 @@ export type CardRelayErrorCode =
   | "insecure-url"
   | "invalid-argument"
   | "csp-blocked"
-  | "internal";
+  | "internal"
+  | "service-unavailable";
 
 /** The error every card-relay call rejects with. */
 export class CardRelayError extends Error {
@@ -97,7 +98,24 @@ export interface CardReaderEventMap {
 /** Something that behaves like a USBDevice: a real one, or a simulated reader. */
 export type UsbDeviceLike = USBDevice | SimulatedReader;
 
-/** A smart card reader on WebUSB. */
+/**
+ * A Web Smart Card API resource manager (`navigator.smartCard` in an Isolated Web App on
+ * ChromeOS, or any object of that shape): only the members card-relay calls.
+ */
+export interface SmartCardResourceManagerLike {
+  establishContext(): Promise<unknown>;
+}
+
+export interface OpenSmartCardOptions {
+  /** The resource manager; default navigator.smartCard. */
+  smartCard?: SmartCardResourceManagerLike;
+  /** A reader name; default the first reader with a card (waiting for one if none has). */
+  reader?: string;
+  /** Ends the wait for a card, or the connection. */
+  signal?: AbortSignal;
+}
+
+/** A smart card reader on WebUSB, or through the Web Smart Card API (route "smartcard"). */
 export class CardReader extends EventTarget {
   private constructor();
   /** Opens the chooser (in a user gesture) and opens the chosen reader. */
@@ -112,15 +130,26 @@ export class CardReader extends EventTarget {
    * came from (default navigator.usb), watched for `disconnect`.
    */
   static open(device: UsbDeviceLike, options?: { usb?: USB }): Promise<CardReader>;
-  readonly device: UsbDeviceLike;
+  /** Opens a reader through the Web Smart Card API (Isolated Web Apps on ChromeOS). */
+  static openSmartCard(options?: OpenSmartCardOptions): Promise<CardReader>;
+  /** The reader names of a Web Smart Card API resource manager. */
+  static listSmartCardReaders(options?: { smartCard?: SmartCardResourceManagerLike }): Promise<string[]>;
+  /** How the reader is reached. */
+  readonly route: "webusb" | "smartcard";
+  /** The USB device; null on the smartcard route. */
+  readonly device: UsbDeviceLike | null;
   readonly name: string;
-  readonly vendorId: number;
-  readonly productId: number;
+  /** null on the smartcard route. */
+  readonly vendorId: number | null;
+  /** null on the smartcard route. */
+  readonly productId: number | null;
   readonly slots: number;
-  readonly exchangeLevel: ExchangeLevel;
+  /** null on the smartcard route. */
+  readonly exchangeLevel: ExchangeLevel | null;
+  /** Whether the reader has a PIN pad (on the smartcard route: PC/SC part 10 FEATURE_VERIFY_PIN_DIRECT). */
   readonly pinPad: boolean;
-  /** 11 (class 0x0B) or 255 (vendor class). */
-  readonly interfaceClass: number;
+  /** 11 (class 0x0B) or 255 (vendor class); null on the smartcard route. */
+  readonly interfaceClass: number | null;
   /** False once closed or unplugged. */
   readonly usable: boolean;
   /** Powers the card on; resolves to its ATR. */

@@ -8,7 +8,7 @@
 // The protocol work (CCID, T=0/T=1, RAMOverHTTP) runs in WebAssembly; this layer gives it
 // JavaScript shapes: promises, options objects, EventTarget events, AbortSignal, and
 // `CardRelayError` with a stable `code`.
-import init, { ReaderCore, runCardUpdate, version } from "./card_relay.js";
+import init, { ReaderCore, SmartCardCore, runCardUpdate, version } from "./card_relay.js";
 
 export default init;
 export { version };
@@ -34,6 +34,7 @@ export const ERROR_CODES = Object.freeze([
   "invalid-argument",
   "csp-blocked",
   "internal",
+  "service-unavailable",
 ]);
 
 /**
@@ -284,22 +285,27 @@ class NodeUsbDevice {
 /** Card events whose listeners make the driver watch the slots. */
 const CARD_EVENTS = new Set(["cardinserted", "cardremoved"]);
 
-/** A smart card reader on WebUSB (or a simulated one). Events: see CardReaderEvent. */
+/**
+ * A smart card reader on WebUSB (or a simulated one), or through the Web Smart Card API
+ * (`route` "smartcard"). Events: see CardReaderEvent.
+ */
 export class CardReader extends EventTarget {
   #core;
   #device;
   #bus;
   #onDisconnect;
   #listeners = new Set();
+  #route;
 
-  /** Not for direct use: see CardReader.request() and CardReader.open(). */
-  constructor(token, core, device, bus = usb()) {
+  /** Not for direct use: see CardReader.request(), CardReader.open(), CardReader.openSmartCard(). */
+  constructor(token, core, device, bus = usb(), route = "webusb") {
     super();
     if (token !== CORE) {
       throw new TypeError("use CardReader.request() or CardReader.open(device)");
     }
     this.#core = core;
     this.#device = device;
+    this.#route = route;
     core.setListening(false);
     core.setEventHandler((type, slot) => {
       if (type === "disconnected") this.#forgetDisconnectListener();
@@ -388,20 +394,39 @@ export class CardReader extends EventTarget {
     }
   }
 
-  /** The USBDevice (or simulated device) behind this reader. */
-  get device() { return this.#device; }
-  /** The product name. */
+  /**
+   * Opens a reader through the Web Smart Card API (Isolated Web Apps on ChromeOS): `smartCard`
+   * is the resource manager (default navigator.smartCard), `reader` a name from
+   * listSmartCardReaders() (default: the first reader with a card, waiting for one if none
+   * has; `signal` ends the wait). Connects in shared mode when a card is there, which may
+   * show the permission prompt.
+   */
+  static async openSmartCard({ smartCard, reader, signal } = {}) {
+    const core = await SmartCardCore.open(smartCard, reader, signal);
+    return new CardReader(CORE, core, null, null, "smartcard");
+  }
+
+  /** The reader names of a Web Smart Card API resource manager (default navigator.smartCard). */
+  static listSmartCardReaders({ smartCard } = {}) {
+    return SmartCardCore.list(smartCard);
+  }
+
+  /** "webusb", or "smartcard" for a reader opened with openSmartCard(). */
+  get route() { return this.#route; }
+  /** The USBDevice (or simulated device) behind this reader; null on the smartcard route. */
+  get device() { return this.#device ?? null; }
+  /** The product name (the PC/SC reader name on the smartcard route). */
   get name() { return this.#core.name; }
-  get vendorId() { return this.#core.vendorId; }
-  get productId() { return this.#core.productId; }
+  get vendorId() { return this.#core.vendorId ?? null; }
+  get productId() { return this.#core.productId ?? null; }
   /** Number of card slots. */
   get slots() { return this.#core.slots; }
-  /** "tpdu", "short-apdu" or "extended-apdu". */
-  get exchangeLevel() { return this.#core.exchangeLevel; }
+  /** "tpdu", "short-apdu" or "extended-apdu"; null on the smartcard route. */
+  get exchangeLevel() { return this.#core.exchangeLevel ?? null; }
   /** Whether the reader has a PIN pad. */
   get pinPad() { return this.#core.pinPad; }
-  /** 11 (class 0x0B) or 255 (vendor class). */
-  get interfaceClass() { return this.#core.interfaceClass; }
+  /** 11 (class 0x0B) or 255 (vendor class); null on the smartcard route. */
+  get interfaceClass() { return this.#core.interfaceClass ?? null; }
   /** False once closed or unplugged. */
   get usable() { return this.#core.usable; }
 
@@ -666,7 +691,10 @@ export async function cardUpdate(reader, url, options = {}) {
   }
   const fetch = await sessionFetch();
   try {
-    return await runCardUpdate(reader[CORE], target.url, {
+    const run = reader.route === "smartcard"
+      ? (url, opts) => reader[CORE].runUpdate(url, opts)
+      : (url, opts) => runCardUpdate(reader[CORE], url, opts);
+    return await run(target.url, {
       fetch,
       dialect: options.dialect,
       slot: options.slot,

@@ -34,6 +34,9 @@ step "clippy (wasm32)" cargo clippy -p card-relay --all-targets --all-features -
 step "cargo test (native)" cargo test --workspace --locked
 step "cargo test (native, simulator feature)" cargo test -p card-relay --all-features --locked
 step "TypeScript consumer (tsc --noEmit)" npx --no-install tsc -p tests/ts/tsconfig.json
+# Electron cannot be installed here: its recipe (and the IWA's scripts) are syntax-checked only.
+step "recipes: node --check examples/electron, examples/iwa" \
+  bash -c 'for f in examples/electron/main.js examples/electron/renderer.mjs examples/iwa/app.js examples/iwa/serve.mjs; do node --check "$f" || exit 1; done'
 step "wasm-pack test --headless --chrome" wasm-pack test --headless --chrome . --locked --features simulator
 step "build (wasm package + reference server)" bash scripts/build.sh
 step "benchmarks (smoke)" node bench/run.mjs --smoke

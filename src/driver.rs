@@ -27,6 +27,7 @@
 
 pub mod error;
 pub mod seram;
+pub mod smartcard;
 pub mod sync;
 pub mod update;
 pub mod usb;

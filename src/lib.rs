@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
+pub mod channel;
 pub mod driver;
 pub mod proto;
 pub mod reader;

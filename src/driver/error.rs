@@ -52,6 +52,8 @@ pub enum ErrorCode {
     /// card-relay lost track of its own state: a bug, not a fault of the card, the reader
     /// or the server.
     Internal,
+    /// No smart card service (PC/SC; on ChromeOS the Smart Card Connector) answers.
+    ServiceUnavailable,
 }
 
 impl ErrorCode {
@@ -77,11 +79,12 @@ impl ErrorCode {
             Self::InvalidArgument => "invalid-argument",
             Self::CspBlocked => "csp-blocked",
             Self::Internal => "internal",
+            Self::ServiceUnavailable => "service-unavailable",
         }
     }
 
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 20] = [
         Self::ProtectedInterface,
         Self::UnsupportedReader,
         Self::DeviceBusy,
@@ -101,6 +104,7 @@ impl ErrorCode {
         Self::InvalidArgument,
         Self::CspBlocked,
         Self::Internal,
+        Self::ServiceUnavailable,
     ];
 
     /// What the user can do about it, in one or two sentences.
@@ -157,6 +161,10 @@ impl ErrorCode {
                  not a problem with the card or the server: please report it. Running the \
                  update again starts a new session."
             }
+            Self::ServiceUnavailable => {
+                "No smart card service is running. On ChromeOS install the Smart Card Connector \
+                 app and keep it enabled; elsewhere start the PC/SC service (pcscd)."
+            }
         }
     }
 }
@@ -195,6 +203,26 @@ pub enum DriverError {
     /// Cancelled by an abort signal.
     #[error("aborted")]
     Aborted,
+    /// A card channel other than the CCID driver (PC/SC in the agent) failed; it classified
+    /// the error itself.
+    #[error("{message}")]
+    Channel {
+        /// The stable code.
+        code: ErrorCode,
+        /// What happened, a short lowercase fragment.
+        message: String,
+    },
+    /// A Web Smart Card API call failed ([`crate::driver::smartcard`]): its code, and a hint
+    /// more precise than the code's own (a sharing violation is not pcscd holding a reader).
+    #[error("{message}")]
+    SmartCard {
+        /// The stable code.
+        code: ErrorCode,
+        /// What happened, a short lowercase fragment.
+        message: String,
+        /// What the user can do.
+        hint: &'static str,
+    },
 }
 
 impl DriverError {
@@ -207,6 +235,15 @@ impl DriverError {
             Self::Reader(e) => reader_code(e),
             Self::Disconnected | Self::Closed => ErrorCode::Disconnected,
             Self::Aborted => ErrorCode::Aborted,
+            Self::Channel { code, .. } | Self::SmartCard { code, .. } => *code,
+        }
+    }
+
+    /// What the user can do: the error's own hint where it has one, else its code's.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Self::SmartCard { hint, .. } => hint,
+            other => other.code().hint(),
         }
     }
 }

@@ -11,13 +11,14 @@
 //!   refuse an update without one), sent as a query parameter, never as a cookie.
 //! - An abort after the handshake posts the `UNKNOWN_FAILURE` "session canceled" Report.
 
+use crate::channel::CardChannel;
 use crate::driver::sync::{race, Abort, Never};
 use crate::driver::update::{
-    post, power_on, protocol, run_card, HttpClient, HttpError, UpdateError, UpdateObserver,
-    UpdateOptions, UpdateResult,
+    post, power_on, run_card, HttpClient, HttpError, UpdateError, UpdateObserver, UpdateOptions,
+    UpdateResult,
 };
-use crate::driver::usb::{Clock, LocalBoxFuture, UsbTransport};
-use crate::driver::{CcidDriver, DriverError};
+use crate::driver::usb::{Clock, LocalBoxFuture};
+use crate::driver::DriverError;
 use crate::proto::trace::{self, TraceFormatter};
 use crate::session::seram::{
     SeramAction, SeramConfig, SeramError, SeramSession, TransportFailure, RESPONSE_TIMEOUT_MS,
@@ -37,8 +38,8 @@ pub fn options(url: impl Into<String>, session_id: impl Into<String>) -> UpdateO
 
 /// Runs a whole SERAM session; `options.timeout_ms` bounds each exchange (the JS layer
 /// and the agent default it to 40 s for this dialect, the binding's response timeout).
-pub async fn card_update<U: UsbTransport + 'static>(
-    driver: &CcidDriver<U>,
+pub async fn card_update<C: CardChannel + ?Sized>(
+    driver: &C,
     http: &dyn HttpClient,
     clock: &dyn Clock,
     options: &UpdateOptions,
@@ -52,7 +53,7 @@ pub async fn card_update<U: UsbTransport + 'static>(
     };
     let slot = options.slot;
     let tracer = TraceFormatter {
-        slot_id: trace::slot_id(&driver.description().name(), slot),
+        slot_id: trace::slot_id(&driver.reader_name(), slot),
         show_secrets: options.show_secrets,
     };
     let atr = match driver.atr(slot) {
@@ -64,7 +65,6 @@ pub async fn card_update<U: UsbTransport + 'static>(
     let mut session = SeramSession::new(config);
     let mut last_notification = None;
     let mut card_failure: Option<DriverError> = None;
-    let out_of_step = || UpdateError::Driver(protocol("session out of step"));
     // Set once the signal fired: the cancel Report (if any) is the last request.
     let mut canceled = false;
     // INVARIANT: one await point per kind of wait (a request, a pause, the card), so the
@@ -77,7 +77,7 @@ pub async fn card_update<U: UsbTransport + 'static>(
                 None => return Err(UpdateError::Aborted),
             }
         } else {
-            session.poll(clock.now()).map_err(|_| out_of_step())?
+            session.poll(clock.now()).map_err(UpdateError::OutOfStep)?
         };
         match action {
             SeramAction::Post(exchange) => {
@@ -99,7 +99,7 @@ pub async fn card_update<U: UsbTransport + 'static>(
                     Err(UpdateError::Aborted) if abort.is_some_and(Abort::is_aborted) => continue,
                     Err(e) => return Err(e),
                 }
-                .map_err(|_| out_of_step())?;
+                .map_err(UpdateError::OutOfStep)?;
             }
             SeramAction::Wait { until_ms } => {
                 let mut sleep = clock.sleep(until_ms.saturating_sub(clock.now()));
@@ -125,7 +125,7 @@ pub async fn card_update<U: UsbTransport + 'static>(
                 };
                 session
                     .on_card_response(card_result)
-                    .map_err(|_| out_of_step())?;
+                    .map_err(UpdateError::OutOfStep)?;
             }
             SeramAction::Notify(n) => {
                 observer.notification(&n);

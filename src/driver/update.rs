@@ -1,5 +1,6 @@
-//! The card update loop: a RAMOverHTTP session ([`crate::session`]) run against a reader
-//! ([`super::CcidDriver`]) and an HTTP client ([`HttpClient`]).
+//! The card update loop: a RAMOverHTTP session ([`crate::session`]) run against a card
+//! channel ([`crate::channel::CardChannel`]: the CCID driver, or PC/SC in the agent) and an
+//! HTTP client ([`HttpClient`]).
 //!
 //! Guarantees a caller relies on:
 //! - Every C-APDU the server sends runs on the card; notifications go to the observer.
@@ -14,12 +15,12 @@
 //! - The session's own call order is kept by this loop; a slip is [`UpdateError::OutOfStep`]
 //!   (code `internal`), never blamed on the card.
 
+use crate::channel::CardChannel;
 use crate::driver::sync::{race, Abort, Either, Never};
-use crate::driver::usb::{Clock, LocalBoxFuture, UsbTransport};
-use crate::driver::{CcidDriver, DriverError, ErrorCode};
+use crate::driver::usb::{Clock, LocalBoxFuture};
+use crate::driver::{DriverError, ErrorCode};
 use crate::proto::apdu::{CommandApdu, ResponseApdu};
 use crate::proto::trace::{self, TraceFormatter};
-use crate::reader::{Completion, Operation};
 use crate::session::{
     origin, Action, CallError, CardCommand, CardResult, Dialect, EndStatus, HttpRequest,
     HttpResponse, Notification, Session, SessionConfig, SessionError, RESUME, TARGETED_APPLICATION,
@@ -205,8 +206,8 @@ impl UpdateError {
 }
 
 /// Runs a whole card update session.
-pub async fn card_update<U: UsbTransport + 'static>(
-    driver: &CcidDriver<U>,
+pub async fn card_update<C: CardChannel + ?Sized>(
+    driver: &C,
     http: &dyn HttpClient,
     clock: &dyn Clock,
     options: &UpdateOptions,
@@ -219,7 +220,7 @@ pub async fn card_update<U: UsbTransport + 'static>(
     let started = clock.now();
     let slot = options.slot;
     let tracer = TraceFormatter {
-        slot_id: trace::slot_id(&driver.description().name(), slot),
+        slot_id: trace::slot_id(&driver.reader_name(), slot),
         show_secrets: options.show_secrets,
     };
     let atr = match driver.atr(slot) {
@@ -404,34 +405,20 @@ fn with_cookie(mut request: HttpRequest, options: &UpdateOptions) -> HttpRequest
     request
 }
 
-pub(super) fn protocol(what: &'static str) -> DriverError {
-    DriverError::Reader(crate::reader::ReaderError::Protocol(what))
-}
-
-pub(super) async fn power_on<U: UsbTransport + 'static>(
-    driver: &CcidDriver<U>,
+pub(super) async fn power_on<C: CardChannel + ?Sized>(
+    driver: &C,
     slot: u8,
     abort: Option<&Abort>,
 ) -> Result<Vec<u8>, UpdateError> {
-    match driver
-        .run(
-            Operation::PowerOn {
-                slot,
-                protocol: None,
-            },
-            abort,
-        )
-        .await
-    {
-        Ok(Completion::PoweredOn { atr, .. }) => Ok(atr),
-        Ok(_) => Err(UpdateError::Driver(protocol("power on gave no atr"))),
+    match driver.power_on(slot, abort).await {
+        Ok(atr) => Ok(atr),
         Err(DriverError::Aborted) => Err(UpdateError::Aborted),
         Err(e) => Err(UpdateError::Driver(e)),
     }
 }
 
-pub(super) async fn run_card<U: UsbTransport + 'static>(
-    driver: &CcidDriver<U>,
+pub(super) async fn run_card<C: CardChannel + ?Sized>(
+    driver: &C,
     tracer: &TraceFormatter,
     observer: &dyn UpdateObserver,
     slot: u8,
@@ -439,22 +426,8 @@ pub(super) async fn run_card<U: UsbTransport + 'static>(
     abort: Option<&Abort>,
 ) -> Result<CardResult, DriverError> {
     match command {
-        CardCommand::Reset => {
-            match driver
-                .run(
-                    Operation::PowerOn {
-                        slot,
-                        protocol: None,
-                    },
-                    abort,
-                )
-                .await?
-            {
-                // The OCF trace shows no line for a reset (see the seed's trace).
-                Completion::PoweredOn { atr, .. } => Ok(CardResult::Atr(atr)),
-                _ => Err(protocol("power on gave no atr")),
-            }
-        }
+        // The OCF trace shows no line for a reset (see the seed's trace).
+        CardCommand::Reset => Ok(CardResult::Atr(driver.reset(slot, abort).await?)),
         CardCommand::Apdu(apdu) => {
             let parsed = CommandApdu::parse(&apdu).ok();
             if let Some(c) = &parsed {
@@ -462,18 +435,13 @@ pub(super) async fn run_card<U: UsbTransport + 'static>(
                     observer.trace(line);
                 }
             }
-            let op = Operation::Transmit { slot, apdu };
-            match driver.run(op, abort).await? {
-                Completion::Response(r) => {
-                    if let Ok(rsp) = ResponseApdu::parse(&r) {
-                        for line in tracer.response(&rsp).lines() {
-                            observer.trace(line);
-                        }
-                    }
-                    Ok(CardResult::Response(r))
+            let r = driver.transmit(slot, apdu, abort).await?;
+            if let Ok(rsp) = ResponseApdu::parse(&r) {
+                for line in tracer.response(&rsp).lines() {
+                    observer.trace(line);
                 }
-                _ => Err(protocol("transmit gave no response")),
             }
+            Ok(CardResult::Response(r))
         }
     }
 }

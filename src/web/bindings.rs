@@ -25,44 +25,54 @@ use crate::reader::{Completion, Operation, PinVerify};
 use crate::session::{Dialect, Notification};
 use crate::web::clock::WebClock;
 use crate::web::fetch::{Credentials, WebFetch};
+use crate::web::smartcard::WebChannel;
 use crate::web::usb::WebUsb;
 
 /// Builds the error object JavaScript receives.
 pub fn js_error(code: ErrorCode, message: &str, status: Option<u16>) -> JsValue {
+    hinted_error(code, message, status, code.hint())
+}
+
+/// [`js_error`] with a hint of its own.
+fn hinted_error(code: ErrorCode, message: &str, status: Option<u16>, hint: &str) -> JsValue {
     let error = js_sys::Error::new(message);
     error.set_name("CardRelayError");
     let set = |k: &str, v: JsValue| {
         let _ = Reflect::set(&error, &JsValue::from_str(k), &v);
     };
     set("code", JsValue::from_str(code.as_str()));
-    set("hint", JsValue::from_str(code.hint()));
+    set("hint", JsValue::from_str(hint));
     if let Some(s) = status {
         set("status", JsValue::from(s));
     }
     error.into()
 }
 
-fn driver_error(e: &DriverError) -> JsValue {
-    js_error(e.code(), &e.to_string(), None)
+pub(crate) fn driver_error(e: &DriverError) -> JsValue {
+    hinted_error(e.code(), &e.to_string(), None, e.hint())
 }
 
 fn update_error(e: &UpdateError) -> JsValue {
-    js_error(e.code(), &e.to_string(), e.http_status())
+    let hint = match e {
+        UpdateError::Driver(d) => d.hint(),
+        other => other.code().hint(),
+    };
+    hinted_error(e.code(), &e.to_string(), e.http_status(), hint)
 }
 
-fn invalid(message: &str) -> JsValue {
+pub(crate) fn invalid(message: &str) -> JsValue {
     js_error(ErrorCode::InvalidArgument, message, None)
 }
 
 /// Bridges an `AbortSignal` to an [`Abort`] for the duration of one call.
-struct SignalLink {
-    abort: Abort,
+pub(crate) struct SignalLink {
+    pub(crate) abort: Abort,
     signal: Option<AbortSignal>,
     listener: Option<Closure<dyn FnMut()>>,
 }
 
 impl SignalLink {
-    fn new(signal: Option<AbortSignal>) -> Self {
+    pub(crate) fn new(signal: Option<AbortSignal>) -> Self {
         let abort = Abort::new();
         let Some(signal) = signal else {
             return Self {
@@ -94,11 +104,11 @@ impl Drop for SignalLink {
     }
 }
 
-fn signal_from(value: &JsValue) -> Option<AbortSignal> {
+pub(crate) fn signal_from(value: &JsValue) -> Option<AbortSignal> {
     (!value.is_undefined() && !value.is_null()).then(|| value.clone().unchecked_into())
 }
 
-fn slot_from(value: &JsValue) -> Result<u8, JsValue> {
+pub(crate) fn slot_from(value: &JsValue) -> Result<u8, JsValue> {
     if value.is_undefined() || value.is_null() {
         return Ok(0);
     }
@@ -368,7 +378,7 @@ fn byte_option(options: &JsValue, key: &str, min: u8, max: u8) -> Result<Option<
 }
 
 /// The PIN pad parameters of [`ReaderCore::verify_pin`].
-fn pin_verify_from(options: &JsValue) -> Result<PinVerify, JsValue> {
+pub(crate) fn pin_verify_from(options: &JsValue) -> Result<PinVerify, JsValue> {
     let default = PinVerify::default();
     let pin = PinVerify {
         reference: byte_option(options, "reference", 0, 255)?.unwrap_or(default.reference),
@@ -410,7 +420,7 @@ async fn run_for_response(
     }
 }
 
-fn bytes_from(value: &JsValue) -> Option<Vec<u8>> {
+pub(crate) fn bytes_from(value: &JsValue) -> Option<Vec<u8>> {
     if let Some(a) = value.dyn_ref::<Uint8Array>() {
         return Some(a.to_vec());
     }
@@ -420,7 +430,7 @@ fn bytes_from(value: &JsValue) -> Option<Vec<u8>> {
     value.as_string().and_then(|s| hex::parse(&s).ok())
 }
 
-fn get(options: &JsValue, key: &str) -> JsValue {
+pub(crate) fn get(options: &JsValue, key: &str) -> JsValue {
     if options.is_object() {
         Reflect::get(options, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
     } else {
@@ -460,7 +470,12 @@ impl UpdateObserver for JsObserver {
 /// lastNotification, targetedApplication }`.
 #[wasm_bindgen(js_name = runCardUpdate)]
 pub fn run_card_update(reader: &ReaderCore, url: String, options: JsValue) -> js_sys::Promise {
-    let driver = Rc::clone(&reader.driver);
+    update_promise(WebChannel::Usb(Rc::clone(&reader.driver)), url, options)
+}
+
+/// [`run_card_update`] over either card channel of the browser build (one type, so the
+/// update loop is compiled once).
+pub(crate) fn update_promise(driver: WebChannel, url: String, options: JsValue) -> js_sys::Promise {
     future_to_promise(async move {
         let mut opts = UpdateOptions::new(url);
         opts.dialect = match get(&options, "dialect").as_string().as_deref() {
@@ -496,14 +511,14 @@ pub fn run_card_update(reader: &ReaderCore, url: String, options: JsValue) -> js
             on_trace: get(&options, "onTrace").dyn_into().ok(),
         };
         let link = SignalLink::new(signal_from(&get(&options, "signal")));
-        let http = WebFetch {
+        let http = driver.http(WebFetch {
             credentials,
             fetch: get(&options, "fetch").dyn_into().ok(),
             ..WebFetch::default()
-        };
+        });
         let result = update::card_update(
             &driver,
-            &http,
+            http.as_ref(),
             &WebClock,
             &opts,
             &observer,

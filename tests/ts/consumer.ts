@@ -53,4 +53,16 @@ async function main(button: HTMLButtonElement, device: USBDevice): Promise<CardU
   }
 }
 
-export { main };
+/** The Web Smart Card API route: same CardReader, members that do not apply are null. */
+async function smartCard(manager: { establishContext(): Promise<unknown> }): Promise<string> {
+  const names: string[] = await CardReader.listSmartCardReaders({ smartCard: manager });
+  const reader = await CardReader.openSmartCard({ smartCard: manager, reader: names[0], signal: new AbortController().signal });
+  const route: "webusb" | "smartcard" = reader.route;
+  const vendor: number | null = reader.vendorId;
+  const level: string | null = reader.exchangeLevel;
+  const code: CardRelayErrorCode = "service-unavailable";
+  await reader.close();
+  return `${route} ${vendor} ${level} ${code}`;
+}
+
+export { main, smartCard };
