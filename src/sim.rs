@@ -23,9 +23,9 @@
 //! - After [`SimulatedReader::disconnect`] every call fails with NotFoundError.
 //!
 //! Beside the simulator live the fixtures it shares with the tests: [`profile`] reads
-//! libccid's reader dumps (natively from `$CARD_RELAY_SHARED/ccid-readers`), [`t1`] is the
-//! card side of T=1. In the browser build all of it is the feature `simulator`; natively it
-//! is always built.
+//! libccid's reader dumps (natively from `../shared/ccid-readers` or `$CARD_RELAY_SHARED`),
+//! [`t1`] is the card side of T=1. In the browser build all of it is the feature
+//! `simulator`; natively it is always built.
 
 pub mod card;
 mod ccid;
