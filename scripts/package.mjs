@@ -1,11 +1,12 @@
 // Turns wasm-pack's output folder into the card-relay npm package: adds the JavaScript API
-// layer (js/card-relay.js and its types) as the entry point, the Node.js command line and
-// daemon (bin/, `npx card-relay`), and names the package. Both JavaScript files of the
-// package (the API layer and wasm-bindgen's glue) are minified by esbuild: comments and
-// local names are half of their gzipped size (the bundle target in bench/run.mjs). Property
-// and export names are kept, so the wasm imports and the public API are unchanged.
+// layer (js/card-relay.js and its types) as the entry point and names the package. The
+// package has no command line: that is the native agent (agent/, binary `card-relay`).
+// Both JavaScript files of the package (the API layer and wasm-bindgen's glue) are minified
+// by esbuild: comments and local names are half of their gzipped size (the bundle target in
+// bench/run.mjs). Property and export names are kept, so the wasm imports and the public
+// API are unchanged.
 // Usage: node scripts/package.mjs <out-dir> [--simulator]
-import { readFileSync, writeFileSync, copyFileSync, cpSync, rmSync } from "node:fs";
+import { readFileSync, writeFileSync, copyFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { transformSync } from "esbuild";
@@ -43,8 +44,6 @@ const glue = path.join(out, "card_relay.js");
 writeFileSync(glue, minify(readFileSync(glue, "utf8")));
 writeFileSync(path.join(out, "card-relay.d.ts"), types);
 copyFileSync(path.join(root, "README.md"), path.join(out, "README.md"));
-rmSync(path.join(out, "bin"), { recursive: true, force: true });
-cpSync(path.join(root, "bin"), path.join(out, "bin"), { recursive: true });
 
 const pkgPath = path.join(out, "package.json");
 const pkg = JSON.parse(readFileSync(pkgPath, "utf8"));
@@ -53,13 +52,13 @@ pkg.module = "card-relay.js";
 pkg.main = "card-relay.js";
 pkg.types = "card-relay.d.ts";
 pkg.exports = { ".": { types: "./card-relay.d.ts", default: "./card-relay.js" } };
-pkg.files = Array.from(new Set([...(pkg.files ?? []), "card-relay.js", "card-relay.d.ts", "bin/"]));
-pkg.bin = { "card-relay": "bin/card-relay.mjs" };
+pkg.files = Array.from(new Set([...(pkg.files ?? []), "card-relay.js", "card-relay.d.ts"]));
+delete pkg.bin;
 pkg.sideEffects = ["./card_relay.js", "./snippets/*"];
 pkg.peerDependencies = undefined;
-// `usb` (real readers for the command line; its native part comes prebuilt in per-platform
-// packages, nothing is compiled or downloaded at install time) is optional: the browser API
-// and `card-relay --simulator` do without it.
+// `usb` (the library's readers in Node.js: its WebUSB object; the native part comes prebuilt
+// in per-platform packages, nothing is compiled or downloaded at install time) is optional:
+// the browser API does without it.
 pkg.optionalDependencies = { "@types/w3c-web-usb": "^1.0.14", usb: "^3.1.0" };
 writeFileSync(pkgPath, JSON.stringify(pkg, null, 2) + "\n");
 console.error(`packaged ${path.relative(root, out)} as ${pkg.name}`);
