@@ -32,7 +32,10 @@ export type CardRelayErrorCode =
   | "invalid-argument"
   | "csp-blocked"
   | "internal"
-  | "service-unavailable";
+  | "service-unavailable"
+  | "agent-unreachable"
+  | "agent-refused"
+  | "agent-busy";
 
 /** The error every card-relay call rejects with. */
 export class CardRelayError extends Error {

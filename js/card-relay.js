@@ -35,6 +35,9 @@ export const ERROR_CODES = Object.freeze([
   "csp-blocked",
   "internal",
   "service-unavailable",
+  "agent-unreachable",
+  "agent-refused",
+  "agent-busy",
 ]);
 
 /**
