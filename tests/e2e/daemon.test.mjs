@@ -447,15 +447,15 @@ test("the page API", async (t) => {
   });
 });
 
-test("at the terminal: an unknown page origin and server are asked about, 'always' is kept", async (t) => {
-  // util-linux `script` gives the daemon a pseudo-terminal for stdin and stderr; what it
-  // asks shows on script's stdout, our answers go through script's stdin.
+/** The daemon under util-linux `script`, which gives it a pseudo-terminal for stdin and
+ * stderr: what it asks shows on `output()`, `answer(line)` types a line. */
+async function daemonAtTerminal(t, extra = [], { servers } = {}) {
   const sub = await mkdtemp(path.join(dir, "tty-"));
   const serversFile = path.join(sub, "servers");
   const originsFile = path.join(sub, "origins");
-  const command = [AGENT, "--daemon", "--simulator", "--port", "0", "--servers-file", serversFile, "--origins-file", originsFile]
-    .map((a) => `'${a}'`)
-    .join(" ");
+  if (servers !== undefined) await writeFile(serversFile, servers);
+  const argv = [AGENT, "--daemon", "--simulator", "--port", "0", "--servers-file", serversFile];
+  const command = [...argv, "--origins-file", originsFile, ...extra].map((a) => `'${a}'`).join(" ");
   const child = spawn("script", ["-qfec", command, "/dev/null"], { cwd: root, stdio: ["pipe", "pipe", "pipe"] });
   t.after(async () => {
     if (child.exitCode === null) {
@@ -463,19 +463,25 @@ test("at the terminal: an unknown page origin and server are asked about, 'alway
       await once(child, "exit");
     }
   });
-  let output = "";
-  child.stdout.on("data", (d) => (output += d));
-  const waitFor = async (pattern) => {
-    for (const deadline = Date.now() + 10_000; !pattern.test(output); ) {
-      assert.ok(Date.now() < deadline, `never saw ${pattern}: ${output}`);
+  const d = { serversFile, originsFile, text: "" };
+  child.stdout.on("data", (c) => (d.text += c));
+  d.waitFor = async (pattern) => {
+    for (const deadline = Date.now() + 10_000; !pattern.test(d.text); ) {
+      assert.ok(Date.now() < deadline, `never saw ${pattern}: ${d.text}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    return pattern.exec(output);
+    return pattern.exec(d.text);
   };
-  const base = `http://127.0.0.1:${(await waitFor(/Daemon waiting on 127\.0\.0\.1:(\d+)/))[1]}`;
+  d.answer = (line) => child.stdin.write(`${line}\n`);
+  d.base = `http://127.0.0.1:${(await d.waitFor(/Daemon waiting on 127\.0\.0\.1:(\d+)/))[1]}`;
+  return d;
+}
+
+test("at the terminal: an unknown page origin and server are asked about, 'always' is kept", async (t) => {
+  const d = await daemonAtTerminal(t);
   const page = "https://shop.example";
   const post = (url) =>
-    fetch(`${base}/v1/card-update`, {
+    fetch(`${d.base}/v1/card-update`, {
       method: "POST",
       headers: { "content-type": "application/json", origin: page },
       body: JSON.stringify({ url, dialect: "openscdp" }),
@@ -484,24 +490,42 @@ test("at the terminal: an unknown page origin and server are asked about, 'alway
   // Refused at the terminal: one error event, the server never contacted.
   const other = await stranger(t);
   let pending = post(other.url);
-  await waitFor(/Allow the page https:\/\/shop\.example to update your card\?/);
-  child.stdin.write("n\n");
+  await d.waitFor(/Allow the page https:\/\/shop\.example to update your card\?/);
+  d.answer("n");
   let events = (await (await pending).text()).trimEnd().split("\n").map((l) => JSON.parse(l));
   assert.deepEqual(events.map((e) => [e.type, e.code]), [["error", "agent-refused"]]);
   assert.equal(other.contacted, 0);
 
   // Approved always, the server once: the update runs, the origin is kept, the server not.
-  output = "";
+  d.text = "";
   pending = post(`${server.url}rt/test`);
-  await waitFor(/Allow the page https:\/\/shop\.example/);
-  child.stdin.write("a\n");
-  await waitFor(/Allow http:\/\/127\.0\.0\.1:\d+\/rt\/test to use your card\?/);
-  child.stdin.write("o\n");
+  await d.waitFor(/Allow the page https:\/\/shop\.example/);
+  d.answer("a");
+  await d.waitFor(/Allow http:\/\/127\.0\.0\.1:\d+\/rt\/test to use your card\?/);
+  d.answer("o");
   events = (await (await pending).text()).trimEnd().split("\n").map((l) => JSON.parse(l));
   assert.equal(events.at(-1).type, "result", JSON.stringify(events.at(-1)));
   assert.equal(events.at(-1).status, "completed");
-  assert.equal(await readFile(originsFile, "utf8"), `${page}\n`);
-  await assert.rejects(readFile(serversFile, "utf8"), { code: "ENOENT" });
-  const info = JSON.parse(await (await fetch(`${base}/v1/info`, { headers: { origin: page } })).text());
+  assert.equal(await readFile(d.originsFile, "utf8"), `${page}\n`);
+  await assert.rejects(readFile(d.serversFile, "utf8"), { code: "ENOENT" });
+  const info = JSON.parse(await (await fetch(`${d.base}/v1/info`, { headers: { origin: page } })).text());
   assert.ok(Array.isArray(info.readers));
+});
+
+test("pinRequired: the PIN is asked on the agent's terminal, never sent by the page", async (t) => {
+  const d = await daemonAtTerminal(t, ["--card", "pin"], { servers: `${new URL(server.url).origin}\n` });
+  await writeFile(d.originsFile, `${PAGE}\n`);
+  const request = { url: `${server.url}rt/pin-test`, dialect: "openscdp", pinRequired: 0x81 };
+  const pending = fetch(`${d.base}/v1/card-update`, {
+    method: "POST",
+    headers: { "content-type": "application/json", origin: PAGE },
+    body: JSON.stringify(request),
+  });
+  await d.waitFor(/PIN( \(\d+ tries left\))?: /);
+  d.answer("123456");
+  const events = (await (await pending).text()).trimEnd().split("\n").map((l) => JSON.parse(l));
+  assert.equal(events.at(-1).type, "result", JSON.stringify(events.at(-1)));
+  assert.equal(events.at(-1).status, "completed");
+  assert.ok(!JSON.stringify(events).includes("123456"), "the PIN is in no event");
+  assert.ok(!d.text.includes("123456"), "the PIN is not echoed");
 });
