@@ -804,6 +804,9 @@ mod tests {
         );
     }
 
+    /// Tells the tests' directories apart (tests run on parallel threads).
+    static NEXT_DIR: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
     /// Runs `f(port, daemon)` against a daemon with the simulator and these origins, on a
     /// current-thread runtime with a `LocalSet`, as the agent runs.
     fn with_daemon<F: AsyncFnOnce(u16, Rc<Daemon>)>(origins: &str, f: F) {
@@ -815,7 +818,7 @@ mod tests {
             let dir = std::env::temp_dir().join(format!(
                 "card-relay-daemon-{}-{}",
                 std::process::id(),
-                origins.len()
+                NEXT_DIR.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             ));
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(dir.join("origins"), origins).unwrap();
@@ -940,6 +943,84 @@ mod tests {
                 answer.ends_with("\r\n\r\n{\"type\":\"error\",\"code\":\"agent-busy\",\"message\":\"the agent is running another update\",\"hint\":\"the card-relay agent is running another update: wait for it to end, then try again.\"}\n"),
                 "{answer}"
             );
+        });
+    }
+
+    #[test]
+    fn closing_the_response_cancels_the_update_and_the_server_gets_the_cancel_post() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        with_daemon(&format!("{PAGE}\n"), async |port, daemon| {
+            // A RAM server that holds the first POST unanswered and records the next
+            // request: the cancel.
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let server = format!("http://{}", listener.local_addr().unwrap());
+            std::fs::write(&daemon.servers_file, format!("{server}\n")).unwrap();
+            let (tx, rx) = tokio::sync::oneshot::channel::<String>();
+            tokio::task::spawn_local(async move {
+                let mut tx = Some(tx);
+                let mut held = Vec::new();
+                while let Ok((mut socket, _)) = listener.accept().await {
+                    let mut request = Vec::new();
+                    let mut buffer = vec![0; 4096];
+                    while let Ok(n) = socket.read(&mut buffer).await {
+                        if n == 0 {
+                            break;
+                        }
+                        request.extend_from_slice(buffer.get(..n).unwrap_or_default());
+                        let text = String::from_utf8_lossy(&request).into_owned();
+                        let done = text.split_once("\r\n\r\n").is_some_and(|(head, body)| {
+                            let length = head
+                                .to_lowercase()
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:").map(str::to_owned))
+                                .and_then(|v| v.trim().parse::<usize>().ok())
+                                .unwrap_or(0);
+                            body.len() >= length
+                        });
+                        if done {
+                            break;
+                        }
+                    }
+                    if held.is_empty() {
+                        held.push(socket);
+                        continue;
+                    }
+                    let _ = socket.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").await;
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(String::from_utf8_lossy(&request).into_owned());
+                    }
+                }
+            });
+            let body = format!(r#"{{"url":"{server}/rt/test","dialect":"openscdp"}}"#);
+            let request = format!(
+                "POST /v1/card-update HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: {PAGE}\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let mut page = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            page.write_all(request.as_bytes()).await.unwrap();
+            let mut head = vec![0; 1024];
+            let n = page.read(&mut head).await.unwrap();
+            let head = String::from_utf8_lossy(head.get(..n).unwrap_or_default()).to_lowercase();
+            assert!(head.starts_with("http/1.1 200"), "{head}");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            drop(page);
+            let cancel = tokio::time::timeout(std::time::Duration::from_secs(10), rx)
+                .await
+                .expect("the cancel post within 10 s")
+                .unwrap();
+            assert!(cancel.starts_with("POST /rt/test HTTP/1.1"), "{cancel}");
+            assert!(cancel.contains("Session canceled"), "{cancel}");
+            // The update ended: the next one may run.
+            for _ in 0..100 {
+                if !daemon.lock.is_locked() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            assert!(!daemon.lock.is_locked());
         });
     }
 
