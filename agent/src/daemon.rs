@@ -20,7 +20,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use card_relay::driver::sync::{race, Abort, Either, FifoLock};
+use card_relay::driver::sync::{Abort, FifoLock};
 use card_relay::driver::update::{UpdateObserver, UpdateResult};
 use card_relay::driver::ErrorCode;
 use card_relay::proto::hex;
@@ -92,32 +92,34 @@ pub async fn run(options: &Options, out: &Out, abort: &Abort) -> Result<(), CliE
         lock: FifoLock::default(),
         terminal: approval::interactive(),
     });
-    serve(&listener, &daemon, abort).await;
+    serve(listener, &daemon, abort).await;
     Ok(())
 }
 
-/// Accepts connections on `listener` until `abort`.
-async fn serve(listener: &TcpListener, daemon: &Rc<Daemon>, abort: &Abort) {
-    let mut stop = abort.wait();
-    loop {
-        let mut accept = Box::pin(listener.accept());
-        let (stream, _) = match race(&mut accept, &mut stop).await {
-            Either::Left(Ok(connection)) => connection,
-            Either::Left(Err(_)) => continue,
-            Either::Right(()) => return,
-        };
-        let _ = stream.set_nodelay(true);
-        let daemon = Rc::clone(daemon);
-        tokio::task::spawn_local(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let daemon = Rc::clone(&daemon);
-                async move { Ok::<_, Infallible>(daemon.handle(request).await) }
+/// Accepts connections on `listener` until `abort`. (The accept loop runs as a task and the
+/// abort is awaited alone: an abort future raced at every accept would keep a waker each time.)
+async fn serve(listener: TcpListener, daemon: &Rc<Daemon>, abort: &Abort) {
+    let daemon = Rc::clone(daemon);
+    let accepting = tokio::task::spawn_local(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let daemon = Rc::clone(&daemon);
+            tokio::task::spawn_local(async move {
+                let service = hyper::service::service_fn(move |request| {
+                    let daemon = Rc::clone(&daemon);
+                    async move { Ok::<_, Infallible>(daemon.handle(request).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+        }
+    });
+    abort.wait().await;
+    accepting.abort();
 }
 
 fn full(body: impl Into<Bytes>) -> ResponseBody {
@@ -841,7 +843,7 @@ mod tests {
             let stop = Rc::clone(&abort);
             let serving = Rc::clone(&daemon);
             let server =
-                tokio::task::spawn_local(async move { serve(&listener, &serving, &stop).await });
+                tokio::task::spawn_local(async move { serve(listener, &serving, &stop).await });
             f(port, daemon).await;
             abort.abort();
             server.await.unwrap();
