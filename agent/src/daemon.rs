@@ -56,6 +56,8 @@ struct Daemon {
     origins_file: PathBuf,
     /// One update at a time.
     lock: FifoLock,
+    /// Whether a user at the terminal can be asked (stdin and stderr are terminals).
+    terminal: bool,
 }
 
 /// Runs the daemon until `abort` (Ctrl-C).
@@ -84,17 +86,24 @@ pub async fn run(options: &Options, out: &Out, abort: &Abort) -> Result<(), CliE
         servers_file,
         origins_file,
         lock: FifoLock::default(),
+        terminal: approval::interactive(),
     });
+    serve(&listener, &daemon, abort).await;
+    Ok(())
+}
+
+/// Accepts connections on `listener` until `abort`.
+async fn serve(listener: &TcpListener, daemon: &Rc<Daemon>, abort: &Abort) {
+    let mut stop = abort.wait();
     loop {
         let mut accept = Box::pin(listener.accept());
-        let mut stop = abort.wait();
         let (stream, _) = match race(&mut accept, &mut stop).await {
             Either::Left(Ok(connection)) => connection,
             Either::Left(Err(_)) => continue,
-            Either::Right(()) => return Ok(()),
+            Either::Right(()) => return,
         };
         let _ = stream.set_nodelay(true);
-        let daemon = Rc::clone(&daemon);
+        let daemon = Rc::clone(daemon);
         tokio::task::spawn_local(async move {
             let service = hyper::service::service_fn(move |request| {
                 let daemon = Rc::clone(&daemon);
@@ -425,7 +434,7 @@ impl Daemon {
             return text(StatusCode::FORBIDDEN, "no origin");
         };
         let info = request.uri().path() == "/v1/info";
-        if !info && !self.approved(&origin) && !approval::interactive() {
+        if !info && !self.approved(&origin) && !self.terminal {
             return text(StatusCode::FORBIDDEN, "origin not approved");
         }
         let mut response = respond(StatusCode::NO_CONTENT, "text/plain", full(""));
@@ -592,7 +601,7 @@ impl Daemon {
             Some(reference) => {
                 options.pin_reference = reference;
                 let given = self.options.pin.clone().flatten();
-                if given.is_none() && !approval::interactive() {
+                if given.is_none() && !self.terminal {
                     return Err(CliError::coded(
                         ErrorCode::PinFailed,
                         "the page asks for a PIN and there is no terminal to ask",
@@ -624,7 +633,7 @@ impl Daemon {
             return refuse(StatusCode::FORBIDDEN, e, None);
         };
         let listed = self.approved(&origin);
-        if !listed && !approval::interactive() {
+        if !listed && !self.terminal {
             let e = CliError::coded(
                 ErrorCode::AgentRefused,
                 format!(
@@ -764,6 +773,145 @@ mod tests {
             e(br#"{"url":"u","pinRequired":300}"#),
             "pinRequired must be 0 to 255, not 300"
         );
+    }
+
+    /// Runs `f(port, daemon)` against a daemon with the simulator and these origins, on a
+    /// current-thread runtime with a `LocalSet`, as the agent runs.
+    fn with_daemon<F: AsyncFnOnce(u16, Rc<Daemon>)>(origins: &str, f: F) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        tokio::task::LocalSet::new().block_on(&runtime, async {
+            let dir = std::env::temp_dir().join(format!(
+                "card-relay-daemon-{}-{}",
+                std::process::id(),
+                origins.len()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("origins"), origins).unwrap();
+            let mut options = crate::args::parse(&["--daemon".to_owned()]).unwrap();
+            options.simulator = Some("default".into());
+            let daemon = Rc::new(Daemon {
+                options,
+                out: Out {
+                    verbosity: 0,
+                    events: None,
+                },
+                servers_file: dir.join("servers"),
+                origins_file: dir.join("origins"),
+                lock: FifoLock::default(),
+                terminal: false,
+            });
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let abort = Rc::new(Abort::new());
+            let stop = Rc::clone(&abort);
+            let serving = Rc::clone(&daemon);
+            let server =
+                tokio::task::spawn_local(async move { serve(&listener, &serving, &stop).await });
+            f(port, daemon).await;
+            abort.abort();
+            server.await.unwrap();
+            std::fs::remove_dir_all(&dir).unwrap();
+        });
+    }
+
+    /// Sends `request` (a whole HTTP/1.1 request with `Connection: close`) and reads the
+    /// answer to its end.
+    async fn exchange(port: u16, request: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        socket.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        socket.read_to_end(&mut answer).await.unwrap();
+        String::from_utf8_lossy(&answer).to_lowercase()
+    }
+
+    const PAGE: &str = "http://page.example:8080";
+
+    fn preflight(origin: &str) -> String {
+        format!(
+            "OPTIONS /v1/card-update HTTP/1.1\r\nHost: 127.0.0.1:27001\r\nOrigin: {origin}\r\n\
+             Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type\r\n\
+             Access-Control-Request-Private-Network: true\r\nConnection: close\r\n\r\n"
+        )
+    }
+
+    #[test]
+    fn private_network_preflights_are_answered_for_approved_origins_only() {
+        with_daemon(&format!("{PAGE}\n"), async |port, _| {
+            let ok = exchange(port, &preflight(PAGE)).await;
+            assert!(ok.starts_with("http/1.1 204"), "{ok}");
+            assert!(
+                ok.contains(&format!("access-control-allow-origin: {PAGE}\r\n")),
+                "{ok}"
+            );
+            assert!(
+                ok.contains("access-control-allow-private-network: true\r\n"),
+                "{ok}"
+            );
+            assert!(
+                ok.contains("access-control-allow-headers: content-type\r\n"),
+                "{ok}"
+            );
+            // Without a terminal an unlisted origin gets nothing.
+            let refused = exchange(port, &preflight("https://evil.example")).await;
+            assert!(refused.starts_with("http/1.1 403"), "{refused}");
+            assert!(!refused.contains("access-control-allow"), "{refused}");
+        });
+    }
+
+    #[test]
+    fn a_host_that_is_no_loopback_name_is_misdirected() {
+        with_daemon("", async |port, _| {
+            for host in [
+                "attacker.example",
+                "attacker.example:27001",
+                "127.0.0.1.nip.example",
+            ] {
+                let answer = exchange(
+                    port,
+                    &format!("GET /v1/info HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+                )
+                .await;
+                assert!(answer.starts_with("http/1.1 421"), "{host}: {answer}");
+            }
+            let ok = exchange(
+                port,
+                "GET /v1/info HTTP/1.1\r\nHost: [::1]:27001\r\nConnection: close\r\n\r\n",
+            )
+            .await;
+            assert!(ok.starts_with("http/1.1 200"), "{ok}");
+        });
+    }
+
+    #[test]
+    fn a_second_update_while_one_runs_is_agent_busy_at_once() {
+        with_daemon(&format!("{PAGE}\n"), async |port, daemon| {
+            let _running = daemon.lock.lock().await;
+            let body = r#"{"url":"http://127.0.0.1:9/rt/test","dialect":"openscdp"}"#;
+            let request = format!(
+                "POST /v1/card-update HTTP/1.1\r\nHost: localhost:27001\r\nOrigin: {PAGE}\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let answer =
+                tokio::time::timeout(std::time::Duration::from_secs(2), exchange(port, &request))
+                    .await
+                    .expect("at once");
+            assert!(answer.starts_with("http/1.1 409"), "{answer}");
+            assert!(
+                answer.contains("content-type: application/x-ndjson"),
+                "{answer}"
+            );
+            assert!(
+                answer.ends_with("\r\n\r\n{\"type\":\"error\",\"code\":\"agent-busy\",\"message\":\"the agent is running another update\",\"hint\":\"the card-relay agent is running another update: wait for it to end, then try again.\"}\n"),
+                "{answer}"
+            );
+        });
     }
 
     #[test]

@@ -41,13 +41,12 @@ fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
 
 /// A square of one RGB colour.
 fn solid([r, g, b]: [u8; 3]) -> Vec<u8> {
-    let mut pixels = Vec::new();
+    // Each row: filter type 0 (None), then the pixels.
+    let mut row = vec![0];
     for _ in 0..SIZE {
-        pixels.push(0); // filter type None
-        for _ in 0..SIZE {
-            pixels.extend_from_slice(&[r, g, b]);
-        }
+        row.extend_from_slice(&[r, g, b]);
     }
+    let pixels = row.repeat(SIZE as usize);
     // 16 rows of 49 bytes: one stored block (at most 65535 bytes).
     let len = u16::try_from(pixels.len()).unwrap_or(u16::MAX);
     let mut zlib = vec![0x78, 0x01, 0x01];
