@@ -9,12 +9,13 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { createServer as createTcpServer } from "node:net";
 import { once } from "node:events";
-import { loadCore } from "../../bin/lib/core.mjs";
 
 let lib;
 
 before(async () => {
-  lib = await loadCore({ simulator: true });
+  // The package as Node.js users load it (scripts/build.sh); the agent route needs no
+  // WebAssembly, so init() is not called.
+  lib = await import(new URL("../../pkg-sim/card-relay.js", import.meta.url).href);
 });
 
 /** Listens on an ephemeral loopback port; resolves to { origin, close }. */
