@@ -1061,7 +1061,7 @@ async function agentUpdate(agent, url, options) {
           lastNotification = {
             code: Number(event.code),
             message: String(event.message ?? ""),
-            timeToCompletion: Number(event.timeToCompletion ?? 0),
+            timeToCompletion: typeof event.timeToCompletion === "number" ? event.timeToCompletion : null,
           };
           options.onNotification?.({ ...lastNotification });
           break;
