@@ -43,6 +43,10 @@ use crate::{CliError, Out};
 /// The host names the daemon answers to.
 const LOCAL_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
 
+/// How long an old page's request waits for a reader and a card (then it fails, and the
+/// next request gets its turn).
+const LEGACY_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// The largest JSON body of a card-update request.
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
@@ -204,6 +208,19 @@ impl Body for EventBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         self.0.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+/// Notes that the session has begun (its first notification or trace line).
+#[derive(Default)]
+struct Started(std::cell::Cell<bool>);
+
+impl UpdateObserver for Started {
+    fn notification(&self, _: &Notification) {
+        self.0.set(true);
+    }
+    fn trace(&self, _: &str) {
+        self.0.set(true);
     }
 }
 
@@ -526,8 +543,20 @@ impl Daemon {
             }
         };
         let _turn = self.lock.lock().await;
-        let abort = Abort::new();
-        let outcome = self.run_job(&job, None, &abort).await;
+        let abort = Rc::new(Abort::new());
+        // No page can cancel an <img>: the wait for a reader and a card is bounded instead,
+        // the session itself by its HTTP timeouts.
+        let started = Rc::new(Started::default());
+        let limit = Rc::clone(&abort);
+        let seen = Rc::clone(&started);
+        let timer = tokio::task::spawn_local(async move {
+            tokio::time::sleep(LEGACY_WAIT).await;
+            if !seen.0.get() {
+                limit.abort();
+            }
+        });
+        let outcome = self.run_job(&job, Some(started), &abort).await;
+        timer.abort();
         let passed = match &outcome {
             Ok(r) => matches!(r.status, EndStatus::Completed),
             Err(_) => false,
@@ -545,7 +574,7 @@ impl Daemon {
     async fn run_job(
         &self,
         job: &Job,
-        events: Option<Rc<EventSink>>,
+        events: Option<Rc<dyn UpdateObserver>>,
         abort: &Abort,
     ) -> Result<UpdateResult, CliError> {
         let result = self.approve_and_run(job, events, abort).await;
@@ -571,7 +600,7 @@ impl Daemon {
     async fn approve_and_run(
         &self,
         job: &Job,
-        events: Option<Rc<EventSink>>,
+        events: Option<Rc<dyn UpdateObserver>>,
         abort: &Abort,
     ) -> Result<UpdateResult, CliError> {
         let target = check_server_url(&job.url).map_err(|(code, m)| CliError::coded(code, m))?;
@@ -612,7 +641,7 @@ impl Daemon {
         }
         let out = Out {
             verbosity: self.out.verbosity,
-            events: events.map(|e| e as Rc<dyn UpdateObserver>),
+            events,
         };
         crate::update(&options, &out, abort).await
     }
@@ -690,7 +719,7 @@ impl Daemon {
                 watched.closed().await;
                 on_close.abort();
             });
-            let events = Rc::new(EventSink(sender.clone()));
+            let events: Rc<dyn UpdateObserver> = Rc::new(EventSink(sender.clone()));
             let outcome = async {
                 if !listed {
                     approval::approve(

@@ -446,3 +446,62 @@ test("the page API", async (t) => {
     assert.ok(Array.isArray(info.readers));
   });
 });
+
+test("at the terminal: an unknown page origin and server are asked about, 'always' is kept", async (t) => {
+  // util-linux `script` gives the daemon a pseudo-terminal for stdin and stderr; what it
+  // asks shows on script's stdout, our answers go through script's stdin.
+  const sub = await mkdtemp(path.join(dir, "tty-"));
+  const serversFile = path.join(sub, "servers");
+  const originsFile = path.join(sub, "origins");
+  const command = [AGENT, "--daemon", "--simulator", "--port", "0", "--servers-file", serversFile, "--origins-file", originsFile]
+    .map((a) => `'${a}'`)
+    .join(" ");
+  const child = spawn("script", ["-qfec", command, "/dev/null"], { cwd: root, stdio: ["pipe", "pipe", "pipe"] });
+  t.after(async () => {
+    if (child.exitCode === null) {
+      child.kill("SIGTERM");
+      await once(child, "exit");
+    }
+  });
+  let output = "";
+  child.stdout.on("data", (d) => (output += d));
+  const waitFor = async (pattern) => {
+    for (const deadline = Date.now() + 10_000; !pattern.test(output); ) {
+      assert.ok(Date.now() < deadline, `never saw ${pattern}: ${output}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return pattern.exec(output);
+  };
+  const base = `http://127.0.0.1:${(await waitFor(/Daemon waiting on 127\.0\.0\.1:(\d+)/))[1]}`;
+  const page = "https://shop.example";
+  const post = (url) =>
+    fetch(`${base}/v1/card-update`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: page },
+      body: JSON.stringify({ url, dialect: "openscdp" }),
+    });
+
+  // Refused at the terminal: one error event, the server never contacted.
+  const other = await stranger(t);
+  let pending = post(other.url);
+  await waitFor(/Allow the page https:\/\/shop\.example to update your card\?/);
+  child.stdin.write("n\n");
+  let events = (await (await pending).text()).trimEnd().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(events.map((e) => [e.type, e.code]), [["error", "agent-refused"]]);
+  assert.equal(other.contacted, 0);
+
+  // Approved always, the server once: the update runs, the origin is kept, the server not.
+  output = "";
+  pending = post(`${server.url}rt/test`);
+  await waitFor(/Allow the page https:\/\/shop\.example/);
+  child.stdin.write("a\n");
+  await waitFor(/Allow http:\/\/127\.0\.0\.1:\d+\/rt\/test to use your card\?/);
+  child.stdin.write("o\n");
+  events = (await (await pending).text()).trimEnd().split("\n").map((l) => JSON.parse(l));
+  assert.equal(events.at(-1).type, "result", JSON.stringify(events.at(-1)));
+  assert.equal(events.at(-1).status, "completed");
+  assert.equal(await readFile(originsFile, "utf8"), `${page}\n`);
+  await assert.rejects(readFile(serversFile, "utf8"), { code: "ENOENT" });
+  const info = JSON.parse(await (await fetch(`${base}/v1/info`, { headers: { origin: page } })).text());
+  assert.ok(Array.isArray(info.readers));
+});

@@ -116,12 +116,6 @@ test("plain http only to loopback: insecure-url before any card or network work"
   assert.match(stderr, /^Update failed \(insecure-url\): refusing http:\/\/card\.example: not https$/m);
 });
 
-test("the Node script no longer runs one-shot updates: it points to the agent", async () => {
-  const { code, stderr } = await cli([`${server.url}rt/test`], { program: [process.execPath, DAEMON] });
-  assert.equal(code, 2);
-  assert.match(stderr, /native agent/);
-});
-
 test("https: the server's certificate is checked against the system's roots", async () => {
   const tls = path.join(root, "tests/fixtures/tls");
   const key = createPrivateKey({ key: readFileSync(path.join(tls, "leaf.key.der")), format: "der", type: "pkcs8" })
