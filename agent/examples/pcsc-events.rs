@@ -1,8 +1,10 @@
 //! The agent's PC/SC card channel with its insert/remove watcher, on the system's PC/SC
 //! service, for the tests through pcsc-lite (tests/pcsc/events.test.mjs): opens the card in
 //! a reader, prints `open <atr>`, then one line per event (`card-inserted`, `card-removed`,
-//! `disconnected`); at the end of its input it closes the channel (`SCardCancel` ends the
-//! watcher's wait) and prints `closed`.
+//! `disconnected`). Input lines are commands: `transmit <hex>` prints `answer <hex>` or
+//! `error <code>: <message>`, `reset` resets the card (`SCardReconnect(SCARD_RESET_CARD)`,
+//! as `C0` in a script does) and prints `reset <atr>`. At the end of its input it closes the
+//! channel (`SCardCancel` ends the watcher's wait) and prints `closed`.
 //!
 //! `pcsc-events [reader]` (default `Virtual PCD 00 00`, vpcd's first reader).
 
@@ -63,13 +65,44 @@ fn main() -> std::process::ExitCode {
         }));
         let atr = CardChannel::atr(&channel, 0).unwrap_or_default();
         say(&format!("open {}", card_relay::proto::hex::spaced(&atr)));
-        // The end of the input, read on a thread of its own.
-        let (ended, end) = tokio::sync::oneshot::channel();
+        // The input, read on a thread of its own.
+        let (send, mut commands) = tokio::sync::mpsc::unbounded_channel();
         std::thread::spawn(move || {
-            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
-            let _ = ended.send(());
+            for line in std::io::stdin().lines() {
+                let Ok(line) = line else { break };
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
         });
-        let _ = end.await;
+        while let Some(line) = commands.recv().await {
+            let hex = card_relay::proto::hex::spaced;
+            let result = match line.trim().split_once(' ') {
+                Some(("transmit", apdu)) => match card_relay::proto::hex::parse(apdu) {
+                    Ok(apdu) => channel
+                        .transmit(0, apdu, None)
+                        .await
+                        .map(|r| format!("answer {}", hex(&r))),
+                    Err(e) => {
+                        say(&format!("error invalid-argument: {e}"));
+                        continue;
+                    }
+                },
+                None if line.trim() == "reset" => channel
+                    .reset(0, None)
+                    .await
+                    .map(|atr| format!("reset {}", hex(&atr))),
+                _ => {
+                    say("error invalid-argument: unknown command");
+                    continue;
+                }
+            };
+            match result {
+                Ok(line) => say(&line),
+                Err(e) => say(&format!("error {}: {e}", e.code().as_str())),
+            }
+            channel.end_template();
+        }
         channel.close(false).await;
         say("closed");
         std::process::ExitCode::SUCCESS

@@ -107,3 +107,25 @@ test("the virtual card leaving and coming back is a removal and an insertion; cl
     await pull(vicc);
   }
 });
+
+test("another program resetting the card: the command fails with reset-card's message, the next one runs", async () => {
+  const vicc = card();
+  const a = await openEvents();
+  const b = await openEvents();
+  try {
+    const select = "transmit 00 A4 04 00 00";
+    a.child.stdin.write(`${select}\n`);
+    const first = await a.out.next("answer ");
+    b.child.stdin.write("reset\n");
+    assert.match(await b.out.next("reset "), /^reset 3B/);
+    // SCARD_W_RESET_CARD on A's handle: reconnected (SCARD_LEAVE_CARD), the command failed.
+    a.child.stdin.write(`${select}\n`);
+    assert.equal(await a.out.next(""), "error protocol: transmit: another application reset the card");
+    a.child.stdin.write(`${select}\n`);
+    assert.equal(await a.out.next("answer "), first);
+  } finally {
+    a.child.kill("SIGKILL");
+    b.child.kill("SIGKILL");
+    await pull(vicc);
+  }
+});
