@@ -4,7 +4,17 @@
 // against the WebAssembly module's own createSimulatedReader.
 import type { SimulatedCard, SimulatedReader } from "./card-relay";
 
-/** Simulator build only: a virtual CCID reader shaped like a USBDevice. */
+/**
+ * Simulator build only: a virtual CCID reader shaped like a USBDevice.
+ *
+ * @example
+ * ```ts
+ * import init, { CardReader, cardUpdate, createSimulatedReader } from "card-relay-simulator";
+ * await init();
+ * const reader = await CardReader.open(createSimulatedReader({ card: "seed" }));
+ * await cardUpdate(reader, "/rt/test");
+ * ```
+ */
 export function createSimulatedReader(options?: {
   /**
    * "default" (also when absent), the name of a descriptor dump whose text is
