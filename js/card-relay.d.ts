@@ -86,9 +86,11 @@ export type CardReaderEventType = "cardinserted" | "cardremoved" | "disconnected
 
 /** An event about a reader; `slot` is undefined for `disconnected`. */
 export class CardReaderEvent extends Event {
-  constructor(type: CardReaderEventType, slot?: number);
+  constructor(type: CardReaderEventType, slot?: number, code?: number);
   readonly type: CardReaderEventType;
   readonly slot: number | undefined;
+  /** A `hardwareerror`'s bHardwareErrorCode (CCID 1.1 §6.3.2: 0x01 overcurrent); else undefined. */
+  readonly code: number | undefined;
 }
 
 export interface CardReaderEventMap {
@@ -159,8 +161,11 @@ export class CardReader extends EventTarget {
   powerOn(options?: CancellableSlotOptions): Promise<Uint8Array>;
   powerOff(options?: SlotOptions): Promise<void>;
   status(options?: SlotOptions): Promise<SlotStatus>;
-  /** Sends a command APDU; resolves to the response data followed by SW1 SW2. */
-  transmit(apdu: Uint8Array, options?: CancellableSlotOptions): Promise<Uint8Array>;
+  /**
+   * Sends a command APDU (bytes, or a string of hex digits, spaces allowed); resolves to the
+   * response data followed by SW1 SW2.
+   */
+  transmit(apdu: Uint8Array | ArrayBuffer | string, options?: CancellableSlotOptions): Promise<Uint8Array>;
   /** Releases the interface and closes the device. */
   close(): Promise<void>;
   addEventListener<K extends keyof CardReaderEventMap>(
@@ -193,7 +198,8 @@ export interface Notification {
   timeToCompletion: number | null;
 }
 
-export type Approval = "once" | "always" | false;
+/** `true` is "once". */
+export type Approval = "once" | "always" | true | false;
 
 export interface CardUpdateOptions {
   /**
@@ -262,7 +268,7 @@ export interface CardUpdateResult {
   /** HTTP exchanges. */
   roundTrips: number;
   durationMs: number;
-  lastNotification: { code: number; message: string } | null;
+  lastNotification: Notification | null;
   /** The last `X-Admin-Targeted-Application` a GP server sent, else null. */
   targetedApplication: string | null;
   /** "agent" when the local agent ran the update. */
@@ -326,8 +332,10 @@ export interface SimulatedReader {
   readonly productId: number;
   readonly productName: string | undefined;
   readonly opened: boolean;
-  insertCard(card?: SimulatedCard): void;
-  removeCard(): void;
+  insertCard(card?: SimulatedCard, slot?: number): void;
+  removeCard(slot?: number): void;
+  /** Signals an overcurrent (a `hardwareerror` event, code 1) on a slot (default 0). */
+  hardwareError(slot?: number): void;
   disconnect(): void;
   setFault(name: string, value?: unknown): void;
   clearFaults(): void;

@@ -22,15 +22,9 @@ if (simulator) {
 // Simulator build only (demo and tests): a virtual CCID reader shaped like a USBDevice.
 export { createSimulatedReader } from "./card_relay.js";
 `;
-  types += `
-/** Simulator build only: a virtual CCID reader shaped like a USBDevice. */
-export function createSimulatedReader(options?: {
-  profile?: string;
-  profileText?: string;
-  card?: SimulatedCard | null;
-  faults?: Record<string, unknown>;
-}): SimulatedReader;
-`;
+  // js/simulator.d.ts, a file tsc checks; its import names types card-relay.d.ts declares.
+  const simulatorTypes = readFileSync(path.join(root, "js/simulator.d.ts"), "utf8");
+  types += "\n" + simulatorTypes.replace(/^import type .*\n/m, "");
 }
 writeFileSync(path.join(out, "card-relay.js"), entry);
 writeFileSync(path.join(out, "card-relay.d.ts"), types);

@@ -39,6 +39,8 @@ step "recipes: node --check examples/electron, examples/iwa" \
   bash -c 'for f in examples/electron/main.js examples/electron/renderer.mjs examples/iwa/app.js examples/iwa/serve.mjs; do node --check "$f" || exit 1; done'
 step "wasm-pack test --headless --chrome" wasm-pack test --headless --chrome . --locked --features simulator
 step "build (wasm package + reference server)" bash scripts/build.sh
+# Needs pkg/ and pkg-sim/: the JS layer is checked against wasm-bindgen's own types too.
+step "JS layer vs published types (tsc, checkJs)" npx --no-install tsc -p tests/ts/tsconfig.layer.json
 step "build (agent + its virtual PC/SC card)" cargo build -p card-relay-agent --bins --examples --locked
 step "agent through PC/SC (private pcscd + vpcd)" bash scripts/pcsc-test.sh
 step "benchmarks (smoke)" node bench/run.mjs --smoke
