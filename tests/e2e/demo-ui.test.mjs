@@ -213,3 +213,65 @@ test("the keyboard alone runs an update, with a visible focus ring", { timeout: 
     await context.close();
   }
 });
+
+// ---- OpenSCDP RAMOverHTTP notifications with a time to completion ----
+// A command script is `AA { units }`; a notification `E0 { 02 id, 0C text [, C3 ttc] }`
+// (the 2016+ Java server's time to completion, seconds). BER lengths: short, 81 xx or 82 xx xx.
+
+function readTlv(bytes, at) {
+  const tag = bytes[at];
+  let length = bytes[at + 1];
+  let header = 2;
+  if (length === 0x81) [length, header] = [bytes[at + 2], 3];
+  else if (length === 0x82) [length, header] = [(bytes[at + 2] << 8) | bytes[at + 3], 4];
+  return { tag, value: bytes.subarray(at + header, at + header + length), end: at + header + length };
+}
+
+function encodeTlv(tag, value) {
+  const n = value.length;
+  const length = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff];
+  return Buffer.concat([Buffer.from([tag, ...length]), value]);
+}
+
+/** The script with `C3 ttc` added to every notification that has none. */
+function withTimeToCompletion(script, seconds) {
+  const outer = readTlv(script, 0);
+  assert.equal(outer.tag, 0xaa, "an OpenSCDP command script");
+  const units = [];
+  for (let at = 0; at < outer.value.length; ) {
+    const unit = readTlv(outer.value, at);
+    const raw = outer.value.subarray(at, unit.end);
+    if (unit.tag === 0xe0 && !unit.value.includes(0xc3)) {
+      units.push(encodeTlv(0xe0, Buffer.concat([unit.value, Buffer.from([0xc3, 0x01, seconds])])));
+    } else {
+      units.push(Buffer.from(raw));
+    }
+    at = unit.end;
+  }
+  return encodeTlv(0xaa, Buffer.concat(units));
+}
+
+test("a time to completion from the server fills the progress bar", { timeout: 90_000 }, async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  try {
+    await page.route("**/rt/test", async (route) => {
+      const response = await route.fetch();
+      const body = await response.body();
+      const changed = body.length > 0 && body[0] === 0xaa ? withTimeToCompletion(body, 20) : body;
+      await route.fulfill({ response, body: changed });
+    });
+    await page.goto(`${server.url}?reader=simulator&card=seed&url=/rt/test&fault=late:700&autorun=1`);
+    await page.waitForFunction(() => !document.getElementById("progress-text").hidden, null, { timeout: 30_000 });
+    const progress = await page.$eval("#progress", (el) => ({ value: el.getAttribute("value"), max: el.max, hidden: el.hidden }));
+    assert.equal(progress.hidden, false);
+    assert.equal(progress.max, 100);
+    // Elapsed / (elapsed + 20 s left): a determinate bar, well short of full.
+    assert.ok(Number(progress.value) >= 0 && Number(progress.value) < 50, JSON.stringify(progress));
+    assert.equal(await page.textContent("#progress-text"), "About 20 s left (the server's estimate)");
+    await page.waitForFunction(ended, null, { timeout: 60_000 });
+    assert.equal(await page.evaluate(status), "passed");
+  } finally {
+    await context.close();
+  }
+});
