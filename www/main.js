@@ -54,6 +54,7 @@ const WAITS = {
   approval: "Waiting for your approval of the server",
   pin: "Waiting for your PIN",
   "pin-pad": "Waiting for you to enter the PIN on the reader's keypad",
+  agent: "Waiting for the card-relay agent on this computer",
 };
 
 function touch() {
@@ -215,7 +216,12 @@ function historicalText(bytes) {
   return runs ? ` (text: "${runs.join(" ")}")` : "";
 }
 
-const ROUTES = { webusb: "WebUSB", smartcard: "Web Smart Card API", simulator: "Simulator (WebUSB shape)" };
+const ROUTES = {
+  webusb: "WebUSB",
+  smartcard: "Web Smart Card API",
+  agent: "Local agent",
+  simulator: "Simulator (WebUSB shape)",
+};
 
 function showReader(reader, mode) {
   $("reader-none").hidden = true;
