@@ -23,7 +23,17 @@ if (simulator) {
 export { createSimulatedReader } from "./card_relay.js";
 `;
   types += `
-/** Simulator build only: a virtual CCID reader shaped like a USBDevice. */
+/**
+ * Simulator build only: a virtual CCID reader shaped like a USBDevice.
+ *
+ * @example
+ * \`\`\`ts
+ * import init, { CardReader, cardUpdate, createSimulatedReader } from "card-relay-simulator";
+ * await init();
+ * const reader = await CardReader.open(createSimulatedReader({ card: "seed" }));
+ * await cardUpdate(reader, "/rt/test");
+ * \`\`\`
+ */
 export function createSimulatedReader(options?: {
   profile?: string;
   profileText?: string;

@@ -275,3 +275,17 @@ test("a time to completion from the server fills the progress bar", { timeout: 9
     await context.close();
   }
 });
+
+test("the approval dialog answers to the keyboard: focus on Allow once, Enter runs", { timeout: 90_000 }, async () => {
+  const { page, context } = await openState("approval");
+  try {
+    assert.equal(await page.evaluate(() => document.activeElement.id), "approve-once");
+    const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+    assert.equal(outline, "solid", "the focused button shows an outline");
+    await page.keyboard.press("Enter");
+    await page.waitForFunction(ended, null, { timeout: 30_000 });
+    assert.equal(await page.evaluate(status), "passed");
+  } finally {
+    await context.close();
+  }
+});
