@@ -1,13 +1,13 @@
 #!/usr/bin/env node
-// card-relay for Node.js: the OCF client's command line (one card update against a URL) and
-// its daemon (old pages' <img> requests on 127.0.0.1:27001). See `card-relay --help`.
+// The Node.js daemon of card-relay (old pages' <img> requests on 127.0.0.1:27001), kept until
+// the native agent takes it over. The command line that runs one card update against a URL
+// is the native agent `card-relay` (agent/). See `node bin/card-relay.mjs --help`.
 import { parseArgs, UsageError, USAGE } from "./lib/args.mjs";
-import { CliError, listReaders, loadCore } from "./lib/core.mjs";
+import { CliError, loadCore } from "./lib/core.mjs";
 import { startDaemon } from "./lib/daemon.mjs";
-import { runUpdate } from "./lib/run.mjs";
 import { defaultServersFile } from "./lib/servers.mjs";
 
-/** Runs the command line; resolves to the exit status. */
+/** Runs the daemon; resolves to the exit status. */
 async function main(argv) {
   let options;
   try {
@@ -26,42 +26,20 @@ async function main(argv) {
   };
   const controller = new AbortController();
   process.once("SIGINT", () => controller.abort());
+  process.once("SIGTERM", () => controller.abort());
   try {
     const lib = await loadCore({ simulator: options.simulator !== undefined });
-    if (options.list) {
-      const readers = await listReaders(lib, options);
-      if (readers.length === 0) log(0, "No smart card reader found.");
-      readers.forEach((r, i) => log(0, `${i}: ${r.name} (${r.description})`));
-      return 0;
-    }
-    if (options.daemon) {
-      const server = await startDaemon(lib, options, {
-        log,
-        serversFile: options.serversFile ?? defaultServersFile(),
-      });
-      process.once("SIGTERM", () => controller.abort());
-      await new Promise((resolve) => controller.signal.addEventListener("abort", resolve));
-      server.close();
-      server.closeAllConnections();
-      return 0;
-    }
-    const result = await runUpdate(
-      lib,
-      options,
-      {
-        url: options.url,
-        sessionId: options.sessionId,
-        pinRequired: options.pin === undefined ? undefined : 0x81,
-        pin: options.pin,
-      },
-      { log, signal: controller.signal },
-    );
-    log(2, `${result.apdus} APDUs in ${result.roundTrips} round trips, ${Math.round(result.durationMs)} ms`);
-    log(0, "Update complete");
+    const server = await startDaemon(lib, options, {
+      log,
+      serversFile: options.serversFile ?? defaultServersFile(),
+    });
+    await new Promise((resolve) => controller.signal.addEventListener("abort", resolve));
+    server.close();
+    server.closeAllConnections();
     return 0;
   } catch (e) {
     if (!(e instanceof CliError) && !(e instanceof Error && typeof e.code === "string")) throw e;
-    process.stderr.write(`${options.list ? "Listing failed" : "Update failed"} (${e.code}): ${e.message}\n`);
+    process.stderr.write(`Daemon failed (${e.code}): ${e.message}\n`);
     if (e.hint) process.stderr.write(`${e.hint}\n`);
     return 1;
   }

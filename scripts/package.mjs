@@ -1,8 +1,8 @@
 // Turns wasm-pack's output folder into the card-relay npm package: adds the JavaScript API
-// layer (js/card-relay.js and its types) as the entry point, the Node.js command line and
-// daemon (bin/, `npx card-relay`), and names the package.
+// layer (js/card-relay.js and its types) as the entry point and names the package. The
+// package has no command line: that is the native agent (agent/, binary `card-relay`).
 // Usage: node scripts/package.mjs <out-dir> [--simulator]
-import { readFileSync, writeFileSync, copyFileSync, cpSync, rmSync, existsSync } from "node:fs";
+import { readFileSync, writeFileSync, copyFileSync, existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -45,8 +45,6 @@ export function createSimulatedReader(options?: {
 writeFileSync(path.join(out, "card-relay.js"), entry);
 writeFileSync(path.join(out, "card-relay.d.ts"), types);
 copyFileSync(path.join(root, "README.md"), path.join(out, "README.md"));
-rmSync(path.join(out, "bin"), { recursive: true, force: true });
-cpSync(path.join(root, "bin"), path.join(out, "bin"), { recursive: true });
 
 const pkgPath = path.join(out, "package.json");
 const pkg = JSON.parse(readFileSync(pkgPath, "utf8"));
@@ -58,20 +56,19 @@ pkg.exports = {
   ".": { types: "./card-relay.d.ts", default: "./card-relay.js" },
   "./package.json": "./package.json",
 };
-pkg.files = Array.from(new Set([...(pkg.files ?? []), "card-relay.js", "card-relay.d.ts", "bin/"]));
-pkg.bin = { "card-relay": "bin/card-relay.mjs" };
+pkg.files = Array.from(new Set([...(pkg.files ?? []), "card-relay.js", "card-relay.d.ts"]));
+delete pkg.bin;
 // Only wasm-bindgen's glue runs code at import (prototype patches, a TextEncoder polyfill);
-// the API layer and the bin/ scripts (never imported by the entry) do not. A bundler may drop
-// everything else that a page does not use.
+// the API layer does not. A bundler may drop everything else that a page does not use.
 pkg.sideEffects = ["./card_relay.js"];
 if (existsSync(path.join(out, "snippets"))) pkg.sideEffects.push("./snippets/*");
 pkg.peerDependencies = undefined;
 // The published types reference the WebUSB types (`/// <reference types="w3c-web-usb" />`):
 // a TypeScript consumer needs them, so they are a dependency, not an optional one.
 pkg.dependencies = { "@types/w3c-web-usb": "^1.0.14" };
-// `usb` (real readers for the command line; its native part comes prebuilt in per-platform
-// packages, nothing is compiled or downloaded at install time) is optional: the browser API
-// and `card-relay --simulator` do without it.
+// `usb` (the library's readers in Node.js: its WebUSB object; the native part comes prebuilt
+// in per-platform packages, nothing is compiled or downloaded at install time) is optional:
+// the browser API does without it.
 pkg.optionalDependencies = { usb: "^3.1.0" };
 // Cargo's `repository` is copied by wasm-pack; npm wants a URL there, so a bare name is dropped.
 if (!/^(git\+)?(https?|git|ssh):/.test(pkg.repository?.url ?? "")) delete pkg.repository;

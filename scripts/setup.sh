@@ -65,7 +65,20 @@ if ! have chromium || ! have chromedriver; then
   apt_install chromium chromium-driver
 fi
 
-# 5. npm packages (TypeScript, Playwright's driver for the system Chromium, binaryen).
+# 5. The PC/SC stack of the agent's tests (scripts/pcsc-test.sh) and pcsc-lite's headers for
+#    the `pcsc` crate: Debian's pcscd, vsmartcard's virtual reader driver (vpcd) and virtual
+#    card (vicc, which needs PyCryptodome).
+pcsc_packages=(pcscd libpcsclite-dev vsmartcard-vpcd vsmartcard-vpicc python3-pycryptodome)
+missing=()
+for p in "${pcsc_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing ${missing[*]}"
+  apt_install "${missing[@]}"
+fi
+
+# 6. npm packages (TypeScript, Playwright's driver for the system Chromium, binaryen).
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing npm packages"
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund >&2; else npm install --no-audit --no-fund >&2; fi

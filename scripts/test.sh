@@ -40,6 +40,8 @@ step "recipes: node --check examples/electron, examples/iwa" \
 step "API reference (npm run docs: TypeDoc, every name documented with an example)" npm run --silent docs
 step "wasm-pack test --headless --chrome" wasm-pack test --headless --chrome . --locked --features simulator
 step "build (wasm package + reference server)" bash scripts/build.sh
+step "build (agent + its virtual PC/SC card)" cargo build -p card-relay-agent --bins --examples --locked
+step "agent through PC/SC (private pcscd + vpcd)" bash scripts/pcsc-test.sh
 step "npm packages as consumers get them (pack, publint, attw, examples/ builds)" bash scripts/consumer.sh
 step "benchmarks (smoke)" node bench/run.mjs --smoke
 step "end-to-end (demo page in Chromium)" node --test --test-concurrency=1 tests/e2e/

@@ -14,13 +14,16 @@
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
 pub mod channel;
+pub mod cookie;
 pub mod driver;
-pub mod profile;
 pub mod proto;
 pub mod reader;
 pub mod session;
 
-#[cfg(feature = "simulator")]
+// The simulated reader and the fixtures it shares with the tests (libccid's reader dumps,
+// the card side of T=1). In the browser build it is the `simulator` feature and stays out of
+// the production bundle; natively it is always built, for the tests and the native agent.
+#[cfg(any(feature = "simulator", test, not(target_arch = "wasm32")))]
 pub mod sim;
 
 #[cfg(target_arch = "wasm32")]

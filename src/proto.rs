@@ -10,6 +10,7 @@ pub mod ccid;
 pub mod descriptor;
 pub mod hex;
 pub mod json;
+pub mod part10;
 pub mod pps;
 pub mod ram;
 pub mod seram;

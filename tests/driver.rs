@@ -11,7 +11,6 @@ use std::rc::Rc;
 use card_relay::driver::sync::{race, Either};
 use card_relay::driver::usb::{UsbError, UsbErrorKind};
 use card_relay::driver::{CcidDriver, DriverError, DriverEvent, ErrorCode};
-use card_relay::profile::ReaderProfile;
 use card_relay::proto::ccid::{
     ClockStatus, IccStatus, InterruptMessage, PcToRdr, RdrToPc, RdrToPcDataBlock,
     RdrToPcNotifySlotChange, RdrToPcParameters, RdrToPcSlotStatus, SlotState,
@@ -19,12 +18,13 @@ use card_relay::proto::ccid::{
 use card_relay::proto::descriptor::ExchangeLevel;
 use card_relay::proto::hex::h;
 use card_relay::reader::{Completion, Operation};
+use card_relay::sim::profile::ReaderProfile;
 use support::{block_on, FakeUsb, VirtualClock};
 
 const ATR: &str = "3B FE 18 00 00 81 31 FE 45 80 31 81 54 48 53 4D 31 73 80 21 40 81 07 FA";
 
 fn dump(name: &str) -> String {
-    std::fs::read_to_string(card_relay::profile::corpus_dir().join(name)).expect("reader dump")
+    std::fs::read_to_string(card_relay::sim::profile::corpus_dir().join(name)).expect("reader dump")
 }
 
 /// ACS ACR1252: extended APDU level, automatic parameters, interrupt endpoint.

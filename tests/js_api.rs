@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use card_relay::driver::ErrorCode;
-use card_relay::profile::ReaderProfile;
+use card_relay::sim::profile::ReaderProfile;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -21,7 +21,7 @@ fn js() -> String {
 fn vendor_class_list_matches_the_reader_corpus() {
     let mut expected = BTreeSet::new();
     let mut files = 0;
-    for entry in std::fs::read_dir(card_relay::profile::corpus_dir()).expect("reader dumps") {
+    for entry in std::fs::read_dir(card_relay::sim::profile::corpus_dir()).expect("reader dumps") {
         let path = entry.expect("dir entry").path();
         if path.extension().and_then(|e| e.to_str()) != Some("txt") {
             continue;

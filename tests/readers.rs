@@ -9,18 +9,18 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use card_relay::profile::{ProfileInterface, ReaderProfile};
 use card_relay::proto::descriptor::{
     find_ccid_interfaces, parse_configuration, CcidClassDescriptor, CcidInterface, ExchangeLevel,
     TransferType,
 };
 use card_relay::proto::hex::h;
+use card_relay::sim::profile::{ProfileInterface, ReaderProfile};
 
 /// Number of dumps in libccid's readers/ folder at the pinned commit.
 const CORPUS_SIZE: usize = 691;
 
 fn corpus_dir() -> PathBuf {
-    card_relay::profile::corpus_dir()
+    card_relay::sim::profile::corpus_dir()
 }
 
 /// Every dump as (file name, text); one dump has a non-UTF-8 iInterface string, read lossily.

@@ -948,9 +948,9 @@ fn every_real_reader_through_the_driver() {
 /// an X-25 card from its first answer, during power-on.
 #[test]
 fn t1_crc_in_both_forms_through_the_whole_stack() {
-    use card_relay::proto::t1::card::Fault as T1Fault;
     use card_relay::proto::t1::CrcForm;
     use card_relay::sim::card::SEED_CRC_ATR;
+    use card_relay::sim::t1::Fault as T1Fault;
 
     let xfr_blocks = |b: &Bench| b.sim.command_log().iter().filter(|c| c[0] == 0x6F).count();
     for form in [CrcForm::Libccid, CrcForm::X25] {

@@ -162,7 +162,7 @@ const WORKING_ROUTES = [
   "The simulated reader on this page (choose it under Reader).",
   "A reader whose CCID interface has vendor class 0xFF (those Chrome lets pages claim).",
   "The Web Smart Card API, in an Isolated Web App on ChromeOS (examples/iwa).",
-  "The card-relay command line on this computer (npx card-relay), which uses the system's USB stack.",
+  "The card-relay agent on this computer (the card-relay program), which reaches the reader through the system's smart card service.",
 ];
 
 function showFailure(code) {

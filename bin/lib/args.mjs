@@ -1,21 +1,18 @@
-// The command line of card-relay, modelled on the OCF client's (ocf-cc.jar):
-//   card-relay [-r <reader>] [-s <id>] [-n] [-l] [-v|-q] [-p [pin]] [--dialect d] [--simulator [profile]] <url>
-//   card-relay --daemon [--port n] [--servers-file path] [the reader options]
+// The Node.js daemon's command line (the reader options are the OCF client's, as the native
+// agent's):
+//   node bin/card-relay.mjs --daemon [--port n] [--servers-file path] [-r <reader>] [-v|-q]
+//                           [-p [pin]] [--dialect d] [--simulator [profile]] [--card c]
+// One card update against a URL is the native agent: `card-relay <url>` (agent/).
 
-export const USAGE = `usage: card-relay [options] <url>        run one card update against <url>
-       card-relay --daemon [options]       serve old pages' <img src="http://localhost:27001/…png?url=…">
-       card-relay -l                       list the smart card readers
+export const USAGE = `usage: node bin/card-relay.mjs --daemon [options]
+       serve old pages' <img src="http://localhost:27001/…png?url=…"> (one update per image)
+       (one update against a URL, and the reader list: the native agent, card-relay <url>)
 
 options:
   -r, --reader <name>        use the reader whose name is or contains <name> (default: the first)
-  -l, --list                 list the readers and exit
-  -s, --session <id>         send Cookie: JSESSIONID=<id> (links the update to a web session);
-                             with --dialect seram: the SERAM session id (required)
-      --session-id <id>      the same
-  -n, --no-reset             leave the card powered at the end
   -v, --verbose              also print the reader, the ATR and the totals
   -q, --quiet                print only the outcome
-  -p, --pin [pin]            verify the PIN (reference 0x81) on the card first; asked for without
+  -p, --pin [pin]            verify the PIN a page asks for with the PIN given; asked for without
                              echo when no value is given
       --dialect <d>          openscdp (default), gp or seram (GP SERAM: <url> is the Remote
                              Agent's endpoint base)
@@ -115,8 +112,10 @@ export function parseArgs(argv) {
   if (out.daemon && out.url !== undefined) {
     throw new UsageError("--daemon takes no url: pages send it");
   }
-  if (!out.help && !out.list && !out.daemon && out.url === undefined) {
-    throw new UsageError("no url given");
+  if (!out.help && !out.daemon) {
+    throw new UsageError(
+      "this script runs only the daemon (--daemon): one card update against a url, and -l, are the native agent's (card-relay <url>)",
+    );
   }
   return out;
 }

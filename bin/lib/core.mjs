@@ -13,15 +13,14 @@ export class CliError extends Error {
   }
 }
 
-// In the published package bin/ sits next to card-relay.js; in the repository the packages
-// are built into pkg/ (production) and pkg-sim/ (with the simulator).
-const PUBLISHED = new URL("../../card-relay.js", import.meta.url);
+// The daemon runs from the repository: the packages are built into pkg/ (production) and
+// pkg-sim/ (with the simulator).
 const REPO = new URL("../../pkg/card-relay.js", import.meta.url);
 const REPO_SIM = new URL("../../pkg-sim/card-relay.js", import.meta.url);
 
 /** Imports and initialises the package; resolves to its module namespace. */
 export async function loadCore({ simulator }) {
-  const candidates = simulator ? [REPO_SIM, PUBLISHED] : [PUBLISHED, REPO, REPO_SIM];
+  const candidates = simulator ? [REPO_SIM] : [REPO, REPO_SIM];
   const entry = candidates.find((url) => existsSync(fileURLToPath(url)));
   if (!entry) {
     throw new CliError("invalid-argument", "the card-relay package is not built", "Run scripts/build.sh first.");

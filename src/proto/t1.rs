@@ -10,7 +10,7 @@
 //!   response APDU. The engine does no I/O and reads no clock: the caller moves the bytes
 //!   (one `PC_to_RDR_XfrBlock` per block) and owns the deadlines.
 //!
-//! A card-side counterpart for tests and the simulated reader is in [`card`].
+//! A card-side counterpart for tests and the simulated reader is `crate::sim::t1`.
 //!
 //! Rule numbers in comments are those of ISO/IEC 7816-3:2006 §11.6.2 (rules 1 to 6,
 //! error-free operation and resynchronisation) and §11.6.3 (rules 7 to 9, error handling
@@ -29,9 +29,6 @@
 //! [`T1Error::Unrecoverable`]. S(WTX request) and S(IFS request) from the card are valid
 //! blocks and never count as failures, so a card asking for waiting time forever keeps an
 //! exchange alive: the caller bounds the total time of an APDU.
-
-#[cfg(any(test, feature = "simulator"))]
-pub mod card;
 
 /// Largest INF field a block can carry: LEN is one byte and 0xFF is reserved (§11.3.2.3).
 pub const MAX_INF: usize = 254;

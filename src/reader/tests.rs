@@ -11,7 +11,7 @@ use crate::proto::ccid::{
 };
 use crate::proto::descriptor::Features;
 use crate::proto::hex::h;
-use crate::proto::t1::card::{Fault, T1Card, T1CardConfig};
+use crate::sim::t1::{Fault, T1Card, T1CardConfig};
 
 /// The SmartCard-HSM ATR of the seed (T=1, TA1 = 18).
 const HSM_ATR: &str = "3B FE 18 00 00 81 31 FE 45 80 31 81 54 48 53 4D 31 73 80 21 40 81 07 FA";

@@ -29,8 +29,8 @@ use std::rc::Rc;
 
 use crate::proto::apdu::CommandApdu;
 use crate::proto::atr::{self, Atr};
-use crate::proto::t1::card::{Fault as T1Fault, T1Card, T1CardConfig};
 use crate::proto::t1::{Block, CrcForm, Edc, Pcb, SKind};
+use crate::sim::t1::{Fault as T1Fault, T1Card, T1CardConfig};
 
 /// The SmartCard-HSM ATR of the seed (T=1 only, TA1 18), reference/seed.md.
 pub const SEED_ATR: [u8; 24] = [

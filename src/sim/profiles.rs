@@ -6,7 +6,7 @@
 //! the text comes from the demo's profiles data file (`www/generated/profiles.json`,
 //! built by `scripts/profiles.mjs`).
 
-use crate::profile::ReaderProfile;
+use super::profile::ReaderProfile;
 
 use super::{Profile, SimError};
 
@@ -107,9 +107,9 @@ mod native {
 
     use super::{normalize_name, Profile, SimError, DEFAULT_NAME};
 
-    /// The folder holding libccid's dumps ([`crate::profile::corpus_dir`]).
+    /// The folder holding libccid's dumps ([`crate::sim::profile::corpus_dir`]).
     pub fn dump_dir() -> PathBuf {
-        crate::profile::corpus_dir()
+        crate::sim::profile::corpus_dir()
     }
 
     /// Loads a profile by name: `default`, or `<dump_dir>/<name>[.txt]`. Names with a path

@@ -2,8 +2,13 @@
 
 use crate::testing::test;
 
+use super::ccid::format_pin;
+use super::usb::{
+    DISCONNECTED, NOT_OPEN, NO_ALTERNATE, NO_CONFIGURATION, NO_CONFIGURATION_VALUE, NO_ENDPOINT,
+    NO_INTERFACE,
+};
 use super::*;
-use crate::proto::ccid::{PcToRdrGetSlotStatus, PcToRdrIccPowerOn, PowerSelect};
+use crate::proto::ccid::{PcToRdr, PcToRdrGetSlotStatus, PcToRdrIccPowerOn, PowerSelect};
 use crate::proto::hex::h;
 
 fn opened(config: SimConfig) -> SimulatedReader {

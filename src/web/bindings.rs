@@ -19,7 +19,6 @@ use web_sys::AbortSignal;
 use crate::driver::sync::Abort;
 use crate::driver::update::{self, UpdateError, UpdateObserver, UpdateOptions};
 use crate::driver::{CcidDriver, DriverError, DriverEvent, ErrorCode};
-use crate::proto::descriptor::ExchangeLevel;
 use crate::proto::hex;
 use crate::reader::{Completion, Operation, PinVerify};
 use crate::session::{Dialect, Notification};
@@ -200,14 +199,7 @@ impl ReaderCore {
     /// `"tpdu"`, `"short-apdu"` or `"extended-apdu"`.
     #[wasm_bindgen(getter, js_name = exchangeLevel)]
     pub fn exchange_level(&self) -> String {
-        match self.driver.exchange_level() {
-            ExchangeLevel::Tpdu => "tpdu",
-            ExchangeLevel::ShortApdu => "short-apdu",
-            ExchangeLevel::ExtendedApdu => "extended-apdu",
-            ExchangeLevel::Character => "character",
-            ExchangeLevel::Unknown(_) => "unknown",
-        }
-        .to_owned()
+        self.driver.exchange_level().name().to_owned()
     }
 
     /// Whether the reader has a PIN pad (bPINSupport verify).

@@ -58,74 +58,7 @@ pub struct WebFetch {
     pub fetch: Option<Function>,
 }
 
-/// Cookies set by servers, per origin, for a platform whose `fetch` keeps none (Node.js).
-#[derive(Debug, Clone, Default)]
-pub struct CookieJar {
-    /// `(origin, name, value)` in the order first set.
-    entries: Vec<(String, String, String)>,
-    /// Origins whose jar the caller's own `Cookie` header has seeded.
-    seeded: Vec<String>,
-}
-
-impl CookieJar {
-    /// Remembers one `Set-Cookie` value received from `origin`. A `Max-Age` of zero or less
-    /// removes the cookie (RFC 6265 §5.2.2); other attributes are ignored.
-    pub fn store(&mut self, origin: &str, set_cookie: &str) {
-        let mut parts = set_cookie.split(';');
-        let Some((name, value)) = parts.next().and_then(|pair| pair.split_once('=')) else {
-            return;
-        };
-        let (name, value) = (name.trim(), value.trim());
-        if name.is_empty() {
-            return;
-        }
-        let expired = parts.any(|attribute| {
-            attribute.split_once('=').is_some_and(|(key, age)| {
-                key.trim().eq_ignore_ascii_case("max-age")
-                    && age.trim().parse::<i64>().is_ok_and(|age| age <= 0)
-            })
-        });
-        self.entries.retain(|(o, n, _)| !(o == origin && n == name));
-        if !expired {
-            self.entries
-                .push((origin.to_owned(), name.to_owned(), value.to_owned()));
-        }
-    }
-
-    /// The `Cookie` header for a request to `origin` whose caller gave `explicit` (its own
-    /// `Cookie` header, e.g. the OCF `JSESSIONID`). The first explicit header for an origin
-    /// seeds the jar with its pairs, without overriding a cookie the server already set;
-    /// after that the jar alone decides, so a server's `Set-Cookie` replaces the seed. `None`
-    /// when there is nothing to send.
-    pub fn header(&mut self, origin: &str, explicit: Option<&str>) -> Option<String> {
-        if let Some(explicit) = explicit {
-            if !self.seeded.iter().any(|o| o == origin) {
-                self.seeded.push(origin.to_owned());
-                for pair in explicit.split(';') {
-                    let Some((name, value)) = pair.split_once('=') else {
-                        continue;
-                    };
-                    let (name, value) = (name.trim(), value.trim());
-                    let known = self
-                        .entries
-                        .iter()
-                        .any(|(o, n, _)| o == origin && n == name);
-                    if !name.is_empty() && !known {
-                        self.entries
-                            .push((origin.to_owned(), name.to_owned(), value.to_owned()));
-                    }
-                }
-            }
-        }
-        let pairs: Vec<String> = self
-            .entries
-            .iter()
-            .filter(|(o, _, _)| o == origin)
-            .map(|(_, name, value)| format!("{name}={value}"))
-            .collect();
-        (!pairs.is_empty()).then(|| pairs.join("; "))
-    }
-}
+pub use crate::cookie::CookieJar;
 
 /// Whether this global lacks a DOM (Node.js, Deno, a worker): Node's `fetch` keeps no
 /// cookies. In a browser worker the jar stays empty and harmless: `getSetCookie()` returns

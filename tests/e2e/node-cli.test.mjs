@@ -1,10 +1,16 @@
-// The Node.js command line and daemon (bin/card-relay.mjs) with the simulated reader against
-// the reference server: the seed's trace, typed errors and exit statuses, the OCF session id,
-// and the daemon's <img> interface (decoding, approval list, images, what it refuses).
+// The command line with the simulated reader against the reference server: the native agent
+// (`card-relay`, agent/, built by scripts/test.sh) for one update — the seed's trace, typed
+// errors and exit statuses, the OCF session id, the session's cookies and its one connection,
+// refused redirects — and the Node.js daemon (bin/card-relay.mjs --daemon), kept until the
+// agent takes it over, for old pages' <img> requests (decoding, approval list, images, what
+// it refuses).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createServer, request } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { once } from "node:events";
 import { mkdtemp, writeFile, rm } from "node:fs/promises";
@@ -13,7 +19,8 @@ import path from "node:path";
 import { root, startServer, launchBrowser } from "./harness.mjs";
 import { FAILED_PNG, PASSED_PNG } from "../../bin/lib/png.mjs";
 
-const CLI = path.join(root, "bin/card-relay.mjs");
+const AGENT = process.env.CARD_RELAY_AGENT ?? path.join(root, "target/debug/card-relay");
+const DAEMON = path.join(root, "bin/card-relay.mjs");
 let server;
 let dir;
 
@@ -27,9 +34,10 @@ after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-/** Runs the CLI to its end (at most 30 s); resolves to { code, stdout, stderr }. */
-async function cli(args, { input } = {}) {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: root, stdio: ["pipe", "pipe", "pipe"] });
+/** Runs the agent to its end (at most 30 s); resolves to { code, stdout, stderr }. */
+async function cli(args, { input, program = [AGENT] } = {}) {
+  const [command, ...first] = program;
+  const child = spawn(command, [...first, ...args], { cwd: root, stdio: ["pipe", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d) => (stdout += d));
@@ -131,11 +139,162 @@ test("usage errors exit with status 2", async () => {
   assert.match(stderr, /--dialect must be openscdp, gp or seram/);
 });
 
+test("plain http only to loopback: insecure-url before any card or network work", async () => {
+  const { code, stdout, stderr } = await cli(["--simulator", "http://card.example/rt/test"]);
+  assert.equal(code, 1);
+  assert.equal(stdout, "");
+  assert.match(stderr, /^Update failed \(insecure-url\): refusing http:\/\/card\.example: not https$/m);
+});
+
+test("the Node script no longer runs one-shot updates: it points to the agent", async () => {
+  const { code, stderr } = await cli([`${server.url}rt/test`], { program: [process.execPath, DAEMON] });
+  assert.equal(code, 2);
+  assert.match(stderr, /native agent/);
+});
+
+test("https: the server's certificate is checked against the system's roots", async () => {
+  const tls = path.join(root, "tests/fixtures/tls");
+  const key = createPrivateKey({ key: readFileSync(path.join(tls, "leaf.key.der")), format: "der", type: "pkcs8" })
+    .export({ format: "pem", type: "pkcs8" });
+  const cert = new X509Certificate(readFileSync(path.join(tls, "leaf.der"))).toString();
+  let posts = 0;
+  const srv = createHttpsServer({ key, cert }, (req, res) => {
+    posts++;
+    req.resume();
+    req.on("end", () => {
+      res.writeHead(204);
+      res.end();
+    });
+  });
+  srv.listen(0, "127.0.0.1");
+  await once(srv, "listening");
+  const url = `https://localhost:${srv.address().port}/rt/x`;
+  const run = (env) =>
+    new Promise((resolve) => {
+      const child = spawn(AGENT, ["--simulator", "-q", url], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      child.stdout.on("data", (d) => (out += d));
+      child.stderr.on("data", (d) => (out += d));
+      child.on("exit", (code) => resolve({ code, out }));
+    });
+  try {
+    const { SSL_CERT_FILE, SSL_CERT_DIR, ...system } = process.env;
+    // A CA the system does not know: refused before any request.
+    const untrusted = await run(system);
+    assert.equal(untrusted.code, 1, untrusted.out);
+    assert.match(untrusted.out, /^Update failed \(network-error\): .*certificate/m);
+    assert.equal(posts, 0);
+    // The same server once its CA is the trust store (rustls-native-certs reads SSL_CERT_FILE).
+    const trusted = await run({ ...system, SSL_CERT_FILE: path.join(tls, "ca.pem") });
+    assert.equal(trusted.code, 0, trusted.out);
+    assert.equal(trusted.out, "Update complete\n");
+    assert.equal(posts, 1);
+  } finally {
+    srv.close();
+  }
+});
+
+test("Ctrl-C while the server keeps silent ends the update at once: aborted, status 1", async () => {
+  const child = spawn(AGENT, ["--simulator", `${server.url}rt/fault/never`], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  try {
+    for (const deadline = Date.now() + 10_000; !stdout.includes("Connecting to"); ) {
+      assert.ok(Date.now() < deadline, `no connection: ${stdout}${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const sent = Date.now();
+    child.kill("SIGINT");
+    const [code] = await once(child, "exit");
+    assert.equal(code, 1, stderr);
+    assert.ok(Date.now() - sent < 10_000, "the agent ended within 10 s of Ctrl-C");
+    assert.match(stderr, /^Update failed \(aborted\): /m);
+  } finally {
+    clearTimeout(timer);
+  }
+});
+
+/**
+ * A RAM server of its own (OpenSCDP dialect) that records, per POST, the client's port and
+ * its Cookie header. It does not know the session id the client starts with, so it sets
+ * its own JSESSIONID (as a servlet container does), sends a GET CHALLENGE in each of two
+ * templates, then ends with 204. `first` may answer the first POST instead (a redirect).
+ */
+async function recordingServer({ first } = {}) {
+  const seen = [];
+  const srv = createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      seen.push({ port: req.socket.remotePort, cookie: req.headers.cookie, path: req.url });
+      if (seen.length === 1 && first) return first(res);
+      if (seen.length <= 2) {
+        res.writeHead(200, {
+          "Content-Type": "application/org.openscdp-content-mgt;version=1.0",
+          ...(seen.length === 1 ? { "Set-Cookie": "JSESSIONID=server-made; Path=/; HttpOnly" } : {}),
+        });
+        // AA { 22 <00 84 00 00 08> }: one GET CHALLENGE of 8 bytes.
+        return res.end(Buffer.from([0xaa, 0x07, 0x22, 0x05, 0x00, 0x84, 0x00, 0x00, 0x08]));
+      }
+      res.writeHead(204);
+      res.end();
+    });
+  });
+  srv.listen(0, "127.0.0.1");
+  await once(srv, "listening");
+  return { url: `http://127.0.0.1:${srv.address().port}/rt/x`, seen, close: () => srv.close() };
+}
+
+test("-s seeds the cookie jar, the server's Set-Cookie replaces it, one connection throughout", async () => {
+  const ram = await recordingServer();
+  try {
+    const { code, stderr } = await cli(["--simulator", "-q", "-s", "given", ram.url]);
+    assert.equal(code, 0, stderr);
+    assert.equal(ram.seen.length, 3, JSON.stringify(ram.seen));
+    assert.deepEqual(
+      ram.seen.map((r) => r.cookie),
+      ["JSESSIONID=given", "JSESSIONID=server-made", "JSESSIONID=server-made"],
+    );
+    assert.equal(new Set(ram.seen.map((r) => r.port)).size, 1, JSON.stringify(ram.seen));
+  } finally {
+    ram.close();
+  }
+});
+
+test("a redirect is refused: network-error, the other server never contacted", async () => {
+  let contacted = 0;
+  const other = createServer((_, res) => {
+    contacted++;
+    res.end();
+  });
+  other.listen(0, "127.0.0.1");
+  await once(other, "listening");
+  const elsewhere = `http://127.0.0.1:${other.address().port}/rt/test`;
+  const ram = await recordingServer({
+    first: (res) => {
+      res.writeHead(307, { Location: elsewhere });
+      res.end();
+    },
+  });
+  try {
+    const { code, stderr } = await cli(["--simulator", "-q", ram.url]);
+    assert.equal(code, 1);
+    assert.match(stderr, /^Update failed \(network-error\): .*redirect/m);
+    assert.equal(contacted, 0);
+  } finally {
+    ram.close();
+    other.close();
+  }
+});
+
 /** Starts the daemon; resolves to { base, port, output(), logged(expected), stop }. */
 async function daemon(serversFile) {
   const child = spawn(
     process.execPath,
-    [CLI, "--daemon", "--simulator", "--port", "0", "--servers-file", serversFile],
+    [DAEMON, "--daemon", "--simulator", "--port", "0", "--servers-file", serversFile],
     { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
   );
   let output = "";

@@ -18,6 +18,19 @@ pub enum ExchangeLevel {
     Unknown(u32),
 }
 
+impl ExchangeLevel {
+    /// The name the JavaScript API and the agent show: `tpdu`, `short-apdu`, …
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Character => "character",
+            Self::Tpdu => "tpdu",
+            Self::ShortApdu => "short-apdu",
+            Self::ExtendedApdu => "extended-apdu",
+            Self::Unknown(_) => "unknown",
+        }
+    }
+}
+
 /// dwFeatures of the CCID class descriptor (CCID §5.1, table 5.1-1; libccid ccid.h).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Features(pub u32);

@@ -1,5 +1,5 @@
-use super::card::{Fault, T1Card, T1CardConfig};
 use super::*;
+use crate::sim::t1::{Fault, T1Card, T1CardConfig};
 use proptest::prelude::*;
 
 fn edc() -> impl Strategy<Value = Edc> {

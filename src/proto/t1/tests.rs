@@ -1,8 +1,8 @@
 use crate::testing::test;
 
-use super::card::{Fault, T1Card, T1CardConfig};
 use super::*;
 use crate::proto::hex::h;
+use crate::sim::t1::{Fault, T1Card, T1CardConfig};
 
 /// CRC of ISO/IEC 13239 computed another way than [`crc16`]: the textbook shift
 /// register with the unreflected generator 0x1021 shifting left, fed each byte least

@@ -1,5 +1,5 @@
 //! The card side of T=1 (ISO/IEC 7816-3 §11.6), small but complete enough to drive the
-//! host engine [`T1`](super::T1) in tests and to run inside the simulated reader.
+//! host engine [`T1`](crate::proto::t1::T1) in tests and to run inside the simulated reader.
 //!
 //! [`T1Card`] takes the host's blocks one at a time and answers each with one block (or
 //! with silence when a [`Fault::Mute`] is injected). A closure computes the response APDU
@@ -7,7 +7,7 @@
 //! S(RESYNCH), can ask for waiting time extensions and a new IFSC before answering, and
 //! injects faults (a corrupted epilogue, a lost block, a chain abortion) on chosen blocks.
 
-use super::{Block, BlockError, Edc, Pcb, RError, SKind, DEFAULT_IFS, MAX_INF};
+use crate::proto::t1::{Block, BlockError, Edc, Pcb, RError, SKind, DEFAULT_IFS, MAX_INF};
 
 /// Behaviour of a [`T1Card`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

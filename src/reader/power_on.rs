@@ -1,0 +1,332 @@
+//! Power on: activation at each voltage in turn, the ATR, PPS, SetParameters and for T=1
+//! the IFS exchange (CCID Rev 1.1 §6.1.1, §6.1.7; ISO/IEC 7816-3 §6, §9, §11.4.2).
+
+use std::collections::VecDeque;
+
+use super::{
+    slot_failure, Card, Completion, Millis, Pending, Reader, ReaderError, CONTROL_TIMEOUT_MS,
+    HEADER_LEN, MIN_EXCHANGE_TIMEOUT_MS, POWER_ON_TIMEOUT_MS, T1_OVERHEAD,
+};
+
+use crate::proto::atr::{self, Atr, FiDi};
+use crate::proto::ccid::{
+    CommandStatus, PcToRdr, PcToRdrIccPowerOn, PcToRdrSetParameters, PowerSelect, RdrToPc,
+    SlotState,
+};
+use crate::proto::descriptor::ExchangeLevel;
+use crate::proto::pps::{self, ParameterPlan, PpsRequest};
+use crate::proto::t1::{self, T1Config, T1Event, T1Send, T1};
+
+#[derive(Debug)]
+pub(super) enum PowerOnStage {
+    Activating,
+    Pps {
+        atr: Atr,
+        plan: ParameterPlan,
+        request: PpsRequest,
+    },
+    SetParameters {
+        atr: Atr,
+        plan: ParameterPlan,
+    },
+    Ifs {
+        atr: Atr,
+        plan: ParameterPlan,
+        t1: T1,
+    },
+}
+
+impl Reader {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn advance_power_on(
+        &mut self,
+        slot: u8,
+        preferred: Option<u8>,
+        mut voltages: VecDeque<PowerSelect>,
+        stage: PowerOnStage,
+        skip_pps: bool,
+        message: RdrToPc,
+        state: SlotState,
+        now: Millis,
+    ) -> Result<(), ReaderError> {
+        match stage {
+            PowerOnStage::Activating => {
+                if state.command != CommandStatus::Ok {
+                    let err = slot_failure(state);
+                    // A card that does not answer at one voltage may at the next (libccid
+                    // tries 5 V, then 3 V, then 1.8 V).
+                    if matches!(err, ReaderError::CardMute | ReaderError::Slot(_)) {
+                        if let Some(next) = voltages.pop_front() {
+                            self.send_power_on(slot, next, now);
+                            self.pending = Some(Pending::PowerOn {
+                                slot,
+                                preferred,
+                                voltages,
+                                stage: PowerOnStage::Activating,
+                                skip_pps,
+                            });
+                            return Ok(());
+                        }
+                    }
+                    return Err(err);
+                }
+                let RdrToPc::DataBlock(block) = message else {
+                    return Err(ReaderError::Protocol("answer of the wrong type"));
+                };
+                if block.data.is_empty() {
+                    return Err(ReaderError::CardMute);
+                }
+                let atr = Atr::parse(&block.data).map_err(ReaderError::Atr)?;
+                let features = self.desc.features.bits();
+                let mut plan = pps::plan(
+                    &atr,
+                    features,
+                    self.desc.voltage_support,
+                    if skip_pps { None } else { preferred },
+                )
+                .map_err(ReaderError::Pps)?;
+                if !self.reader_supports(plan.protocol) {
+                    return Err(ReaderError::Unsupported(
+                        "card protocol not supported by reader",
+                    ));
+                }
+                if skip_pps {
+                    plan.pps = None;
+                    plan.fi_di = FiDi::DEFAULT;
+                    plan.set_parameters = plan
+                        .set_parameters
+                        .map(|p| p.with_findex_dindex(FiDi::DEFAULT.ta1()));
+                }
+                if let Some(request) = plan.pps {
+                    if self.level == ExchangeLevel::Tpdu {
+                        self.send_xfr(slot, 0, 0, request.encode(), now, POWER_ON_TIMEOUT_MS);
+                        self.pending = Some(Pending::PowerOn {
+                            slot,
+                            preferred,
+                            voltages,
+                            stage: PowerOnStage::Pps { atr, plan, request },
+                            skip_pps,
+                        });
+                        return Ok(());
+                    }
+                }
+                self.after_pps(slot, preferred, voltages, atr, plan, skip_pps, now)
+            }
+            PowerOnStage::Pps {
+                atr,
+                mut plan,
+                request,
+            } => {
+                let outcome = match (&message, state.command) {
+                    (RdrToPc::DataBlock(b), CommandStatus::Ok) => {
+                        pps::check_pps_response(&request, &b.data).ok()
+                    }
+                    _ => None,
+                };
+                match outcome {
+                    Some(o) => {
+                        plan.fi_di = o.fi_di;
+                        plan.set_parameters = plan
+                            .set_parameters
+                            .map(|p| p.with_findex_dindex(o.fi_di.ta1()));
+                        self.after_pps(slot, preferred, voltages, atr, plan, skip_pps, now)
+                    }
+                    None if !skip_pps => {
+                        // ISO/IEC 7816-3 §9.3: after a failed PPS exchange the card must be
+                        // reset; it is then driven at the default parameters.
+                        let select = if self.desc.features.auto_voltage() {
+                            PowerSelect::Auto
+                        } else {
+                            PowerSelect::V5
+                        };
+                        self.send_power_on(slot, select, now);
+                        self.pending = Some(Pending::PowerOn {
+                            slot,
+                            preferred,
+                            voltages,
+                            stage: PowerOnStage::Activating,
+                            skip_pps: true,
+                        });
+                        Ok(())
+                    }
+                    None => Err(ReaderError::Protocol("pps refused")),
+                }
+            }
+            PowerOnStage::SetParameters { atr, plan } => {
+                if state.command != CommandStatus::Ok {
+                    return Err(slot_failure(state));
+                }
+                self.after_set_parameters(slot, atr, plan, now)
+            }
+            PowerOnStage::Ifs { atr, plan, mut t1 } => {
+                if state.command != CommandStatus::Ok {
+                    let failure = slot_failure(state);
+                    if failure != ReaderError::CardMute {
+                        return Err(failure);
+                    }
+                    let send = t1.on_timeout().map_err(ReaderError::T1)?;
+                    self.send_t1(slot, &send, &atr, now);
+                    self.pending = Some(Pending::PowerOn {
+                        slot,
+                        preferred,
+                        voltages,
+                        stage: PowerOnStage::Ifs { atr, plan, t1 },
+                        skip_pps,
+                    });
+                    return Ok(());
+                }
+                let RdrToPc::DataBlock(block) = message else {
+                    return Err(ReaderError::Protocol("answer of the wrong type"));
+                };
+                match t1.on_block(&block.data).map_err(ReaderError::T1)? {
+                    T1Event::IfsdAccepted(_) | T1Event::Done(_) => {
+                        self.activate(slot, atr, plan.protocol, Some(t1));
+                        Ok(())
+                    }
+                    T1Event::Send(send) => {
+                        self.send_t1(slot, &send, &atr, now);
+                        self.pending = Some(Pending::PowerOn {
+                            slot,
+                            preferred,
+                            voltages,
+                            stage: PowerOnStage::Ifs { atr, plan, t1 },
+                            skip_pps,
+                        });
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn after_pps(
+        &mut self,
+        slot: u8,
+        preferred: Option<u8>,
+        voltages: VecDeque<PowerSelect>,
+        atr: Atr,
+        plan: ParameterPlan,
+        skip_pps: bool,
+        now: Millis,
+    ) -> Result<(), ReaderError> {
+        if let Some(params) = plan.set_parameters.clone() {
+            let seq = self.next_seq();
+            self.push_command(
+                PcToRdr::SetParameters(PcToRdrSetParameters {
+                    slot,
+                    seq,
+                    parameters: params,
+                }),
+                now + CONTROL_TIMEOUT_MS,
+                CONTROL_TIMEOUT_MS,
+            );
+            self.pending = Some(Pending::PowerOn {
+                slot,
+                preferred,
+                voltages,
+                stage: PowerOnStage::SetParameters { atr, plan },
+                skip_pps,
+            });
+            return Ok(());
+        }
+        self.after_set_parameters(slot, atr, plan, now)?;
+        Ok(())
+    }
+
+    pub(super) fn after_set_parameters(
+        &mut self,
+        slot: u8,
+        atr: Atr,
+        plan: ParameterPlan,
+        now: Millis,
+    ) -> Result<(), ReaderError> {
+        if plan.protocol != 1 || self.level != ExchangeLevel::Tpdu {
+            self.activate(slot, atr, plan.protocol, None);
+            return Ok(());
+        }
+        let mut t1 = T1::new(self.t1_config(&atr)?);
+        if !plan.send_ifs {
+            self.activate(slot, atr, plan.protocol, Some(t1));
+            return Ok(());
+        }
+        let block = t1.ifs_request().map_err(ReaderError::T1)?;
+        self.send_t1(slot, &T1Send { block, bwi: 0 }, &atr, now);
+        self.pending = Some(Pending::PowerOn {
+            slot,
+            preferred: None,
+            voltages: VecDeque::new(),
+            stage: PowerOnStage::Ifs { atr, plan, t1 },
+            skip_pps: false,
+        });
+        Ok(())
+    }
+
+    /// T=1 engine parameters: IFSC from the ATR and IFSD = min(dwMaxIFSD, 254, what
+    /// dwMaxCCIDMessageLength carries), both capped so a block always fits one XfrBlock.
+    pub(super) fn t1_config(&self, atr: &Atr) -> Result<T1Config, ReaderError> {
+        let fits = self
+            .desc
+            .max_message_length()
+            .saturating_sub(HEADER_LEN + T1_OVERHEAD);
+        let cap = u8::try_from(fits.min(254)).unwrap_or(254);
+        let ifsd = u8::try_from(self.desc.max_ifsd().min(254))
+            .unwrap_or(254)
+            .clamp(1, cap.max(1));
+        let ifsc = atr.ifsc().map_err(ReaderError::Atr)?.min(cap.max(1));
+        let edc = match atr.edc() {
+            atr::Edc::Lrc => t1::Edc::Lrc,
+            // Start with the form deployed cards are tested against; the engine
+            // recognises the other one from the card's blocks.
+            atr::Edc::Crc => t1::Edc::Crc(t1::CrcForm::Libccid),
+        };
+        Ok(T1Config {
+            ifsc,
+            ifsd,
+            edc,
+            nad: 0,
+            max_retries: 3,
+        })
+    }
+
+    pub(super) fn activate(&mut self, slot: u8, atr: Atr, protocol: u8, t1: Option<T1>) {
+        let clock = self.desc.default_clock.max(1);
+        let waiting_us = if protocol == 1 {
+            atr.block_waiting_time_us(clock)
+        } else {
+            atr.work_waiting_time_us(clock)
+        };
+        let waiting_ms = waiting_us.map_or(MIN_EXCHANGE_TIMEOUT_MS, |us| us.div_ceil(1000));
+        let raw = atr.raw().to_vec();
+        let s = &mut self.slots[usize::from(slot)];
+        s.present = Some(true);
+        s.card = Some(Card {
+            atr,
+            protocol,
+            t1,
+            waiting_ms,
+        });
+        self.finish(Ok(Completion::PoweredOn { atr: raw, protocol }));
+    }
+
+    pub(super) fn reader_supports(&self, protocol: u8) -> bool {
+        match protocol {
+            0 => self.desc.supports_t0(),
+            1 => self.desc.supports_t1(),
+            _ => false,
+        }
+    }
+
+    pub(super) fn send_power_on(&mut self, slot: u8, power_select: PowerSelect, now: Millis) {
+        let seq = self.next_seq();
+        self.push_command(
+            PcToRdr::IccPowerOn(PcToRdrIccPowerOn {
+                slot,
+                seq,
+                power_select,
+            }),
+            now + POWER_ON_TIMEOUT_MS,
+            POWER_ON_TIMEOUT_MS,
+        );
+    }
+}
