@@ -11,6 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { gzipSync, constants as zlib } from "node:zlib";
 import { startServer, launchBrowser, root } from "../tests/e2e/harness.mjs";
+import { measureViteApp, viteAppTable } from "./vite-app.mjs";
 
 const smoke = process.argv.includes("--smoke");
 
@@ -318,6 +319,7 @@ function table(results) {
     `| instantiate (compile + instantiate, median) | ${results.instantiate_ms.median.toFixed(1)} ms | reported | |`,
     `| wasm memory before / after | ${h.wasm_memory_before_bytes} / ${h.wasm_memory_after_bytes} | reported | |`,
   );
+  lines.push(...viteAppTable(results.vite_app));
   return lines.join("\n");
 }
 
@@ -379,6 +381,7 @@ async function main() {
       bundle: bundle.result,
       instantiate_ms: instantiate,
       heap,
+      vite_app: measureViteApp(root),
     };
     sanity(results);
     const rounded = round(results);

@@ -10,4 +10,6 @@ export PATH="$HOME/.cargo/bin:$PATH"
 unset RUSTFLAGS
 bash scripts/setup.sh
 bash scripts/build.sh
+# The Vite consumer app whose production bundle the bench reports (examples/vite-app/dist).
+bash scripts/consumer.sh
 node bench/run.mjs "$@"
