@@ -10,4 +10,6 @@ export PATH="$HOME/.cargo/bin:$PATH"
 unset RUSTFLAGS
 bash scripts/setup.sh
 bash scripts/build.sh
+# The agent's figures (bench/agent.mjs): the release binary, pcsc-bench and the virtual card.
+cargo build --release -p card-relay-agent --bins --examples --locked
 node bench/run.mjs "$@"

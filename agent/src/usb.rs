@@ -586,7 +586,8 @@ pub async fn readers() -> Result<Vec<UsbReader>, CliError> {
     for info in devices {
         let smart_card = info.interfaces().any(|i| i.class() == 0x0b);
         let vendor = info.interfaces().any(|i| i.class() == 0xff);
-        if !smart_card && !(vendor && vendor_ccid(&info).await) {
+        let reader = smart_card || (vendor && vendor_ccid(&info).await);
+        if !reader {
             continue;
         }
         out.push(UsbReader {
