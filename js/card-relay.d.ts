@@ -32,7 +32,10 @@ export type CardRelayErrorCode =
   | "invalid-argument"
   | "csp-blocked"
   | "internal"
-  | "service-unavailable";
+  | "service-unavailable"
+  | "agent-unreachable"
+  | "agent-refused"
+  | "agent-busy";
 
 /** The error every card-relay call rejects with. */
 export class CardRelayError extends Error {
@@ -233,6 +236,12 @@ export interface CardUpdateOptions {
    * Other dialects, Node.js only: sent as Cookie: JSESSIONID=<id> (browsers forbid it).
    */
   sessionId?: string;
+  /**
+   * The local agent route only: the PC/SC reader name to use (from `agent.readers()`); the
+   * agent picks one when absent. `approve`, `pin`, `pinPad`, `slot`, `timeout` and
+   * `credentials` do not apply there: the agent asks its own user and runs the exchanges.
+   */
+  reader?: string;
 }
 
 export interface PinPadOptions {
@@ -256,10 +265,43 @@ export interface CardUpdateResult {
   lastNotification: { code: number; message: string } | null;
   /** The last `X-Admin-Targeted-Application` a GP server sent, else null. */
   targetedApplication: string | null;
+  /** "agent" when the local agent ran the update. */
+  route?: "agent";
 }
 
-/** Runs a card update session: the server at `url` drives the card in `reader`. */
-export function cardUpdate(reader: CardReader, url: string, options?: CardUpdateOptions): Promise<CardUpdateResult>;
+/**
+ * Runs a card update session: the server at `url` drives the card in `reader`, a CardReader
+ * or the local agent (from connectAgent()).
+ */
+export function cardUpdate(reader: CardReader | CardAgent, url: string, options?: CardUpdateOptions): Promise<CardUpdateResult>;
+
+/** Where `card-relay --daemon` listens by default: "http://127.0.0.1:27001". */
+export const DEFAULT_AGENT_ORIGIN: string;
+/** How long connectAgent() waits before `agent-unreachable` (2000 ms). */
+export const AGENT_CONNECT_TIMEOUT_MS: number;
+
+/** A PC/SC reader as the local agent shows it to approved origins. */
+export interface AgentReader {
+  name: string;
+  cardPresent: boolean;
+}
+
+/** The local agent (`card-relay --daemon`), from connectAgent(). */
+export class CardAgent {
+  private constructor();
+  /** The agent's origin, e.g. "http://127.0.0.1:27001". */
+  readonly origin: string;
+  readonly version: string;
+  readonly route: "agent";
+  /** The agent's readers; null while this page's origin is not approved by the agent. */
+  readers(options?: { signal?: AbortSignal }): Promise<AgentReader[] | null>;
+}
+
+/**
+ * Finds the local agent; rejects with `agent-unreachable` within 2 s when nothing answers at
+ * `origin` (default DEFAULT_AGENT_ORIGIN).
+ */
+export function connectAgent(options?: { origin?: string; signal?: AbortSignal }): Promise<CardAgent>;
 
 /** Checks a server URL: https, or http to localhost only. */
 export function checkServerUrl(url: string): { url: string; origin: string; sameOrigin: boolean };

@@ -35,6 +35,9 @@ export const ERROR_CODES = Object.freeze([
   "csp-blocked",
   "internal",
   "service-unavailable",
+  "agent-unreachable",
+  "agent-refused",
+  "agent-busy",
 ]);
 
 /**
@@ -668,8 +671,9 @@ async function verifyPin(reader, options) {
  * roundTrips, durationMs, lastNotification, targetedApplication }.
  */
 export async function cardUpdate(reader, url, options = {}) {
+  if (reader instanceof CardAgent) return agentUpdate(reader, url, options);
   if (!(reader instanceof CardReader)) {
-    throw new CardRelayError("invalid-argument", "the first argument must be a CardReader");
+    throw new CardRelayError("invalid-argument", "the first argument must be a CardReader or an agent from connectAgent()");
   }
   const seram = options.dialect === "seram";
   if (seram && (typeof options.sessionId !== "string" || options.sessionId === "")) {
@@ -815,4 +819,284 @@ export function cardUpdateFromLegacyUrl(reader, legacyUrl, options = {}) {
   if (pinRequired !== undefined && merged.pinRequired === undefined) merged.pinRequired = pinRequired;
   if (sessionId !== undefined && globalThis.document === undefined) merged.sessionId = sessionId;
   return cardUpdate(reader, url, merged);
+}
+
+// ---------------------------------------------------------------------------------------
+// The local agent route: `card-relay --daemon` runs the update over PC/SC and streams its
+// progress back (its page API: GET /v1/info, POST /v1/card-update with newline-delimited
+// JSON events). Plain fetch, no WebAssembly: the agent runs the protocol.
+
+/** Where `card-relay --daemon` listens unless told otherwise. */
+export const DEFAULT_AGENT_ORIGIN = "http://127.0.0.1:27001";
+
+/** How long connectAgent() waits for the agent's /v1/info before `agent-unreachable`. */
+export const AGENT_CONNECT_TIMEOUT_MS = 2000;
+
+const AGENT = Symbol("agent");
+
+const AGENT_HINTS = Object.freeze({
+  "agent-unreachable":
+    "The card-relay agent did not answer: install or start it (card-relay --daemon), " +
+    "and allow this site to reach it (the browser's local network permission).",
+  "agent-refused":
+    "The card-relay agent refused this site: approve it at the agent's terminal, or " +
+    "add its origin to the agent's origins file.",
+  "agent-busy": "The card-relay agent is running another update: wait for it to end, then try again.",
+});
+
+function agentError(code, message, cause) {
+  return new CardRelayError(code, message, { hint: AGENT_HINTS[code], cause });
+}
+
+/**
+ * A signal that aborts when `signal` does or after `ms`; `done()` drops the timer.
+ * (AbortSignal.any is not in every browser this library supports.)
+ */
+function boundedSignal(signal, ms) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException("timed out", "TimeoutError")), ms);
+  const forward = () => controller.abort(signal.reason);
+  if (signal?.aborted) forward();
+  else signal?.addEventListener("abort", forward, { once: true });
+  return {
+    signal: controller.signal,
+    done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", forward);
+    },
+  };
+}
+
+function agentOrigin(origin) {
+  let parsed;
+  try {
+    parsed = new URL(String(origin));
+  } catch (e) {
+    throw new CardRelayError("invalid-argument", `not an agent origin: ${origin}`, { cause: e });
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw new CardRelayError("invalid-argument", `not an agent origin: ${origin}`);
+  }
+  return parsed.origin;
+}
+
+/** GET /v1/info within AGENT_CONNECT_TIMEOUT_MS: `{ version, readers? }`. */
+async function agentInfo(origin, signal) {
+  const bound = boundedSignal(signal, AGENT_CONNECT_TIMEOUT_MS);
+  try {
+    const response = await fetch(`${origin}/v1/info`, { signal: bound.signal, cache: "no-store", credentials: "omit" });
+    if (!response.ok) {
+      throw agentError("agent-unreachable", `the agent at ${origin} answered http ${response.status}`);
+    }
+    const info = await response.json().catch(() => null);
+    if (typeof info?.version !== "string") {
+      throw agentError("agent-unreachable", `${origin} is not a card-relay agent`);
+    }
+    return info;
+  } catch (e) {
+    if (e instanceof CardRelayError) throw e;
+    if (signal?.aborted) throw new CardRelayError("aborted", "aborted while connecting to the agent", { cause: e });
+    if (bound.signal.aborted) {
+      throw agentError("agent-unreachable", `no answer from the agent at ${origin} within ${AGENT_CONNECT_TIMEOUT_MS} ms`, e);
+    }
+    throw agentError("agent-unreachable", `the agent at ${origin} cannot be reached`, e);
+  } finally {
+    bound.done();
+  }
+}
+
+/**
+ * The local agent (`card-relay --daemon`), as connectAgent() found it. cardUpdate() takes it
+ * in place of a CardReader.
+ */
+export class CardAgent {
+  #origin;
+  #version;
+
+  /** Not for direct use: see connectAgent(). */
+  constructor(token, origin, info) {
+    if (token !== AGENT) throw new TypeError("use connectAgent()");
+    this.#origin = origin;
+    this.#version = info.version;
+  }
+
+  /** The agent's origin, e.g. "http://127.0.0.1:27001". */
+  get origin() { return this.#origin; }
+  /** The agent's version. */
+  get version() { return this.#version; }
+  /** "agent": the update runs in the local agent, over PC/SC. */
+  get route() { return "agent"; }
+
+  /**
+   * The agent's PC/SC readers, `[{ name, cardPresent }]`; null while this page's origin is
+   * not approved (the agent shows reader names to approved origins only: they identify a
+   * machine). Rejects with `agent-unreachable` when the agent is gone.
+   */
+  async readers({ signal } = {}) {
+    const info = await agentInfo(this.#origin, signal);
+    if (!Array.isArray(info.readers)) return null;
+    return info.readers
+      .filter((r) => typeof r?.name === "string")
+      .map((r) => ({ name: r.name, cardPresent: Boolean(r.cardPresent) }));
+  }
+}
+
+/**
+ * Finds the local agent at `origin` (default DEFAULT_AGENT_ORIGIN): resolves to a CardAgent,
+ * or rejects with `agent-unreachable` within AGENT_CONNECT_TIMEOUT_MS when nothing answers
+ * there (not installed, not running, or the browser's local network permission refused).
+ */
+export async function connectAgent({ origin = DEFAULT_AGENT_ORIGIN, signal } = {}) {
+  const normal = agentOrigin(origin);
+  const info = await agentInfo(normal, signal);
+  return new CardAgent(AGENT, normal, info);
+}
+
+/** Statuses the agent refuses a page with before any stream starts. */
+function agentStatusError(status, body, origin) {
+  if (body && typeof body.code === "string" && ERROR_CODES.includes(body.code)) {
+    return new CardRelayError(body.code, String(body.message ?? `agent: http ${status}`), {
+      hint: typeof body.hint === "string" ? body.hint : AGENT_HINTS[body.code],
+      status: typeof body.status === "number" ? body.status : undefined,
+    });
+  }
+  if (status === 401 || status === 403) return agentError("agent-refused", `the agent at ${origin} refused this page`);
+  if (status === 409 || status === 423 || status === 429 || status === 503) {
+    return agentError("agent-busy", "the agent is running another update");
+  }
+  return new CardRelayError("protocol", `the agent answered http ${status}`);
+}
+
+/** The agent's newline-delimited JSON events, one object at a time. */
+async function* ndjson(body) {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffered = "";
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      buffered += done ? decoder.decode() : decoder.decode(value, { stream: true });
+      let newline;
+      while ((newline = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, newline).trim();
+        buffered = buffered.slice(newline + 1);
+        if (line) yield parseEvent(line);
+      }
+      if (buffered.length > 1 << 20) throw new CardRelayError("protocol", "agent event longer than 1 MiB");
+      if (done) {
+        if (buffered.trim()) yield parseEvent(buffered.trim());
+        return;
+      }
+    }
+  } finally {
+    // Closing the stream closes the request: the agent cancels the update.
+    reader.cancel().catch(() => {});
+  }
+}
+
+function parseEvent(line) {
+  let event;
+  try {
+    event = JSON.parse(line);
+  } catch (e) {
+    throw new CardRelayError("protocol", "the agent sent an event that is not json", { cause: e });
+  }
+  if (event === null || typeof event !== "object" || typeof (event.type ?? event.event) !== "string") {
+    throw new CardRelayError("protocol", "the agent sent an event without a type");
+  }
+  return event;
+}
+
+/**
+ * cardUpdate() through the local agent. The agent asks its user for the page's origin, the
+ * server and a PIN (terminal or PIN pad): `approve` and `pin` are not used on this route.
+ */
+async function agentUpdate(agent, url, options) {
+  const seram = options.dialect === "seram";
+  if (seram && (typeof options.sessionId !== "string" || options.sessionId === "")) {
+    throw new CardRelayError("invalid-argument", "the seram dialect needs a sessionId");
+  }
+  const target = checkServerUrl(url);
+  if (options.signal?.aborted) throw new CardRelayError("aborted", "aborted before start");
+  const request = { url: target.url, dialect: options.dialect ?? "openscdp" };
+  if (options.sessionId !== undefined) request.sessionId = options.sessionId;
+  if (options.reader !== undefined) request.reader = String(options.reader);
+  if (options.pinRequired !== undefined && options.pinRequired !== false) request.pinRequired = options.pinRequired;
+  if (options.pinSelect !== undefined) request.pinSelect = String(options.pinSelect);
+  const started = performance.now();
+  const aborted = (e) => new CardRelayError("aborted", "the card update was cancelled", { cause: e });
+  let response;
+  try {
+    response = await fetch(`${agent.origin}/v1/card-update`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(request),
+      signal: options.signal,
+      cache: "no-store",
+      credentials: "omit",
+    });
+  } catch (e) {
+    if (options.signal?.aborted) throw aborted(e);
+    // The agent answers /v1/info to every origin but card updates (and their CORS) only to
+    // approved ones: reachable there means refused here.
+    const reachable = await agentInfo(agent.origin, options.signal).then(() => true, () => false);
+    if (reachable) throw agentError("agent-refused", `the agent at ${agent.origin} refused this page`, e);
+    throw agentError("agent-unreachable", `the agent at ${agent.origin} cannot be reached`, e);
+  }
+  if (!response.ok || !response.body) {
+    const text = await response.text().catch(() => "");
+    let body = null;
+    try {
+      body = JSON.parse(text.trim().split("\n").at(-1));
+    } catch {
+      // Not JSON: the status decides.
+    }
+    throw agentStatusError(response.status, body, agent.origin);
+  }
+  let lastNotification = null;
+  try {
+    for await (const event of ndjson(response.body)) {
+      switch (event.type ?? event.event) {
+        case "notification":
+          lastNotification = {
+            code: Number(event.code),
+            message: String(event.message ?? ""),
+            timeToCompletion: typeof event.timeToCompletion === "number" ? event.timeToCompletion : null,
+          };
+          options.onNotification?.({ ...lastNotification });
+          break;
+        case "trace":
+          options.onTrace?.(String(event.line ?? event.text ?? ""));
+          break;
+        case "result":
+          return {
+            status: String(event.status),
+            apdus: Number(event.apdus ?? 0),
+            roundTrips: Number(event.roundTrips ?? 0),
+            durationMs: Number(event.durationMs ?? performance.now() - started),
+            lastNotification,
+            targetedApplication: event.targetedApplication ?? null,
+            route: "agent",
+          };
+        case "error":
+          throw new CardRelayError(
+            ERROR_CODES.includes(event.code) ? event.code : "protocol",
+            String(event.message ?? event.code ?? "the agent reported an error"),
+            {
+              hint: typeof event.hint === "string" ? event.hint : AGENT_HINTS[event.code],
+              status: typeof event.status === "number" ? event.status : undefined,
+            },
+          );
+        default:
+          // Events of later agent versions are skipped.
+          break;
+      }
+    }
+  } catch (e) {
+    if (e instanceof CardRelayError) throw e;
+    if (options.signal?.aborted) throw aborted(e);
+    throw agentError("agent-unreachable", "the agent's stream broke off", e);
+  }
+  if (options.signal?.aborted) throw aborted();
+  throw new CardRelayError("protocol", "the agent's stream ended without a result");
 }

@@ -83,3 +83,34 @@ fn js_error_codes_are_the_drivers() {
     let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
     assert_eq!(listed, codes);
 }
+
+/// The agent route makes its errors in JavaScript (no WebAssembly on that route): their hints
+/// must be the driver's.
+#[test]
+fn js_agent_hints_are_the_drivers() {
+    let text = js();
+    let begin = text.find("const AGENT_HINTS").expect("AGENT_HINTS");
+    let end = begin + text[begin..].find("});").expect("end of AGENT_HINTS");
+    // Joins the string literals split with `" +` across lines.
+    let mut joined = String::new();
+    for line in text[begin..end].lines() {
+        let line = line.trim();
+        let line = line.strip_prefix('"').unwrap_or(line);
+        let line = line.strip_suffix("\" +").unwrap_or(line);
+        joined.push_str(line);
+    }
+    for code in [
+        ErrorCode::AgentUnreachable,
+        ErrorCode::AgentRefused,
+        ErrorCode::AgentBusy,
+    ] {
+        let hint = code.hint().split_whitespace().collect::<Vec<_>>().join(" ");
+        let key = format!("{}\":", code.as_str());
+        let at = joined
+            .find(&key)
+            .unwrap_or_else(|| panic!("{key} in AGENT_HINTS"));
+        let rest = joined[at + key.len()..].trim_start();
+        let rest = rest.strip_prefix('"').unwrap_or(rest);
+        assert!(rest.starts_with(&hint), "{}: {rest}", code.as_str());
+    }
+}

@@ -3,9 +3,13 @@
 //   ?reader=simulator&profile=<dump name>&card=<seed|pin>&url=<server URL>&dialect=<openscdp|gp>&autorun=1
 //   ?dialect=seram&sessionId=<id>&url=/seram/test   (GP SERAM: the url is the Remote Agent's
 //   endpoint base; without a sessionId the page makes a fresh one)
+//   ?reader=agent&agent=<origin>&url=…&autorun=1   (the local agent, card-relay --daemon;
+//   agent= overrides http://127.0.0.1:27001)
 import init, {
   CardReader,
   cardUpdate,
+  connectAgent,
+  DEFAULT_AGENT_ORIGIN,
   createSimulatedReader,
   version,
 } from "./pkg-sim/card-relay.js";
@@ -69,8 +73,59 @@ async function askPin({ triesLeft }) {
   return answer === "ok" ? pin : null;
 }
 
-async function openReader() {
-  const mode = document.querySelector("input[name=reader]:checked").value;
+/** The reader choice: "simulator", "usb" or "agent". */
+function readerMode() {
+  return document.querySelector("input[name=reader]:checked").value;
+}
+
+/**
+ * The recipe of the README: WebUSB first; when the browser has no WebUSB or refuses the
+ * reader (Chrome's protected class 0x0B, a reader the OS holds), the local agent.
+ */
+function agentCanHelp(e) {
+  return (
+    e?.code === "protected-interface" ||
+    e?.code === "device-busy" ||
+    (e?.code === "unsupported-reader" && !("usb" in navigator))
+  );
+}
+
+function agentOriginValue() {
+  return $("agent-origin").value.trim() || DEFAULT_AGENT_ORIGIN;
+}
+
+/** Shows the agent's version and its readers (reader names only once it approved this site). */
+async function showAgent(signal) {
+  const info = $("agent-info");
+  info.textContent = "Looking for the agent…";
+  try {
+    const agent = await connectAgent({ origin: agentOriginValue(), signal });
+    const readers = await agent.readers({ signal });
+    fillAgentReaders(readers);
+    info.textContent =
+      readers === null
+        ? `card-relay agent ${agent.version}; it shows its readers once it has approved this site (at the first update).`
+        : `card-relay agent ${agent.version}: ${readers.length} reader(s).`;
+    return agent;
+  } catch (e) {
+    info.textContent = `${e?.message ?? e}${e?.hint ? ` — ${e.hint}` : ""}`;
+    return null;
+  }
+}
+
+function fillAgentReaders(readers) {
+  const select = $("agent-reader");
+  const chosen = select.value;
+  select.replaceChildren(new Option("The agent's choice", ""));
+  for (const { name, cardPresent } of readers ?? []) {
+    select.append(new Option(`${name}${cardPresent ? "" : " (no card)"}`, name));
+  }
+  select.value = [...select.options].some((o) => o.value === chosen) ? chosen : "";
+}
+
+async function openReader(signal) {
+  const mode = readerMode();
+  if (mode === "agent") return connectAgent({ origin: agentOriginValue(), signal });
   if (mode === "usb") return CardReader.request();
   const profile = $("profile").value.trim().replace(/\.txt$/, "") || "default";
   const cardChoice = $("card").value;
@@ -93,11 +148,15 @@ async function run(event) {
   $("trace").textContent = "";
   $("notification").textContent = "";
   setResult("running", { text: "Running…" });
+  $("agent-offer").hidden = true;
   const url = $("url").value.trim();
   let reader = null;
   try {
-    reader = await openReader();
-    $("status").textContent = `${reader.name} (${reader.exchangeLevel.toUpperCase()} level)`;
+    reader = await openReader(controller.signal);
+    $("status").textContent =
+      reader.route === "agent"
+        ? `card-relay agent ${reader.version} at ${reader.origin}`
+        : `${reader.name} (${reader.exchangeLevel.toUpperCase()} level)`;
     trace(`Connecting to ${new URL(url, location.href).href}`);
     const dialect = $("dialect").value;
     let sessionId;
@@ -108,6 +167,7 @@ async function run(event) {
     const result = await cardUpdate(reader, url, {
       dialect,
       sessionId,
+      reader: reader.route === "agent" ? $("agent-reader").value || undefined : undefined,
       approve,
       pin: askPin,
       onPinPad: ({ triesLeft }) => {
@@ -139,19 +199,22 @@ async function run(event) {
     const code = e?.code ?? "error";
     trace(`Update failed: ${e?.message ?? e}`);
     setResult("failed", { text: `Failed (${code}): ${e?.message ?? e}`, code, hint: e?.hint });
+    $("agent-offer").hidden = !(readerMode() === "usb" && agentCanHelp(e));
   } finally {
     controller = null;
     $("run").disabled = false;
     $("cancel").disabled = true;
-    await reader?.close().catch(() => {});
+    await reader?.close?.().catch(() => {});
+    if (reader?.route === "agent") showAgent();
   }
 }
 
 function applyDeepLink() {
   const reader = params.get("reader");
-  if (reader === "simulator" || reader === "usb") {
+  if (reader === "simulator" || reader === "usb" || reader === "agent") {
     document.querySelector(`input[name=reader][value=${reader}]`).checked = true;
   }
+  if (params.get("agent")) $("agent-origin").value = params.get("agent");
   for (const key of ["profile", "card", "url", "dialect", "sessionId"]) {
     const value = params.get(key);
     if (value !== null) $(key).value = value;
@@ -172,8 +235,22 @@ function syncDialect(event) {
 }
 
 function syncSimOptions() {
-  const simulated = document.querySelector("input[name=reader]:checked").value === "simulator";
-  $("sim-options").hidden = !simulated;
+  $("sim-options").hidden = readerMode() !== "simulator";
+  $("agent-options").hidden = readerMode() !== "agent";
+}
+
+/** The reader choice changed: the agent's panel looks for the agent when it opens. */
+function onReaderChange() {
+  syncSimOptions();
+  if (readerMode() === "agent") showAgent();
+}
+
+/** After a refusal the recipe offers: the same update through the local agent. */
+function useAgent() {
+  document.querySelector("input[name=reader][value=agent]").checked = true;
+  onReaderChange();
+  $("agent-offer").hidden = true;
+  run();
 }
 
 async function fillProfileList() {
@@ -214,11 +291,14 @@ async function main() {
   $("cancel").addEventListener("click", () => controller?.abort());
   $("dialect").addEventListener("change", syncDialect);
   for (const radio of document.querySelectorAll("input[name=reader]")) {
-    radio.addEventListener("change", syncSimOptions);
+    radio.addEventListener("change", onReaderChange);
   }
+  $("use-agent").addEventListener("click", useAgent);
+  $("agent-origin").addEventListener("change", () => showAgent());
   $("run").disabled = false;
   fillProfileList();
   if (params.get("autorun") === "1") run();
+  else if (readerMode() === "agent") showAgent();
 }
 
 main();

@@ -4,11 +4,14 @@
 //! 2 usage) as the Node.js command line it replaces. See `card-relay --help`.
 #![forbid(unsafe_code)]
 
+mod approval;
 mod args;
+mod daemon;
 mod http;
 mod pcsc_api;
 mod pcsc_channel;
 mod pin;
+mod png;
 mod terminal;
 #[cfg(test)]
 mod tests;
@@ -23,7 +26,7 @@ use std::time::{Duration, Instant};
 use card_relay::channel::CardChannel;
 use card_relay::driver::sync::{race, Abort, Either};
 use card_relay::driver::update::{
-    card_update, HttpClient, HttpError, UpdateError, UpdateObserver, UpdateOptions,
+    card_update, HttpClient, HttpError, UpdateError, UpdateObserver, UpdateOptions, UpdateResult,
 };
 use card_relay::driver::usb::{Clock, LocalBoxFuture};
 use card_relay::driver::{DriverError, ErrorCode};
@@ -45,6 +48,8 @@ pub struct CliError {
     code: String,
     message: String,
     hint: Option<String>,
+    /// The HTTP status of a `server-error`.
+    status: Option<u16>,
 }
 
 impl CliError {
@@ -53,6 +58,7 @@ impl CliError {
             code: code.to_owned(),
             message: message.into(),
             hint: None,
+            status: None,
         }
     }
 
@@ -98,15 +104,20 @@ impl From<UpdateError> for CliError {
     fn from(e: UpdateError) -> Self {
         match e {
             UpdateError::Driver(d) => d.into(),
-            other => CliError::coded(other.code(), other.to_string()),
+            other => CliError {
+                status: other.http_status(),
+                ..CliError::coded(other.code(), other.to_string())
+            },
         }
     }
 }
 
-/// Prints by verbosity: level 0 always, 1 normally, 2 with `-v`.
-#[derive(Debug, Clone, Copy)]
+/// Prints by verbosity: level 0 always, 1 normally, 2 with `-v`; hands the session's
+/// events to `events` too (the daemon's page API).
+#[derive(Clone)]
 struct Out {
     verbosity: u8,
+    events: Option<Rc<dyn UpdateObserver>>,
 }
 
 impl Out {
@@ -121,9 +132,15 @@ impl Out {
 impl UpdateObserver for Out {
     fn notification(&self, n: &Notification) {
         self.line(1, &format!("Notification {}: {}", n.id, n.message));
+        if let Some(events) = &self.events {
+            events.notification(n);
+        }
     }
     fn trace(&self, line: &str) {
         self.line(1, line);
+        if let Some(events) = &self.events {
+            events.trace(line);
+        }
     }
 }
 
@@ -190,6 +207,7 @@ fn main() -> ExitCode {
 async fn run(options: Options) -> u8 {
     let out = Out {
         verbosity: options.verbosity,
+        events: None,
     };
     let abort = Rc::new(Abort::new());
     let on_signal = Rc::clone(&abort);
@@ -198,10 +216,13 @@ async fn run(options: Options) -> u8 {
             on_signal.abort();
         }
     });
-    let (what, result) = if options.list {
-        ("Listing", list(&options, out).await)
+    let (what, result) = if options.daemon {
+        ("Daemon", daemon::run(&options, &out, &abort).await)
+    } else if options.list {
+        ("Listing", list(&options, &out).await)
     } else {
-        ("Update", update(&options, out, &abort).await)
+        let result = update(&options, &out, &abort).await;
+        ("Update", result.and_then(|r| outcome(&r, &out)))
     };
     match result {
         Ok(()) => 0,
@@ -240,7 +261,7 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-async fn list(options: &Options, out: Out) -> Result<(), CliError> {
+async fn list(options: &Options, out: &Out) -> Result<(), CliError> {
     if let Some(profile) = &options.simulator {
         out.line(0, &format!("0: Simulated reader ({profile}) (simulator)"));
         return Ok(());
@@ -371,7 +392,7 @@ async fn verify_on_pcsc_pad(
     }
 }
 
-async fn update(options: &Options, out: Out, abort: &Abort) -> Result<(), CliError> {
+async fn update(options: &Options, out: &Out, abort: &Abort) -> Result<UpdateResult, CliError> {
     let url = options.url.clone().unwrap_or_default();
     check_server_url(&url).map_err(|(code, m)| CliError::coded(code, m))?;
     let http = AgentHttp::new();
@@ -519,9 +540,9 @@ async fn session<C, F>(
     verify_on_pad: F,
     http: &dyn HttpClient,
     options: &Options,
-    out: Out,
+    out: &Out,
     abort: &Abort,
-) -> Result<(), CliError>
+) -> Result<UpdateResult, CliError>
 where
     C: CardChannel + ?Sized,
     F: AsyncFnOnce(PinVerify) -> Result<Vec<u8>, DriverError>,
@@ -546,7 +567,10 @@ where
             }
         };
         let on_pad = || out.line(0, "Enter your PIN on the reader's keypad.");
-        pin::verify(channel, pin::REFERENCE, entry, on_pad, Some(abort)).await?;
+        if let Some(aid) = &options.pin_select {
+            pin::select(channel, aid, Some(abort)).await?;
+        }
+        pin::verify(channel, options.pin_reference, entry, on_pad, Some(abort)).await?;
     }
     let mut update_options = match (options.dialect.as_str(), &options.session_id) {
         ("seram", Some(id)) => card_relay::driver::seram::options(url, id.clone()),
@@ -564,7 +588,11 @@ where
     };
     update_options.show_secrets = options.show_secrets;
     let clock = TokioClock(Instant::now());
-    let result = card_update(channel, http, &clock, &update_options, &out, Some(abort)).await?;
+    Ok(card_update(channel, http, &clock, &update_options, out, Some(abort)).await?)
+}
+
+/// The command line's outcome of an update: a session the server ended is a failure.
+fn outcome(result: &UpdateResult, out: &Out) -> Result<(), CliError> {
     if let EndStatus::EndedByServer { message, .. } = &result.status {
         let message = result
             .last_notification

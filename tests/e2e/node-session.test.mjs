@@ -7,7 +7,7 @@ import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { once } from "node:events";
-import { loadCore } from "../../bin/lib/core.mjs";
+import { readFile } from "node:fs/promises";
 
 const GP_SCRIPT_TYPE = "application/vnd.globalplatform.card-content-mgt;version=1.0";
 // AA { 22 { GET CHALLENGE 8 } }: one C-APDU per script (GP Amd B command script).
@@ -16,7 +16,10 @@ const SCRIPT = Buffer.from([0xaa, 0x07, 0x22, 0x05, 0x00, 0x84, 0x00, 0x00, 0x08
 let lib;
 
 before(async () => {
-  lib = await loadCore({ simulator: true });
+  // The simulator build of the package (scripts/build.sh), loaded as Node.js users load it.
+  const entry = new URL("../../pkg-sim/card-relay.js", import.meta.url);
+  lib = await import(entry.href);
+  await lib.default({ module_or_path: await readFile(new URL("card_relay_bg.wasm", entry)) });
 });
 
 /**
