@@ -465,9 +465,9 @@ async fn ccid_update<U: card_relay::driver::usb::UsbTransport + 'static>(
     driver: card_relay::driver::CcidDriver<U>,
     http: AgentHttp,
     options: &Options,
-    out: Out,
+    out: &Out,
     abort: &Abort,
-) -> Result<(), CliError> {
+) -> Result<UpdateResult, CliError> {
     out.line(
         2,
         &format!(
