@@ -29,8 +29,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use card_relay::driver::usb::{
-    ControlSetup, DeviceInfo, Direction, LocalBoxFuture, RequestType, UsbCall, UsbError,
-    UsbErrorKind, UsbTransport,
+    ControlSetup, DeviceInfo, Direction, LocalBoxFuture, RequestType, UsbError, UsbErrorKind,
+    UsbTransport,
 };
 use card_relay::driver::{DriverError, ErrorCode};
 use card_relay::proto::descriptor::find_ccid_interfaces;
@@ -264,8 +264,7 @@ struct State {
 }
 
 impl State {
-    fn device(&self, call: UsbCall) -> Result<nusb::Device, UsbError> {
-        let _ = call;
+    fn device(&self) -> Result<nusb::Device, UsbError> {
         self.device
             .clone()
             .ok_or_else(|| UsbError::new(UsbErrorKind::InvalidState, "the device is not open"))
@@ -393,7 +392,7 @@ impl UsbTransport for NusbTransport {
     }
 
     fn select_configuration(&self, value: u8) -> LocalBoxFuture<Result<(), UsbError>> {
-        let device = match self.state.borrow().device(UsbCall::SelectConfiguration) {
+        let device = match self.state.borrow().device() {
             Ok(d) => d,
             Err(e) => return ready(Err(e)),
         };
@@ -402,7 +401,7 @@ impl UsbTransport for NusbTransport {
     }
 
     fn claim_interface(&self, number: u8) -> LocalBoxFuture<Result<(), UsbError>> {
-        let device = match self.state.borrow().device(UsbCall::ClaimInterface) {
+        let device = match self.state.borrow().device() {
             Ok(d) => d,
             Err(e) => return ready(Err(e)),
         };
@@ -432,8 +431,9 @@ impl UsbTransport for NusbTransport {
 
     fn release_interface(&self, number: u8) -> LocalBoxFuture<Result<(), UsbError>> {
         let mut state = self.state.borrow_mut();
+        // The driver claims one interface: its endpoints go with it. nusb releases the
+        // interface when its last reference (the endpoints hold one) is dropped.
         state.drop_endpoints();
-        // The last reference released: nusb releases the interface when it is dropped.
         state.interfaces.remove(&number);
         ready(Ok(()))
     }
@@ -452,7 +452,7 @@ impl UsbTransport for NusbTransport {
         length: u16,
     ) -> LocalBoxFuture<Result<Vec<u8>, UsbError>> {
         let state = self.state.borrow();
-        let device = match state.device(UsbCall::ControlTransferIn) {
+        let device = match state.device() {
             Ok(d) => d,
             Err(e) => return ready(Err(e)),
         };
