@@ -12,6 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { gzipSync, constants as zlib } from "node:zlib";
 import { startServer, launchBrowser, root } from "../tests/e2e/harness.mjs";
+import { measureViteApp, viteAppTable } from "./vite-app.mjs";
 
 const smoke = process.argv.includes("--smoke");
 
@@ -319,6 +320,7 @@ function table(results) {
     `| instantiate (compile + instantiate, median) | ${results.instantiate_ms.median.toFixed(1)} ms | reported | |`,
     `| wasm memory before / after | ${h.wasm_memory_before_bytes} / ${h.wasm_memory_after_bytes} | reported | |`,
   );
+  lines.push(...viteAppTable(results.vite_app));
   return lines.join("\n");
 }
 
@@ -382,6 +384,7 @@ async function main() {
       instantiate_ms: instantiate,
       heap,
       agent,
+      vite_app: measureViteApp(root),
     };
     sanity(results);
     const rounded = round(results);

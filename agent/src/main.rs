@@ -94,8 +94,10 @@ impl From<DriverError> for CliError {
     fn from(e: DriverError) -> Self {
         match e {
             DriverError::Channel { code, message } => CliError::coded(code, message),
-            other => CliError::new(other.code().as_str(), other.to_string())
-                .with_hint(other.code().hint()),
+            // A Web Smart Card row's own hint (`reset-card` on the PC/SC route too).
+            other => {
+                CliError::new(other.code().as_str(), other.to_string()).with_hint(other.hint())
+            }
         }
     }
 }

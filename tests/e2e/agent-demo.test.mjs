@@ -8,13 +8,8 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { once } from "node:events";
-import { spawn } from "node:child_process";
-import { createInterface } from "node:readline";
-import { mkdtemp, writeFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { chromium } from "playwright-core";
-import { startServer, launchBrowser, root } from "./harness.mjs";
+import { startServer, launchBrowser, startSimulatorAgent as simulatorAgent } from "./harness.mjs";
 
 let server;
 let browser;
@@ -126,42 +121,6 @@ test("a simulated-reader failure that the agent cannot help with offers nothing"
   assert.equal(await page.isVisible("#agent-offer"), false);
   await page.close();
 });
-
-/**
- * Starts `card-relay --daemon --simulator` on a free port, the server's origin in both its
- * origins and servers files, no terminal; resolves to { origin, stop }.
- */
-async function simulatorAgent(pageOrigin) {
-  const dir = await mkdtemp(path.join(tmpdir(), "card-relay-agent-"));
-  await writeFile(path.join(dir, "origins"), `${pageOrigin}\n`);
-  await writeFile(path.join(dir, "servers"), `${pageOrigin}\n`);
-  const child = spawn(
-    path.join(root, "target/debug/card-relay"),
-    ["--daemon", "--port", "0", "--simulator", "--origins-file", path.join(dir, "origins"), "--servers-file", path.join(dir, "servers")],
-    { stdio: ["pipe", "pipe", "inherit"] },
-  );
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("the agent did not start within 10 s")), 10_000);
-    child.once("exit", (code) => reject(new Error(`the agent exited with ${code}`)));
-    createInterface({ input: child.stdout }).on("line", (line) => {
-      const m = /waiting on 127\.0\.0\.1:(\d+)/.exec(line);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-  });
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    async stop() {
-      if (child.exitCode === null) {
-        child.kill("SIGTERM");
-        await once(child, "exit");
-      }
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 test("Chrome's Local Network Access: a public page reaches the agent only with the permission", { timeout: 90_000 }, async () => {
   const agent = await simulatorAgent(new URL(server.url).origin);

@@ -137,3 +137,34 @@ test("a T=1 CRC card of either form through the simulated TPDU reader", async ()
     }
   }
 });
+
+test("an OpenSCDP notification's time to completion reaches onNotification and lastNotification", async () => {
+  // ramoverhttp.md §2.2: notify(1, "Abc") with a time to completion of 30 s (C3 01 1E), then
+  // 204 ends the session.
+  const NOTIFY = Buffer.from([0xaa, 0x0d, 0xe0, 0x0b, 0x02, 0x01, 0x01, 0x0c, 0x03, 0x41, 0x62, 0x63, 0xc3, 0x01, 0x1e]);
+  let posts = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      posts += 1;
+      res.writeHead(posts === 1 ? 200 : 204);
+      res.end(posts === 1 ? NOTIFY : undefined);
+    });
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  try {
+    const seen = [];
+    const result = await update(`http://127.0.0.1:${server.address().port}/rt/test`, {
+      dialect: "openscdp",
+      onNotification: (n) => seen.push(n),
+    });
+    const expected = { code: 1, message: "Abc", timeToCompletion: 30 };
+    assert.deepEqual(seen, [expected]);
+    assert.deepEqual(result.lastNotification, expected);
+    assert.equal(result.status, "completed");
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});
