@@ -43,7 +43,8 @@ fn main() {
         .enable_all()
         .build()
         .unwrap_or_else(|e| fail(&format!("cannot start: {e}")));
-    let channel = runtime.block_on(channel_loop(&reader, apdus));
+    // The channel spawns local tasks (its card-event watch), as in the agent.
+    let channel = tokio::task::LocalSet::new().block_on(&runtime, channel_loop(&reader, apdus));
     let per = |d: std::time::Duration| d.as_secs_f64() * 1e6 / f64::from(apdus.max(1));
     println!(
         "{{\"apdus\":{apdus},\"bare_us\":{:.1},\"channel_us\":{:.1},\"ratio\":{:.3}}}",
