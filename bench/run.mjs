@@ -6,6 +6,7 @@
 //   node bench/run.mjs            full run: writes bench/results.json and the table in README.md
 //   node bench/run.mjs --smoke    a few iterations, checks that every figure is sane, writes nothing
 import { execFileSync } from "node:child_process";
+import { measureAgent, agentTable } from "./agent.mjs";
 import { readFileSync, writeFileSync, mkdtempSync, copyFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -346,6 +347,7 @@ async function main() {
     await page.close();
     const bundle = measureBundle();
     const instantiate = await measureInstantiate(browser, server.url, bundle.optimised);
+    const agent = await measureAgent({ smoke });
     const worst = transmit.reduce((a, t) => (t.overhead_us_per_apdu.median > a.overhead_us_per_apdu.median ? t : a));
     const sessionTrips = sessions.reduce((a, s) => a + s.round_trips.median, 0);
     const sessionMinimum = sessions.reduce((a, s) => a + s.round_trips_minimum.median, 0);
@@ -381,11 +383,12 @@ async function main() {
       bundle: bundle.result,
       instantiate_ms: instantiate,
       heap,
+      agent,
       vite_app: measureViteApp(root),
     };
     sanity(results);
     const rounded = round(results);
-    const markdown = table(rounded);
+    const markdown = `${table(rounded)}\n\n${agentTable(rounded.agent)}`;
     console.log(`\n${markdown}\n`);
     if (smoke) {
       console.log("bench smoke: ok");

@@ -31,6 +31,9 @@ step "cargo fmt --check" cargo fmt --all -- --check
 step "clippy (native)" cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 step "clippy (wasm32)" cargo clippy -p card-relay --all-targets --all-features --locked \
   --target wasm32-unknown-unknown -- -D warnings
+# macOS cannot be checked here: ring's build needs the macOS SDK.
+step "agent for Windows (cargo check, x86_64-pc-windows-gnu)" \
+  cargo check -p card-relay-agent --target x86_64-pc-windows-gnu --locked
 step "cargo test (native)" cargo test --workspace --locked
 step "cargo test (native, simulator feature)" cargo test -p card-relay --all-features --locked
 step "TypeScript consumer (tsc --noEmit)" npx --no-install tsc -p tests/ts/tsconfig.json

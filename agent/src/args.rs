@@ -24,6 +24,8 @@ options:
                              terminal); typed on the reader's PIN pad where it has one
       --dialect <d>          openscdp (default), gp or seram (GP SERAM: <url> is the Remote
                              Agent's endpoint base)
+      --usb                  raw CCID through USB, for readers no system driver serves
+                             (with -l: list the USB readers)
       --simulator [profile]  a simulated CCID reader (libccid profile name, default \"default\")
       --card <card>          the simulated card: seed (default) or pin (PIN 123456)
       --show-secrets         show VERIFY data in the trace
@@ -52,6 +54,8 @@ pub struct Options {
     pub pin: Option<Option<String>>,
     /// `openscdp` or `gp`.
     pub dialect: String,
+    /// `--usb`: raw CCID over USB instead of PC/SC.
+    pub usb: bool,
     /// `--simulator`: the reader profile.
     pub simulator: Option<String>,
     /// `--card`: `seed` or `pin`.
@@ -94,6 +98,7 @@ pub fn parse(argv: &[String]) -> Result<Options, UsageError> {
         verbosity: 1,
         pin: None,
         dialect: "openscdp".into(),
+        usb: false,
         simulator: None,
         card: "seed".into(),
         show_secrets: false,
@@ -142,6 +147,7 @@ pub fn parse(argv: &[String]) -> Result<Options, UsageError> {
                     None => "default".into(),
                 });
             }
+            "--usb" => out.usb = true,
             "--card" => out.card = value(&mut args)?,
             "--show-secrets" => out.show_secrets = true,
             "-h" | "--help" => out.help = true,

@@ -15,6 +15,7 @@ mod png;
 mod terminal;
 #[cfg(test)]
 mod tests;
+mod usb;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -267,6 +268,16 @@ async fn list(options: &Options, out: &Out) -> Result<(), CliError> {
         out.line(0, &format!("0: Simulated reader ({profile}) (simulator)"));
         return Ok(());
     }
+    if options.usb {
+        let readers = usb::readers().await?;
+        if readers.is_empty() {
+            out.line(0, "No USB smart card reader found.");
+        }
+        for (i, r) in readers.iter().enumerate() {
+            out.line(0, &format!("{i}: {} (USB)", r.name));
+        }
+        return Ok(());
+    }
     let pcsc = system_pcsc()?;
     let readers = blocking(move || pcsc.readers()).await?;
     if readers.is_empty() {
@@ -284,15 +295,19 @@ async fn list(options: &Options, out: &Out) -> Result<(), CliError> {
 }
 
 /// The reader named (exactly, else by a case-insensitive part), or the first.
-fn choose<'a>(readers: &'a [ReaderInfo], name: Option<&str>) -> Option<&'a ReaderInfo> {
+fn choose<'a, T>(
+    readers: &'a [T],
+    name: Option<&str>,
+    name_of: impl Fn(&T) -> &str,
+) -> Option<&'a T> {
     let Some(name) = name else {
         return readers.first();
     };
     let lower = name.to_lowercase();
-    readers.iter().find(|r| r.name == name).or_else(|| {
+    readers.iter().find(|r| name_of(r) == name).or_else(|| {
         readers
             .iter()
-            .find(|r| r.name.to_lowercase().contains(&lower))
+            .find(|r| name_of(r).to_lowercase().contains(&lower))
     })
 }
 
@@ -311,7 +326,7 @@ async fn open_pcsc(
     loop {
         let source = Arc::clone(&pcsc);
         let readers = blocking(move || source.readers()).await?;
-        match choose(&readers, reader) {
+        match choose(&readers, reader, |r: &ReaderInfo| &r.name) {
             None if !asked_reader => {
                 asked_reader = true;
                 say(&match reader {
@@ -386,40 +401,23 @@ async fn update(options: &Options, out: &Out, abort: &Abort) -> Result<UpdateRes
     #[cfg(feature = "simulator")]
     if let Some(profile) = &options.simulator {
         let driver = open_simulator(profile, &options.card).await?;
-        out.line(
-            2,
-            &format!(
-                "Reader: {} ({} level{})",
-                driver.reader_name(),
-                driver.exchange_level().name(),
-                if driver.description().descriptor().pin_verify() {
-                    ", PIN pad"
-                } else {
-                    ""
-                }
-            ),
-        );
-        let pad = driver.description().descriptor().pin_verify();
-        let verify_on_pad = async |pin: PinVerify| {
-            let op = card_relay::reader::Operation::VerifyPin { slot: 0, pin };
-            match driver.run(op, Some(abort)).await? {
-                card_relay::reader::Completion::Response(r) => Ok(r),
-                _ => Err(DriverError::Channel {
-                    code: ErrorCode::Protocol,
-                    message: "pin pad gave no response".into(),
-                }),
-            }
+        return ccid_update(driver, http, options, out, abort).await;
+    }
+    if options.usb {
+        let readers = usb::readers().await?;
+        let Some(reader) = choose(&readers, options.reader.as_deref(), |r| &r.name) else {
+            return Err(CliError::new(
+                ErrorCode::Disconnected.as_str(),
+                "no usb smart card reader found",
+            )
+            .with_hint(route_hint(ErrorCode::Disconnected)));
         };
-        let http = TemplateHttp {
-            http,
-            before_post: Box::new(|| {}),
-        };
-        let result = session(&driver, pad, verify_on_pad, &http, options, out, abort).await;
-        if options.reset && result.is_ok() {
-            let _ = driver.power_off(0).await;
-        }
-        driver.close().await;
-        return result;
+        let clock: Rc<dyn Clock> = Rc::new(TokioClock(Instant::now()));
+        let transport = usb::NusbTransport::new(reader.info.clone());
+        let driver = card_relay::driver::CcidDriver::open(transport, clock)
+            .await
+            .map_err(usb::cli_error)?;
+        return ccid_update(driver, http, options, out, abort).await;
     }
     #[cfg(not(feature = "simulator"))]
     if options.simulator.is_some() {
@@ -461,6 +459,50 @@ async fn update(options: &Options, out: &Out, abort: &Abort) -> Result<UpdateRes
     )
     .await;
     channel.close(options.reset).await;
+    result
+}
+
+/// One card update through the project's CCID driver (the simulated reader, `--usb`).
+async fn ccid_update<U: card_relay::driver::usb::UsbTransport + 'static>(
+    driver: card_relay::driver::CcidDriver<U>,
+    http: AgentHttp,
+    options: &Options,
+    out: &Out,
+    abort: &Abort,
+) -> Result<UpdateResult, CliError> {
+    out.line(
+        2,
+        &format!(
+            "Reader: {} ({} level{})",
+            driver.reader_name(),
+            driver.exchange_level().name(),
+            if driver.description().descriptor().pin_verify() {
+                ", PIN pad"
+            } else {
+                ""
+            }
+        ),
+    );
+    let pad = driver.description().descriptor().pin_verify();
+    let verify_on_pad = async |pin: PinVerify| {
+        let op = card_relay::reader::Operation::VerifyPin { slot: 0, pin };
+        match driver.run(op, Some(abort)).await? {
+            card_relay::reader::Completion::Response(r) => Ok(r),
+            _ => Err(DriverError::Channel {
+                code: ErrorCode::Protocol,
+                message: "pin pad gave no response".into(),
+            }),
+        }
+    };
+    let http = TemplateHttp {
+        http,
+        before_post: Box::new(|| {}),
+    };
+    let result = session(&driver, pad, verify_on_pad, &http, options, out, abort).await;
+    if options.reset && result.is_ok() {
+        let _ = driver.power_off(0).await;
+    }
+    driver.close().await;
     result
 }
 
