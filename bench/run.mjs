@@ -7,11 +7,13 @@
 //                                 then exits 1 if the production bundle is over its target
 //   node bench/run.mjs --smoke    a few iterations, checks that every figure is sane, writes nothing
 import { execFileSync } from "node:child_process";
+import { measureAgent, agentTable } from "./agent.mjs";
 import { readFileSync, writeFileSync, mkdtempSync, copyFileSync, rmSync, readdirSync, existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { gzipSync, constants as zlib } from "node:zlib";
 import { startServer, launchBrowser, root } from "../tests/e2e/harness.mjs";
+import { measureViteApp, viteAppTable } from "./vite-app.mjs";
 
 const smoke = process.argv.includes("--smoke");
 
@@ -335,6 +337,7 @@ function table(results) {
     `| instantiate (compile + instantiate, median) | ${results.instantiate_ms.median.toFixed(1)} ms | reported | |`,
     `| wasm memory before / after | ${h.wasm_memory_before_bytes} / ${h.wasm_memory_after_bytes} | reported | |`,
   );
+  lines.push(...viteAppTable(results.vite_app));
   return lines.join("\n");
 }
 
@@ -361,6 +364,7 @@ async function main() {
     await page.close();
     const bundle = measureBundle();
     const instantiate = await measureInstantiate(browser, server.url, bundle.optimised);
+    const agent = await measureAgent({ smoke });
     // The target is per single-message APDU in every case; multi-message cases are reported
     // per extra message (issue 18).
     const singles = transmit.filter((t) => t.ccid_messages_per_apdu === 1);
@@ -406,10 +410,12 @@ async function main() {
       bundle: bundle.result,
       instantiate_ms: instantiate,
       heap,
+      agent,
+      vite_app: measureViteApp(root),
     };
     sanity(results);
     const rounded = round(results);
-    const markdown = table(rounded);
+    const markdown = `${table(rounded)}\n\n${agentTable(rounded.agent)}`;
     console.log(`\n${markdown}\n`);
     const over = results.targets.bundle_gzip_bytes
       ? null

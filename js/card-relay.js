@@ -1,3 +1,4 @@
+// @ts-check
 // card-relay — the JavaScript API, designed in this one file (types: card-relay.d.ts).
 //
 //   import init, { CardReader, cardUpdate, CardRelayError } from "card-relay";
@@ -10,10 +11,34 @@
 // `CardRelayError` with a stable `code`.
 import init, { ReaderCore, SmartCardCore, runCardUpdate, version } from "./card_relay.js";
 
+// The published types (card-relay.d.ts) type this file: tsc checks both against each other
+// (tests/ts/tsconfig.layer.json).
+/** @typedef {import("card-relay").CardRelayErrorCode} CardRelayErrorCode */
+/** @typedef {import("card-relay").CardReaderEventType} CardReaderEventType */
+/** @typedef {import("card-relay").UsbDeviceLike} UsbDeviceLike */
+/** @typedef {import("card-relay").ExchangeLevel} ExchangeLevel */
+/** @typedef {import("card-relay").OpenSmartCardOptions} OpenSmartCardOptions */
+/** @typedef {import("card-relay").SmartCardResourceManagerLike} SmartCardResourceManagerLike */
+/** @typedef {import("card-relay").SlotOptions} SlotOptions */
+/** @typedef {import("card-relay").CancellableSlotOptions} CancellableSlotOptions */
+/** @typedef {import("card-relay").SlotStatus} SlotStatus */
+/** @typedef {import("card-relay").CardUpdateOptions} CardUpdateOptions */
+/** @typedef {import("card-relay").CardUpdateResult} CardUpdateResult */
+/** @typedef {import("card-relay").LegacyRequest} LegacyRequest */
+/** @typedef {import("card-relay").AgentReader} AgentReader */
+/**
+ * The WebAssembly side of a CardReader: members a Web Smart Card API reader does not have
+ * are undefined there.
+ * @typedef {ReaderCore | (SmartCardCore & Partial<ReaderCore>)} Core
+ */
+
 export default init;
 export { version };
 
-/** Every error code a CardRelayError can carry. */
+/**
+ * Every error code a CardRelayError can carry.
+ * @type {readonly CardRelayErrorCode[]}
+ */
 export const ERROR_CODES = Object.freeze([
   "protected-interface",
   "unsupported-reader",
@@ -35,6 +60,9 @@ export const ERROR_CODES = Object.freeze([
   "csp-blocked",
   "internal",
   "service-unavailable",
+  "agent-unreachable",
+  "agent-refused",
+  "agent-busy",
 ]);
 
 /**
@@ -44,9 +72,14 @@ export const ERROR_CODES = Object.freeze([
  * `instanceof CardRelayError` recognises them too.
  */
 export class CardRelayError extends Error {
+  /**
+   * @param {CardRelayErrorCode} code
+   * @param {string} message
+   * @param {{ hint?: string, status?: number, cause?: unknown }} [options]
+   */
   constructor(code, message, { hint, status, cause } = {}) {
     super(message, cause === undefined ? undefined : { cause });
-    this.name = "CardRelayError";
+    this.name = /** @type {const} */ ("CardRelayError");
     this.code = code;
     if (hint !== undefined) this.hint = hint;
     if (status !== undefined) this.status = status;
@@ -66,6 +99,7 @@ export class CardRelayError extends Error {
  * expose CCID under vendor class 0xFF (libccid's reader corpus; the only ones an ordinary
  * Chrome page may claim). A native test checks this list against the 691 descriptor dumps.
  */
+/** @type {readonly (readonly [number, number])[]} */
 export const VENDOR_CLASS_CCID_READERS = Object.freeze([
   // VENDOR-CLASS-READERS-BEGIN
   [0x046a, 0x003e], // CherrySmartTerminalST2XXX
@@ -95,6 +129,7 @@ export const VENDOR_CLASS_CCID_READERS = Object.freeze([
   // VENDOR-CLASS-READERS-END
 ]);
 
+/** @type {readonly USBDeviceFilter[]} */
 export const CCID_FILTERS = Object.freeze([
   { classCode: 0x0b },
   ...VENDOR_CLASS_CCID_READERS.map(([vendorId, productId]) => ({ vendorId, productId })),
@@ -104,9 +139,15 @@ const CORE = Symbol("core");
 
 /** An event about a reader: `cardinserted`, `cardremoved`, `disconnected`, `hardwareerror`. */
 export class CardReaderEvent extends Event {
-  constructor(type, slot) {
+  /**
+   * @param {CardReaderEventType} type
+   * @param {number} [slot]
+   * @param {number} [code] bHardwareErrorCode of a `hardwareerror` (CCID 1.1 §6.3.2)
+   */
+  constructor(type, slot, code) {
     super(type);
     this.slot = slot;
+    this.code = code;
   }
 }
 
@@ -297,7 +338,14 @@ export class CardReader extends EventTarget {
   #listeners = new Set();
   #route;
 
-  /** Not for direct use: see CardReader.request(), CardReader.open(), CardReader.openSmartCard(). */
+  /**
+   * Not for direct use: see CardReader.request(), CardReader.open(), CardReader.openSmartCard().
+   * @param {symbol} token
+   * @param {Core} core
+   * @param {UsbDeviceLike | null} device
+   * @param {USB | null} [bus]
+   * @param {"webusb" | "smartcard"} [route]
+   */
   constructor(token, core, device, bus = usb(), route = "webusb") {
     super();
     if (token !== CORE) {
@@ -307,14 +355,14 @@ export class CardReader extends EventTarget {
     this.#device = device;
     this.#route = route;
     core.setListening(false);
-    core.setEventHandler((type, slot) => {
+    core.setEventHandler((type, slot, code) => {
       if (type === "disconnected") this.#forgetDisconnectListener();
-      this.dispatchEvent(new CardReaderEvent(type, slot));
+      this.dispatchEvent(new CardReaderEvent(type, slot, code));
     });
     this.#bus = bus;
     if (bus?.addEventListener) {
       this.#onDisconnect = (event) => {
-        if (event.device === device) core.markDisconnected();
+        if (event.device === device) core.markDisconnected?.();
       };
       bus.addEventListener("disconnect", this.#onDisconnect);
     }
@@ -323,6 +371,9 @@ export class CardReader extends EventTarget {
   /**
    * Opens the browser's reader chooser (must run in a user gesture, e.g. a click handler)
    * and opens the chosen reader. `filters` replaces the default CCID_FILTERS.
+   *
+   * @param {{ filters?: USBDeviceFilter[] }} [options]
+   * @returns {Promise<CardReader>}
    */
   static async request({ filters } = {}) {
     const bus = usb();
@@ -335,7 +386,7 @@ export class CardReader extends EventTarget {
     }
     let device;
     try {
-      device = await bus.requestDevice({ filters: filters ?? CCID_FILTERS });
+      device = await bus.requestDevice({ filters: filters ?? /** @type {USBDeviceFilter[]} */ (CCID_FILTERS) });
     } catch (e) {
       if (e?.name === "NotFoundError") {
         throw new CardRelayError("aborted", "no reader was chosen", { cause: e });
@@ -355,6 +406,9 @@ export class CardReader extends EventTarget {
    * The smart card readers among `bus.getDevices()` (default `navigator.usb`; in Node.js
    * the `usb` package's `new WebUSB({ allowAllDevices: true })`): devices with a class
    * 0x0B interface or listed in VENDOR_CLASS_CCID_READERS. Resolves to USBDevices, unopened.
+   *
+   * @param {USB} [bus]
+   * @returns {Promise<USBDevice[]>}
    */
   static async list(bus = usb()) {
     if (!bus) {
@@ -369,6 +423,10 @@ export class CardReader extends EventTarget {
   /**
    * Opens a device from `getDevices()`, or a simulated reader. `usb` is the WebUSB object
    * the device came from (default `navigator.usb`), watched for its `disconnect` event.
+   *
+   * @param {UsbDeviceLike} device
+   * @param {{ usb?: USB }} [options]
+   * @returns {Promise<CardReader>}
    */
   static async open(device, { usb: bus } = {}) {
     // A device of the Node.js `usb` package goes through an adapter (see NodeUsbDevice).
@@ -400,13 +458,20 @@ export class CardReader extends EventTarget {
    * listSmartCardReaders() (default: the first reader with a card, waiting for one if none
    * has; `signal` ends the wait). Connects in shared mode when a card is there, which may
    * show the permission prompt.
+   *
+   * @param {OpenSmartCardOptions} [options]
+   * @returns {Promise<CardReader>}
    */
   static async openSmartCard({ smartCard, reader, signal } = {}) {
     const core = await SmartCardCore.open(smartCard, reader, signal);
     return new CardReader(CORE, core, null, null, "smartcard");
   }
 
-  /** The reader names of a Web Smart Card API resource manager (default navigator.smartCard). */
+  /**
+   * The reader names of a Web Smart Card API resource manager (default navigator.smartCard).
+   * @param {{ smartCard?: SmartCardResourceManagerLike }} [options]
+   * @returns {Promise<string[]>}
+   */
   static listSmartCardReaders({ smartCard } = {}) {
     return SmartCardCore.list(smartCard);
   }
@@ -422,7 +487,7 @@ export class CardReader extends EventTarget {
   /** Number of card slots. */
   get slots() { return this.#core.slots; }
   /** "tpdu", "short-apdu" or "extended-apdu"; null on the smartcard route. */
-  get exchangeLevel() { return this.#core.exchangeLevel ?? null; }
+  get exchangeLevel() { return /** @type {ExchangeLevel | undefined} */ (this.#core.exchangeLevel) ?? null; }
   /** Whether the reader has a PIN pad. */
   get pinPad() { return this.#core.pinPad; }
   /** 11 (class 0x0B) or 255 (vendor class); null on the smartcard route. */
@@ -430,22 +495,39 @@ export class CardReader extends EventTarget {
   /** False once closed or unplugged. */
   get usable() { return this.#core.usable; }
 
-  /** Powers the card on; resolves to its ATR. */
+  /**
+   * Powers the card on; resolves to its ATR.
+   * @param {CancellableSlotOptions} [options]
+   * @returns {Promise<Uint8Array>}
+   */
   powerOn(options = {}) {
     return this.#core.powerOn(slotOf(options), options.signal);
   }
 
-  /** Powers the card off. */
+  /**
+   * Powers the card off.
+   * @param {SlotOptions} [options]
+   * @returns {Promise<void>}
+   */
   powerOff(options = {}) {
     return this.#core.powerOff(slotOf(options));
   }
 
-  /** Resolves to { present, powered, atr, protocol }. */
+  /**
+   * Resolves to { present, powered, atr, protocol }.
+   * @param {SlotOptions} [options]
+   * @returns {Promise<SlotStatus>}
+   */
   status(options = {}) {
     return this.#core.status(slotOf(options));
   }
 
-  /** Sends a command APDU; resolves to the response data followed by SW1 SW2. */
+  /**
+   * Sends a command APDU; resolves to the response data followed by SW1 SW2.
+   * @param {Uint8Array | ArrayBuffer | string} apdu bytes, or hex digits
+   * @param {CancellableSlotOptions} [options]
+   * @returns {Promise<Uint8Array>}
+   */
   transmit(apdu, options = {}) {
     return this.#core.transmit(apdu, slotOf(options), options.signal);
   }
@@ -515,7 +597,10 @@ function normalOrigin(origin) {
   }
 }
 
-/** Forgets an "always" approval; `origin` may be spelt any way URL parsing accepts. */
+/**
+ * Forgets an "always" approval; `origin` may be spelt any way URL parsing accepts.
+ * @param {string} origin
+ */
 export function revokeServer(origin) {
   const gone = normalOrigin(origin);
   const list = approvedServers().filter((o) => normalOrigin(o) !== gone);
@@ -533,6 +618,9 @@ function remember(origin) {
 /**
  * Checks a server URL: https anywhere, plain http only to localhost. Resolves relative
  * URLs against the page. Returns { url, origin, sameOrigin }.
+ *
+ * @param {string} url
+ * @returns {{ url: string, origin: string, sameOrigin: boolean }}
  */
 export function checkServerUrl(url) {
   let parsed;
@@ -549,6 +637,10 @@ export function checkServerUrl(url) {
   return { url: parsed.href, origin: parsed.origin, sameOrigin: parsed.origin === pageOrigin() };
 }
 
+/**
+ * @param {{ origin: string, sameOrigin: boolean }} target
+ * @param {CardUpdateOptions} options
+ */
 async function approve(target, options) {
   if (target.sameOrigin || approvedServers().some((o) => normalOrigin(o) === target.origin)) return;
   const answer = options.approve ? await options.approve(target.origin) : false;
@@ -588,6 +680,9 @@ function parseHex(text) {
  * sends VERIFY itself, so the PIN does not even pass through the page; `pinPad` may give
  * { minDigits, maxDigits, timeout (s), padding } and `onPinPad({ triesLeft })` is called
  * when the reader starts waiting. Otherwise `pin()` supplies the PIN.
+ *
+ * @param {CardReader} reader
+ * @param {CardUpdateOptions} options
  */
 async function verifyPin(reader, options) {
   const slot = slotOf(options);
@@ -666,10 +761,16 @@ async function verifyPin(reader, options) {
  * onNotification({ code, message, timeToCompletion }), onTrace(line), showSecrets, signal,
  * sessionId (RAM dialects: a JSESSIONID cookie, Node.js only). Resolves to { status, apdus,
  * roundTrips, durationMs, lastNotification, targetedApplication }.
+ *
+ * @param {CardReader | CardAgent} reader
+ * @param {string} url
+ * @param {CardUpdateOptions} [options]
+ * @returns {Promise<CardUpdateResult>}
  */
 export async function cardUpdate(reader, url, options = {}) {
+  if (reader instanceof CardAgent) return agentUpdate(reader, url, options);
   if (!(reader instanceof CardReader)) {
-    throw new CardRelayError("invalid-argument", "the first argument must be a CardReader");
+    throw new CardRelayError("invalid-argument", "the first argument must be a CardReader or an agent from connectAgent()");
   }
   const seram = options.dialect === "seram";
   if (seram && (typeof options.sessionId !== "string" || options.sessionId === "")) {
@@ -692,8 +793,8 @@ export async function cardUpdate(reader, url, options = {}) {
   const fetch = await sessionFetch();
   try {
     const run = reader.route === "smartcard"
-      ? (url, opts) => reader[CORE].runUpdate(url, opts)
-      : (url, opts) => runCardUpdate(reader[CORE], url, opts);
+      ? (url, opts) => /** @type {SmartCardCore} */ (reader[CORE]).runUpdate(url, opts)
+      : (url, opts) => runCardUpdate(/** @type {ReaderCore} */ (reader[CORE]), url, opts);
     return await run(target.url, {
       fetch,
       dialect: options.dialect,
@@ -782,6 +883,9 @@ async function sessionFetch() {
  * `http://localhost:27001/<x>.png?url=…&sessionId=…&pinrequired=…`, into cardUpdate options:
  * { url, sessionId, pinRequired }. Values are URL-decoded (the Java daemon truncated URLs
  * containing "=" or "&").
+ *
+ * @param {string} legacyUrl
+ * @returns {LegacyRequest}
  */
 export function parseLegacyUrl(legacyUrl) {
   let parsed;
@@ -808,6 +912,11 @@ export function parseLegacyUrl(legacyUrl) {
 /**
  * Runs the update an old `<img src="http://localhost:27001/…">` page asked for. In a
  * browser the sessionId is not sent (the page's own cookies carry the session).
+ *
+ * @param {CardReader} reader
+ * @param {string} legacyUrl
+ * @param {CardUpdateOptions} [options]
+ * @returns {Promise<CardUpdateResult>}
  */
 export function cardUpdateFromLegacyUrl(reader, legacyUrl, options = {}) {
   const { url, sessionId, pinRequired } = parseLegacyUrl(legacyUrl);
@@ -815,4 +924,304 @@ export function cardUpdateFromLegacyUrl(reader, legacyUrl, options = {}) {
   if (pinRequired !== undefined && merged.pinRequired === undefined) merged.pinRequired = pinRequired;
   if (sessionId !== undefined && globalThis.document === undefined) merged.sessionId = sessionId;
   return cardUpdate(reader, url, merged);
+}
+
+// ---------------------------------------------------------------------------------------
+// The local agent route: `card-relay --daemon` runs the update over PC/SC and streams its
+// progress back (its page API: GET /v1/info, POST /v1/card-update with newline-delimited
+// JSON events). Plain fetch, no WebAssembly: the agent runs the protocol.
+
+/** Where `card-relay --daemon` listens unless told otherwise. */
+export const DEFAULT_AGENT_ORIGIN = "http://127.0.0.1:27001";
+
+/** How long connectAgent() waits for the agent's /v1/info before `agent-unreachable`. */
+export const AGENT_CONNECT_TIMEOUT_MS = 2000;
+
+const AGENT = Symbol("agent");
+
+const AGENT_HINTS = Object.freeze({
+  "agent-unreachable":
+    "The card-relay agent did not answer: install or start it (card-relay --daemon), " +
+    "and allow this site to reach it (the browser's local network permission).",
+  "agent-refused":
+    "The card-relay agent refused this site: approve it at the agent's terminal, or " +
+    "add its origin to the agent's origins file.",
+  "agent-busy": "The card-relay agent is running another update: wait for it to end, then try again.",
+});
+
+function agentError(code, message, cause) {
+  return new CardRelayError(code, message, { hint: AGENT_HINTS[code], cause });
+}
+
+/**
+ * A signal that aborts when `signal` does or after `ms`; `done()` drops the timer.
+ * (AbortSignal.any is not in every browser this library supports.)
+ */
+function boundedSignal(signal, ms) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException("timed out", "TimeoutError")), ms);
+  const forward = () => controller.abort(signal.reason);
+  if (signal?.aborted) forward();
+  else signal?.addEventListener("abort", forward, { once: true });
+  return {
+    signal: controller.signal,
+    done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", forward);
+    },
+  };
+}
+
+function agentOrigin(origin) {
+  let parsed;
+  try {
+    parsed = new URL(String(origin));
+  } catch (e) {
+    throw new CardRelayError("invalid-argument", `not an agent origin: ${origin}`, { cause: e });
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw new CardRelayError("invalid-argument", `not an agent origin: ${origin}`);
+  }
+  return parsed.origin;
+}
+
+/** GET /v1/info within AGENT_CONNECT_TIMEOUT_MS: `{ version, readers? }`. */
+async function agentInfo(origin, signal) {
+  const bound = boundedSignal(signal, AGENT_CONNECT_TIMEOUT_MS);
+  try {
+    const response = await fetch(`${origin}/v1/info`, { signal: bound.signal, cache: "no-store", credentials: "omit" });
+    if (!response.ok) {
+      throw agentError("agent-unreachable", `the agent at ${origin} answered http ${response.status}`);
+    }
+    const info = await response.json().catch(() => null);
+    if (typeof info?.version !== "string") {
+      throw agentError("agent-unreachable", `${origin} is not a card-relay agent`);
+    }
+    return info;
+  } catch (e) {
+    if (e instanceof CardRelayError) throw e;
+    if (signal?.aborted) throw new CardRelayError("aborted", "aborted while connecting to the agent", { cause: e });
+    if (bound.signal.aborted) {
+      throw agentError("agent-unreachable", `no answer from the agent at ${origin} within ${AGENT_CONNECT_TIMEOUT_MS} ms`, e);
+    }
+    throw agentError("agent-unreachable", `the agent at ${origin} cannot be reached`, e);
+  } finally {
+    bound.done();
+  }
+}
+
+/**
+ * The local agent (`card-relay --daemon`), as connectAgent() found it. cardUpdate() takes it
+ * in place of a CardReader.
+ */
+export class CardAgent {
+  #origin;
+  #version;
+
+  /**
+   * Not for direct use: see connectAgent().
+   * @param {symbol} token
+   * @param {string} origin
+   * @param {{ version: string }} info
+   */
+  constructor(token, origin, info) {
+    if (token !== AGENT) throw new TypeError("use connectAgent()");
+    this.#origin = origin;
+    this.#version = info.version;
+  }
+
+  /** The agent's origin, e.g. "http://127.0.0.1:27001". */
+  get origin() { return this.#origin; }
+  /** The agent's version. */
+  get version() { return this.#version; }
+  /**
+   * "agent": the update runs in the local agent, over PC/SC.
+   * @returns {"agent"}
+   */
+  get route() { return "agent"; }
+
+  /**
+   * The agent's PC/SC readers, `[{ name, cardPresent }]`; null while this page's origin is
+   * not approved (the agent shows reader names to approved origins only: they identify a
+   * machine). Rejects with `agent-unreachable` when the agent is gone.
+   *
+   * @param {{ signal?: AbortSignal }} [options]
+   * @returns {Promise<AgentReader[] | null>}
+   */
+  async readers({ signal } = {}) {
+    const info = await agentInfo(this.#origin, signal);
+    if (!Array.isArray(info.readers)) return null;
+    return info.readers
+      .filter((r) => typeof r?.name === "string")
+      .map((r) => ({ name: r.name, cardPresent: Boolean(r.cardPresent) }));
+  }
+}
+
+/**
+ * Finds the local agent at `origin` (default DEFAULT_AGENT_ORIGIN): resolves to a CardAgent,
+ * or rejects with `agent-unreachable` within AGENT_CONNECT_TIMEOUT_MS when nothing answers
+ * there (not installed, not running, or the browser's local network permission refused).
+ *
+ * @param {{ origin?: string, signal?: AbortSignal }} [options]
+ * @returns {Promise<CardAgent>}
+ */
+export async function connectAgent({ origin = DEFAULT_AGENT_ORIGIN, signal } = {}) {
+  const normal = agentOrigin(origin);
+  const info = await agentInfo(normal, signal);
+  return new CardAgent(AGENT, normal, info);
+}
+
+/** Statuses the agent refuses a page with before any stream starts. */
+function agentStatusError(status, body, origin) {
+  if (body && typeof body.code === "string" && ERROR_CODES.includes(body.code)) {
+    return new CardRelayError(body.code, String(body.message ?? `agent: http ${status}`), {
+      hint: typeof body.hint === "string" ? body.hint : AGENT_HINTS[body.code],
+      status: typeof body.status === "number" ? body.status : undefined,
+    });
+  }
+  if (status === 401 || status === 403) return agentError("agent-refused", `the agent at ${origin} refused this page`);
+  if (status === 409 || status === 423 || status === 429 || status === 503) {
+    return agentError("agent-busy", "the agent is running another update");
+  }
+  return new CardRelayError("protocol", `the agent answered http ${status}`);
+}
+
+/** The agent's newline-delimited JSON events, one object at a time. */
+async function* ndjson(body) {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffered = "";
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      buffered += done ? decoder.decode() : decoder.decode(value, { stream: true });
+      let newline;
+      while ((newline = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, newline).trim();
+        buffered = buffered.slice(newline + 1);
+        if (line) yield parseEvent(line);
+      }
+      if (buffered.length > 1 << 20) throw new CardRelayError("protocol", "agent event longer than 1 MiB");
+      if (done) {
+        if (buffered.trim()) yield parseEvent(buffered.trim());
+        return;
+      }
+    }
+  } finally {
+    // Closing the stream closes the request: the agent cancels the update.
+    reader.cancel().catch(() => {});
+  }
+}
+
+function parseEvent(line) {
+  let event;
+  try {
+    event = JSON.parse(line);
+  } catch (e) {
+    throw new CardRelayError("protocol", "the agent sent an event that is not json", { cause: e });
+  }
+  if (event === null || typeof event !== "object" || typeof (event.type ?? event.event) !== "string") {
+    throw new CardRelayError("protocol", "the agent sent an event without a type");
+  }
+  return event;
+}
+
+/**
+ * cardUpdate() through the local agent. The agent asks its user for the page's origin, the
+ * server and a PIN (terminal or PIN pad): `approve` and `pin` are not used on this route.
+ *
+ * @param {CardAgent} agent
+ * @param {string} url
+ * @param {CardUpdateOptions} options
+ * @returns {Promise<CardUpdateResult>}
+ */
+async function agentUpdate(agent, url, options) {
+  const seram = options.dialect === "seram";
+  if (seram && (typeof options.sessionId !== "string" || options.sessionId === "")) {
+    throw new CardRelayError("invalid-argument", "the seram dialect needs a sessionId");
+  }
+  const target = checkServerUrl(url);
+  if (options.signal?.aborted) throw new CardRelayError("aborted", "aborted before start");
+  const request = { url: target.url, dialect: options.dialect ?? "openscdp" };
+  if (options.sessionId !== undefined) request.sessionId = options.sessionId;
+  if (options.reader !== undefined) request.reader = String(options.reader);
+  if (options.pinRequired !== undefined && options.pinRequired !== false) request.pinRequired = options.pinRequired;
+  if (options.pinSelect !== undefined) request.pinSelect = String(options.pinSelect);
+  const started = performance.now();
+  const aborted = (e) => new CardRelayError("aborted", "the card update was cancelled", { cause: e });
+  let response;
+  try {
+    response = await fetch(`${agent.origin}/v1/card-update`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(request),
+      signal: options.signal,
+      cache: "no-store",
+      credentials: "omit",
+    });
+  } catch (e) {
+    if (options.signal?.aborted) throw aborted(e);
+    // The agent answers /v1/info to every origin but card updates (and their CORS) only to
+    // approved ones: reachable there means refused here.
+    const reachable = await agentInfo(agent.origin, options.signal).then(() => true, () => false);
+    if (reachable) throw agentError("agent-refused", `the agent at ${agent.origin} refused this page`, e);
+    throw agentError("agent-unreachable", `the agent at ${agent.origin} cannot be reached`, e);
+  }
+  if (!response.ok || !response.body) {
+    const text = await response.text().catch(() => "");
+    let body = null;
+    try {
+      body = JSON.parse(text.trim().split("\n").at(-1) ?? "");
+    } catch {
+      // Not JSON: the status decides.
+    }
+    throw agentStatusError(response.status, body, agent.origin);
+  }
+  let lastNotification = null;
+  try {
+    for await (const event of ndjson(response.body)) {
+      switch (event.type ?? event.event) {
+        case "notification":
+          lastNotification = {
+            code: Number(event.code),
+            message: String(event.message ?? ""),
+            timeToCompletion: typeof event.timeToCompletion === "number" ? event.timeToCompletion : null,
+          };
+          options.onNotification?.({ ...lastNotification });
+          break;
+        case "trace":
+          options.onTrace?.(String(event.line ?? event.text ?? ""));
+          break;
+        case "result":
+          return {
+            // The agent's statuses are the library's ("completed", "ended-by-server").
+            status: /** @type {CardUpdateResult["status"]} */ (String(event.status)),
+            apdus: Number(event.apdus ?? 0),
+            roundTrips: Number(event.roundTrips ?? 0),
+            durationMs: Number(event.durationMs ?? performance.now() - started),
+            lastNotification,
+            targetedApplication: event.targetedApplication ?? null,
+            route: "agent",
+          };
+        case "error":
+          throw new CardRelayError(
+            ERROR_CODES.includes(event.code) ? event.code : "protocol",
+            String(event.message ?? event.code ?? "the agent reported an error"),
+            {
+              hint: typeof event.hint === "string" ? event.hint : AGENT_HINTS[event.code],
+              status: typeof event.status === "number" ? event.status : undefined,
+            },
+          );
+        default:
+          // Events of later agent versions are skipped.
+          break;
+      }
+    }
+  } catch (e) {
+    if (e instanceof CardRelayError) throw e;
+    if (options.signal?.aborted) throw aborted(e);
+    throw agentError("agent-unreachable", "the agent's stream broke off", e);
+  }
+  if (options.signal?.aborted) throw aborted();
+  throw new CardRelayError("protocol", "the agent's stream ended without a result");
 }

@@ -10,4 +10,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 unset RUSTFLAGS
 bash scripts/setup.sh
 bash scripts/build.sh
+# The agent's figures (bench/agent.mjs): the release binary, pcsc-bench and the virtual card.
+cargo build --release -p card-relay-agent --bins --examples --locked
+# The Vite consumer app whose production bundle the bench reports (examples/vite-app/dist).
+bash scripts/consumer.sh
 node bench/run.mjs "$@"

@@ -6,7 +6,7 @@
 // bench/run.mjs). Property and export names are kept, so the wasm imports and the public
 // API are unchanged.
 // Usage: node scripts/package.mjs <out-dir> [--simulator]
-import { readFileSync, writeFileSync, copyFileSync } from "node:fs";
+import { readFileSync, writeFileSync, copyFileSync, existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { transformSync } from "esbuild";
@@ -27,15 +27,9 @@ if (simulator) {
 // Simulator build only (demo and tests): a virtual CCID reader shaped like a USBDevice.
 export { createSimulatedReader } from "./card_relay.js";
 `;
-  types += `
-/** Simulator build only: a virtual CCID reader shaped like a USBDevice. */
-export function createSimulatedReader(options?: {
-  profile?: string;
-  profileText?: string;
-  card?: SimulatedCard | null;
-  faults?: Record<string, unknown>;
-}): SimulatedReader;
-`;
+  // js/simulator.d.ts, a file tsc checks; its import names types card-relay.d.ts declares.
+  const simulatorTypes = readFileSync(path.join(root, "js/simulator.d.ts"), "utf8");
+  types += "\n" + simulatorTypes.replace(/^import type .*\n/m, "");
 }
 /** Minified ES module text (esbuild: whitespace, comments, local names; no bundling). */
 const minify = (code) => transformSync(code, { minify: true, format: "esm", legalComments: "none" }).code;
@@ -51,14 +45,25 @@ pkg.name = simulator ? "card-relay-simulator" : "card-relay";
 pkg.module = "card-relay.js";
 pkg.main = "card-relay.js";
 pkg.types = "card-relay.d.ts";
-pkg.exports = { ".": { types: "./card-relay.d.ts", default: "./card-relay.js" } };
+pkg.exports = {
+  ".": { types: "./card-relay.d.ts", default: "./card-relay.js" },
+  "./package.json": "./package.json",
+};
 pkg.files = Array.from(new Set([...(pkg.files ?? []), "card-relay.js", "card-relay.d.ts"]));
 delete pkg.bin;
-pkg.sideEffects = ["./card_relay.js", "./snippets/*"];
+// Only wasm-bindgen's glue runs code at import (prototype patches, a TextEncoder polyfill);
+// the API layer does not. A bundler may drop everything else that a page does not use.
+pkg.sideEffects = ["./card_relay.js"];
+if (existsSync(path.join(out, "snippets"))) pkg.sideEffects.push("./snippets/*");
 pkg.peerDependencies = undefined;
+// The published types reference the WebUSB types (`/// <reference types="w3c-web-usb" />`):
+// a TypeScript consumer needs them, so they are a dependency, not an optional one.
+pkg.dependencies = { "@types/w3c-web-usb": "^1.0.14" };
 // `usb` (the library's readers in Node.js: its WebUSB object; the native part comes prebuilt
 // in per-platform packages, nothing is compiled or downloaded at install time) is optional:
 // the browser API does without it.
-pkg.optionalDependencies = { "@types/w3c-web-usb": "^1.0.14", usb: "^3.1.0" };
+pkg.optionalDependencies = { usb: "^3.1.0" };
+// Cargo's `repository` is copied by wasm-pack; npm wants a URL there, so a bare name is dropped.
+if (!/^(git\+)?(https?|git|ssh):/.test(pkg.repository?.url ?? "")) delete pkg.repository;
 writeFileSync(pkgPath, JSON.stringify(pkg, null, 2) + "\n");
 console.error(`packaged ${path.relative(root, out)} as ${pkg.name}`);

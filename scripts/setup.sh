@@ -95,4 +95,15 @@ if ! seram_python_ok; then
   log "installing python3-jsonschema and python3-yaml"
   apt_install python3-jsonschema python3-yaml
 fi
+# 7. The agent's Windows check (scripts/test.sh): the rustup target, and MinGW's C compiler for
+#    ring's C and assembly parts.
+if [ ! -d "$(rustc --print sysroot)/lib/rustlib/x86_64-pc-windows-gnu/lib" ]; then
+  log "adding the x86_64-pc-windows-gnu target"
+  timeout -k 5 300 rustup target add x86_64-pc-windows-gnu >&2 ||
+    log "rustup could not add x86_64-pc-windows-gnu (the Windows check will fail)"
+fi
+if ! dpkg-query -W -f='${Status}' gcc-mingw-w64-x86-64 2>/dev/null | grep -q "install ok installed"; then
+  log "installing gcc-mingw-w64-x86-64"
+  apt_install gcc-mingw-w64-x86-64
+fi
 log "ready"

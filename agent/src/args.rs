@@ -7,6 +7,8 @@
 pub const USAGE: &str = "\
 usage: card-relay [options] <url>        run one card update against <url>
        card-relay -l                       list the smart card readers
+       card-relay --daemon                 serve old pages' <img> requests and the page API
+                                           on 127.0.0.1:27001
 
 options:
   -r, --reader <name>        use the reader whose name is or contains <name> (default: the first)
@@ -22,9 +24,15 @@ options:
                              terminal); typed on the reader's PIN pad where it has one
       --dialect <d>          openscdp (default), gp or seram (GP SERAM: <url> is the Remote
                              Agent's endpoint base)
+      --usb                  raw CCID through USB, for readers no system driver serves
+                             (with -l: list the USB readers)
       --simulator [profile]  a simulated CCID reader (libccid profile name, default \"default\")
       --card <card>          the simulated card: seed (default) or pin (PIN 123456)
       --show-secrets         show VERIFY data in the trace
+      --daemon               run the local daemon (old pages' <img> requests, the page API)
+      --port <n>             the daemon's port (default 27001; 0 picks a free one)
+      --servers-file <path>  the approved card update servers (default ~/.card-update-servers)
+      --origins-file <path>  the approved page origins (default ~/.card-relay-origins)
   -h, --help                 this text";
 
 /// What the user asked for.
@@ -46,6 +54,8 @@ pub struct Options {
     pub pin: Option<Option<String>>,
     /// `openscdp` or `gp`.
     pub dialect: String,
+    /// `--usb`: raw CCID over USB instead of PC/SC.
+    pub usb: bool,
     /// `--simulator`: the reader profile.
     pub simulator: Option<String>,
     /// `--card`: `seed` or `pin`.
@@ -54,6 +64,18 @@ pub struct Options {
     pub show_secrets: bool,
     /// `-h`.
     pub help: bool,
+    /// `--daemon`.
+    pub daemon: bool,
+    /// `--port`.
+    pub port: u16,
+    /// `--servers-file`.
+    pub servers_file: Option<String>,
+    /// `--origins-file`.
+    pub origins_file: Option<String>,
+    /// The PIN reference `-p` verifies (the daemon: the page's `pinRequired`).
+    pub pin_reference: u8,
+    /// An application SELECTed before the PIN check (the page's `pinSelect`).
+    pub pin_select: Option<Vec<u8>>,
 }
 
 /// A mistake on the command line: exit status 2 with the usage text.
@@ -76,10 +98,17 @@ pub fn parse(argv: &[String]) -> Result<Options, UsageError> {
         verbosity: 1,
         pin: None,
         dialect: "openscdp".into(),
+        usb: false,
         simulator: None,
         card: "seed".into(),
         show_secrets: false,
         help: false,
+        daemon: false,
+        port: 27001,
+        servers_file: None,
+        origins_file: None,
+        pin_reference: crate::pin::REFERENCE,
+        pin_select: None,
     };
     let mut args = argv.iter().peekable();
     while let Some(arg) = args.next() {
@@ -118,16 +147,19 @@ pub fn parse(argv: &[String]) -> Result<Options, UsageError> {
                     None => "default".into(),
                 });
             }
+            "--usb" => out.usb = true,
             "--card" => out.card = value(&mut args)?,
             "--show-secrets" => out.show_secrets = true,
             "-h" | "--help" => out.help = true,
-            "--daemon" => {
-                return Err(UsageError(
-                    "--daemon is not in this version yet: run the Node.js daemon \
-                     (node bin/card-relay.mjs --daemon)"
-                        .into(),
-                ))
+            "--daemon" => out.daemon = true,
+            "--port" => {
+                let v = value(&mut args)?;
+                out.port = v
+                    .parse()
+                    .map_err(|_| UsageError(format!("--port must be a port number, not {v}")))?;
             }
+            "--servers-file" => out.servers_file = Some(value(&mut args)?),
+            "--origins-file" => out.origins_file = Some(value(&mut args)?),
             _ if name.starts_with('-') && name != "-" => {
                 return Err(UsageError(format!("unknown option {arg}")))
             }
@@ -145,7 +177,7 @@ pub fn parse(argv: &[String]) -> Result<Options, UsageError> {
             out.dialect
         )));
     }
-    if out.dialect == "seram" && out.session_id.is_none() && !out.list && !out.help {
+    if out.dialect == "seram" && out.session_id.is_none() && !out.list && !out.help && !out.daemon {
         return Err(UsageError(
             "--dialect seram needs a session id (-s <id>)".into(),
         ));
@@ -156,7 +188,7 @@ pub fn parse(argv: &[String]) -> Result<Options, UsageError> {
             out.card
         )));
     }
-    if !out.help && !out.list && out.url.is_none() {
+    if !out.help && !out.list && !out.daemon && out.url.is_none() {
         return Err(UsageError("no url given".into()));
     }
     Ok(out)

@@ -4,14 +4,18 @@
 //! 2 usage) as the Node.js command line it replaces. See `card-relay --help`.
 #![forbid(unsafe_code)]
 
+mod approval;
 mod args;
+mod daemon;
 mod http;
 mod pcsc_api;
 mod pcsc_channel;
 mod pin;
+mod png;
 mod terminal;
 #[cfg(test)]
 mod tests;
+mod usb;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -22,7 +26,7 @@ use std::time::{Duration, Instant};
 use card_relay::channel::CardChannel;
 use card_relay::driver::sync::{race, Abort, Either};
 use card_relay::driver::update::{
-    card_update, HttpClient, HttpError, UpdateError, UpdateObserver, UpdateOptions,
+    card_update, HttpClient, HttpError, UpdateError, UpdateObserver, UpdateOptions, UpdateResult,
 };
 use card_relay::driver::usb::{Clock, LocalBoxFuture};
 use card_relay::driver::{DriverError, ErrorCode};
@@ -44,6 +48,8 @@ pub struct CliError {
     code: String,
     message: String,
     hint: Option<String>,
+    /// The HTTP status of a `server-error`.
+    status: Option<u16>,
 }
 
 impl CliError {
@@ -52,6 +58,7 @@ impl CliError {
             code: code.to_owned(),
             message: message.into(),
             hint: None,
+            status: None,
         }
     }
 
@@ -87,8 +94,10 @@ impl From<DriverError> for CliError {
     fn from(e: DriverError) -> Self {
         match e {
             DriverError::Channel { code, message } => CliError::coded(code, message),
-            other => CliError::new(other.code().as_str(), other.to_string())
-                .with_hint(other.code().hint()),
+            // A Web Smart Card row's own hint (`reset-card` on the PC/SC route too).
+            other => {
+                CliError::new(other.code().as_str(), other.to_string()).with_hint(other.hint())
+            }
         }
     }
 }
@@ -97,15 +106,20 @@ impl From<UpdateError> for CliError {
     fn from(e: UpdateError) -> Self {
         match e {
             UpdateError::Driver(d) => d.into(),
-            other => CliError::coded(other.code(), other.to_string()),
+            other => CliError {
+                status: other.http_status(),
+                ..CliError::coded(other.code(), other.to_string())
+            },
         }
     }
 }
 
-/// Prints by verbosity: level 0 always, 1 normally, 2 with `-v`.
-#[derive(Debug, Clone, Copy)]
+/// Prints by verbosity: level 0 always, 1 normally, 2 with `-v`; hands the session's
+/// events to `events` too (the daemon's page API).
+#[derive(Clone)]
 struct Out {
     verbosity: u8,
+    events: Option<Rc<dyn UpdateObserver>>,
 }
 
 impl Out {
@@ -120,9 +134,15 @@ impl Out {
 impl UpdateObserver for Out {
     fn notification(&self, n: &Notification) {
         self.line(1, &format!("Notification {}: {}", n.id, n.message));
+        if let Some(events) = &self.events {
+            events.notification(n);
+        }
     }
     fn trace(&self, line: &str) {
         self.line(1, line);
+        if let Some(events) = &self.events {
+            events.trace(line);
+        }
     }
 }
 
@@ -189,6 +209,7 @@ fn main() -> ExitCode {
 async fn run(options: Options) -> u8 {
     let out = Out {
         verbosity: options.verbosity,
+        events: None,
     };
     let abort = Rc::new(Abort::new());
     let on_signal = Rc::clone(&abort);
@@ -197,10 +218,13 @@ async fn run(options: Options) -> u8 {
             on_signal.abort();
         }
     });
-    let (what, result) = if options.list {
-        ("Listing", list(&options, out).await)
+    let (what, result) = if options.daemon {
+        ("Daemon", daemon::run(&options, &out, &abort).await)
+    } else if options.list {
+        ("Listing", list(&options, &out).await)
     } else {
-        ("Update", update(&options, out, &abort).await)
+        let result = update(&options, &out, &abort).await;
+        ("Update", result.and_then(|r| outcome(&r, &out)))
     };
     match result {
         Ok(()) => 0,
@@ -239,9 +263,19 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-async fn list(options: &Options, out: Out) -> Result<(), CliError> {
+async fn list(options: &Options, out: &Out) -> Result<(), CliError> {
     if let Some(profile) = &options.simulator {
         out.line(0, &format!("0: Simulated reader ({profile}) (simulator)"));
+        return Ok(());
+    }
+    if options.usb {
+        let readers = usb::readers().await?;
+        if readers.is_empty() {
+            out.line(0, "No USB smart card reader found.");
+        }
+        for (i, r) in readers.iter().enumerate() {
+            out.line(0, &format!("{i}: {} (USB)", r.name));
+        }
         return Ok(());
     }
     let pcsc = system_pcsc()?;
@@ -261,15 +295,19 @@ async fn list(options: &Options, out: Out) -> Result<(), CliError> {
 }
 
 /// The reader named (exactly, else by a case-insensitive part), or the first.
-fn choose<'a>(readers: &'a [ReaderInfo], name: Option<&str>) -> Option<&'a ReaderInfo> {
+fn choose<'a, T>(
+    readers: &'a [T],
+    name: Option<&str>,
+    name_of: impl Fn(&T) -> &str,
+) -> Option<&'a T> {
     let Some(name) = name else {
         return readers.first();
     };
     let lower = name.to_lowercase();
-    readers.iter().find(|r| r.name == name).or_else(|| {
+    readers.iter().find(|r| name_of(r) == name).or_else(|| {
         readers
             .iter()
-            .find(|r| r.name.to_lowercase().contains(&lower))
+            .find(|r| name_of(r).to_lowercase().contains(&lower))
     })
 }
 
@@ -288,7 +326,7 @@ async fn open_pcsc(
     loop {
         let source = Arc::clone(&pcsc);
         let readers = blocking(move || source.readers()).await?;
-        match choose(&readers, reader) {
+        match choose(&readers, reader, |r: &ReaderInfo| &r.name) {
             None if !asked_reader => {
                 asked_reader = true;
                 say(&match reader {
@@ -356,47 +394,30 @@ async fn verify_on_pcsc_pad(
     }
 }
 
-async fn update(options: &Options, out: Out, abort: &Abort) -> Result<(), CliError> {
+async fn update(options: &Options, out: &Out, abort: &Abort) -> Result<UpdateResult, CliError> {
     let url = options.url.clone().unwrap_or_default();
     check_server_url(&url).map_err(|(code, m)| CliError::coded(code, m))?;
     let http = AgentHttp::new();
     #[cfg(feature = "simulator")]
     if let Some(profile) = &options.simulator {
         let driver = open_simulator(profile, &options.card).await?;
-        out.line(
-            2,
-            &format!(
-                "Reader: {} ({} level{})",
-                driver.reader_name(),
-                driver.exchange_level().name(),
-                if driver.description().descriptor().pin_verify() {
-                    ", PIN pad"
-                } else {
-                    ""
-                }
-            ),
-        );
-        let pad = driver.description().descriptor().pin_verify();
-        let verify_on_pad = async |pin: PinVerify| {
-            let op = card_relay::reader::Operation::VerifyPin { slot: 0, pin };
-            match driver.run(op, Some(abort)).await? {
-                card_relay::reader::Completion::Response(r) => Ok(r),
-                _ => Err(DriverError::Channel {
-                    code: ErrorCode::Protocol,
-                    message: "pin pad gave no response".into(),
-                }),
-            }
+        return ccid_update(driver, http, options, out, abort).await;
+    }
+    if options.usb {
+        let readers = usb::readers().await?;
+        let Some(reader) = choose(&readers, options.reader.as_deref(), |r| &r.name) else {
+            return Err(CliError::new(
+                ErrorCode::Disconnected.as_str(),
+                "no usb smart card reader found",
+            )
+            .with_hint(route_hint(ErrorCode::Disconnected)));
         };
-        let http = TemplateHttp {
-            http,
-            before_post: Box::new(|| {}),
-        };
-        let result = session(&driver, pad, verify_on_pad, &http, options, out, abort).await;
-        if options.reset && result.is_ok() {
-            let _ = driver.power_off(0).await;
-        }
-        driver.close().await;
-        return result;
+        let clock: Rc<dyn Clock> = Rc::new(TokioClock(Instant::now()));
+        let transport = usb::NusbTransport::new(reader.info.clone());
+        let driver = card_relay::driver::CcidDriver::open(transport, clock)
+            .await
+            .map_err(usb::cli_error)?;
+        return ccid_update(driver, http, options, out, abort).await;
     }
     #[cfg(not(feature = "simulator"))]
     if options.simulator.is_some() {
@@ -441,6 +462,50 @@ async fn update(options: &Options, out: Out, abort: &Abort) -> Result<(), CliErr
     result
 }
 
+/// One card update through the project's CCID driver (the simulated reader, `--usb`).
+async fn ccid_update<U: card_relay::driver::usb::UsbTransport + 'static>(
+    driver: card_relay::driver::CcidDriver<U>,
+    http: AgentHttp,
+    options: &Options,
+    out: &Out,
+    abort: &Abort,
+) -> Result<UpdateResult, CliError> {
+    out.line(
+        2,
+        &format!(
+            "Reader: {} ({} level{})",
+            driver.reader_name(),
+            driver.exchange_level().name(),
+            if driver.description().descriptor().pin_verify() {
+                ", PIN pad"
+            } else {
+                ""
+            }
+        ),
+    );
+    let pad = driver.description().descriptor().pin_verify();
+    let verify_on_pad = async |pin: PinVerify| {
+        let op = card_relay::reader::Operation::VerifyPin { slot: 0, pin };
+        match driver.run(op, Some(abort)).await? {
+            card_relay::reader::Completion::Response(r) => Ok(r),
+            _ => Err(DriverError::Channel {
+                code: ErrorCode::Protocol,
+                message: "pin pad gave no response".into(),
+            }),
+        }
+    };
+    let http = TemplateHttp {
+        http,
+        before_post: Box::new(|| {}),
+    };
+    let result = session(&driver, pad, verify_on_pad, &http, options, out, abort).await;
+    if options.reset && result.is_ok() {
+        let _ = driver.power_off(0).await;
+    }
+    driver.close().await;
+    result
+}
+
 #[cfg(feature = "simulator")]
 async fn open_simulator(
     profile: &str,
@@ -477,9 +542,9 @@ async fn session<C, F>(
     verify_on_pad: F,
     http: &dyn HttpClient,
     options: &Options,
-    out: Out,
+    out: &Out,
     abort: &Abort,
-) -> Result<(), CliError>
+) -> Result<UpdateResult, CliError>
 where
     C: CardChannel + ?Sized,
     F: AsyncFnOnce(PinVerify) -> Result<Vec<u8>, DriverError>,
@@ -504,7 +569,10 @@ where
             }
         };
         let on_pad = || out.line(0, "Enter your PIN on the reader's keypad.");
-        pin::verify(channel, pin::REFERENCE, entry, on_pad, Some(abort)).await?;
+        if let Some(aid) = &options.pin_select {
+            pin::select(channel, aid, Some(abort)).await?;
+        }
+        pin::verify(channel, options.pin_reference, entry, on_pad, Some(abort)).await?;
     }
     let mut update_options = match (options.dialect.as_str(), &options.session_id) {
         ("seram", Some(id)) => card_relay::driver::seram::options(url, id.clone()),
@@ -522,7 +590,11 @@ where
     };
     update_options.show_secrets = options.show_secrets;
     let clock = TokioClock(Instant::now());
-    let result = card_update(channel, http, &clock, &update_options, &out, Some(abort)).await?;
+    Ok(card_update(channel, http, &clock, &update_options, out, Some(abort)).await?)
+}
+
+/// The command line's outcome of an update: a session the server ended is a failure.
+fn outcome(result: &UpdateResult, out: &Out) -> Result<(), CliError> {
     if let EndStatus::EndedByServer { message, .. } = &result.status {
         let message = result
             .last_notification

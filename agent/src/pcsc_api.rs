@@ -38,8 +38,9 @@ pub trait CardOps {
     fn control(&mut self, code: u32, input: &[u8]) -> Result<Vec<u8>, PcscError>;
     /// `SCardStatus`: the ATR and the protocol.
     fn status(&mut self) -> Result<(Vec<u8>, Protocol), PcscError>;
-    /// `SCardReconnect` with `SCARD_RESET_CARD` (shared, T=0 or T=1).
-    fn reconnect_reset(&mut self) -> Result<(), PcscError>;
+    /// `SCardReconnect` (shared, T=0 or T=1) with `SCARD_RESET_CARD` when `reset`, else
+    /// `SCARD_LEAVE_CARD` (re-establishing a handle another program's reset invalidated).
+    fn reconnect(&mut self, reset: bool) -> Result<(), PcscError>;
 }
 
 /// A connected card (`SCARDHANDLE`).
@@ -56,6 +57,27 @@ pub trait Pcsc: Send + Sync {
     fn readers(&self) -> Result<Vec<ReaderInfo>, PcscError>;
     /// `SCardConnect` in shared mode, T=0 or T=1.
     fn connect(&self, reader: &str) -> Result<Box<dyn PcscCard>, PcscError>;
+    /// A context of its own (`SCardEstablishContext`) for waiting on a reader's state, so
+    /// that the pending wait never holds up a call on the card's connection.
+    fn watcher(&self) -> Result<Box<dyn StatusWatch>, PcscError>;
+}
+
+/// `SCARD_STATE_CHANGED`: the event state differs from the current state given (PC/SC
+/// part 5 §3.1.4, pcsc-lite `pcsclite.h`).
+pub const STATE_CHANGED: u32 = 0x0002;
+/// `SCARD_STATE_UNKNOWN`: the reader is not (or no longer) known to the service.
+pub const STATE_UNKNOWN: u32 = 0x0004;
+/// `SCARD_STATE_PRESENT`: a card is in the reader.
+pub const STATE_PRESENT: u32 = 0x0020;
+
+/// `SCardGetStatusChange` on one reader, on a context of its own.
+pub trait StatusWatch: Send + Sync {
+    /// Waits until the state of `reader` differs from `current` (a `dwCurrentState`: state
+    /// bits, the insertion/removal counter in the high word) or `timeout` passes
+    /// (`SCARD_E_TIMEOUT`); answers the `dwEventState`, counter included.
+    fn wait(&self, reader: &str, current: u32, timeout: Duration) -> Result<u32, PcscError>;
+    /// `SCardCancel`: ends a pending [`StatusWatch::wait`] with `SCARD_E_CANCELLED`.
+    fn cancel(&self);
 }
 
 /// The system's PC/SC service.
@@ -111,6 +133,36 @@ impl Pcsc for SystemPcsc {
             .connect(&name, pcsc::ShareMode::Shared, pcsc::Protocols::ANY)?;
         Ok(Box::new(SystemCard(card)))
     }
+
+    fn watcher(&self) -> Result<Box<dyn StatusWatch>, PcscError> {
+        Ok(Box::new(SystemWatch(pcsc::Context::establish(
+            pcsc::Scope::User,
+        )?)))
+    }
+}
+
+/// The watcher's own `SCARDCONTEXT` (`SCardCancel` may come from another thread).
+struct SystemWatch(pcsc::Context);
+
+impl StatusWatch for SystemWatch {
+    fn wait(&self, reader: &str, current: u32, timeout: Duration) -> Result<u32, PcscError> {
+        let name = CString::new(reader).map_err(|_| PcscError::UnknownReader)?;
+        // `from_bits_retain` keeps the counter in the high word: pcsc-lite reports a change
+        // when it differs from the reader's, so a card swapped between two waits is seen.
+        let mut states = [pcsc::ReaderState::new(
+            name,
+            pcsc::State::from_bits_retain(current.into()),
+        )];
+        self.0.get_status_change(timeout, &mut states)?;
+        let [state] = &states;
+        // DWORD is 64 bits wide on LP64 pcsc-lite; the state bits are the low word.
+        let bits = u32::try_from(state.event_state().bits() & 0xFFFF).unwrap_or_default();
+        Ok(bits | (state.event_count() << 16))
+    }
+
+    fn cancel(&self) {
+        let _ = self.0.cancel();
+    }
 }
 
 struct SystemCard(pcsc::Card);
@@ -139,11 +191,16 @@ fn status(card: &pcsc::Card) -> Result<(Vec<u8>, Protocol), PcscError> {
     Ok((status.atr().to_vec(), protocol))
 }
 
-const RECONNECT: (pcsc::ShareMode, pcsc::Protocols, pcsc::Disposition) = (
-    pcsc::ShareMode::Shared,
-    pcsc::Protocols::ANY,
-    pcsc::Disposition::ResetCard,
-);
+/// `SCARD_RESET_CARD` or `SCARD_LEAVE_CARD`.
+fn disposition(reset: bool) -> pcsc::Disposition {
+    if reset {
+        pcsc::Disposition::ResetCard
+    } else {
+        pcsc::Disposition::LeaveCard
+    }
+}
+
+const SHARED: (pcsc::ShareMode, pcsc::Protocols) = (pcsc::ShareMode::Shared, pcsc::Protocols::ANY);
 
 impl CardOps for SystemCard {
     fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, PcscError> {
@@ -155,9 +212,8 @@ impl CardOps for SystemCard {
     fn status(&mut self) -> Result<(Vec<u8>, Protocol), PcscError> {
         status(&self.0)
     }
-    fn reconnect_reset(&mut self) -> Result<(), PcscError> {
-        let (share, protocols, disposition) = RECONNECT;
-        self.0.reconnect(share, protocols, disposition)
+    fn reconnect(&mut self, reset: bool) -> Result<(), PcscError> {
+        self.0.reconnect(SHARED.0, SHARED.1, disposition(reset))
     }
 }
 
@@ -173,9 +229,8 @@ impl CardOps for InTransaction<'_, '_> {
     fn status(&mut self) -> Result<(Vec<u8>, Protocol), PcscError> {
         status(self.0)
     }
-    fn reconnect_reset(&mut self) -> Result<(), PcscError> {
-        let (share, protocols, disposition) = RECONNECT;
-        self.0.reconnect(share, protocols, disposition)
+    fn reconnect(&mut self, reset: bool) -> Result<(), PcscError> {
+        self.0.reconnect(SHARED.0, SHARED.1, disposition(reset))
     }
 }
 
@@ -187,11 +242,6 @@ impl PcscCard for SystemCard {
     }
 
     fn disconnect(self: Box<Self>, reset: bool) {
-        let disposition = if reset {
-            pcsc::Disposition::ResetCard
-        } else {
-            pcsc::Disposition::LeaveCard
-        };
-        let _ = self.0.disconnect(disposition);
+        let _ = self.0.disconnect(disposition(reset));
     }
 }

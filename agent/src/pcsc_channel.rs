@@ -13,19 +13,37 @@
 //!   `SCardStatus`.
 //! - A card removed mid-session fails the command with `card-absent` and emits
 //!   [`DriverEvent::CardRemoved`].
+//! - Insert and remove events come from a watcher on a PC/SC context of its own and a
+//!   thread of its own, so its pending `SCardGetStatusChange` never holds up a command:
+//!   each wait gives the reader's last `dwEventState` as `dwCurrentState` (PC/SC part 5
+//!   §3.1.4), the insertion/removal counter pcsc-lite and WinSCard keep in its high word
+//!   included, so a card swapped between two waits shows as a removal and an insertion.
+//!   `SCARD_STATE_UNKNOWN` or an unknown reader is [`DriverEvent::Disconnected`]. Closing
+//!   the channel ends the wait with `SCardCancel`.
+//! - `SCARD_W_RESET_CARD` (another program reset the card, shared access) on a transmit or
+//!   a status: the handle is re-established with `SCardReconnect(SCARD_LEAVE_CARD)` and the
+//!   new ATR read, and the command fails with the hint the Web Smart Card API route gives
+//!   for `reset-card` ([`card_relay::driver::smartcard`]): what was selected or verified
+//!   on the card is lost, so carrying on would be wrong.
 
 use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use card_relay::channel::{transmit_t0, CardChannel, SlotState, T0TransmitError};
+use card_relay::driver::smartcard::classify;
 use card_relay::driver::sync::{race, Abort, Either};
 use card_relay::driver::{DriverError, DriverEvent, ErrorCode};
 use card_relay::proto::t0::T0Error;
 use tokio::sync::oneshot;
 
-use crate::pcsc_api::{CardOps, Pcsc, PcscCard, PcscError, Protocol};
+use crate::pcsc_api::{
+    CardOps, Pcsc, PcscCard, PcscError, Protocol, StatusWatch, STATE_CHANGED, STATE_PRESENT,
+    STATE_UNKNOWN,
+};
 
 /// Why a request to the card thread failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +56,14 @@ pub enum CardFailure {
     Closed,
     /// An answer without SW1 SW2.
     ShortResponse,
+    /// Another program reset the card (`SCARD_W_RESET_CARD` on `call`); the connection
+    /// was re-established and the card answered `atr`.
+    ResetByOther {
+        /// The failed call (`transmit`, `status`).
+        call: &'static str,
+        /// The ATR after the reset.
+        atr: Vec<u8>,
+    },
 }
 
 type Reply<T> = oneshot::Sender<Result<T, CardFailure>>;
@@ -111,13 +137,13 @@ impl Worker {
 fn serve(ops: &mut dyn CardOps, protocol: &mut Protocol, request: Request) {
     match request {
         Request::Transmit(apdu, reply) => {
-            let _ = reply.send(transmit(ops, *protocol, &apdu));
+            let _ = reply.send(transmit(ops, protocol, &apdu));
         }
         Request::Control(code, input, reply) => {
             let _ = reply.send(ops.control(code, &input).map_err(CardFailure::Pcsc));
         }
         Request::Reset(reply) => {
-            let result = ops.reconnect_reset().and_then(|()| ops.status());
+            let result = ops.reconnect(true).and_then(|()| ops.status());
             let result = result.map(|(atr, p)| {
                 *protocol = p;
                 atr
@@ -125,24 +151,45 @@ fn serve(ops: &mut dyn CardOps, protocol: &mut Protocol, request: Request) {
             let _ = reply.send(result.map_err(CardFailure::Pcsc));
         }
         Request::Status(reply) => {
-            let _ = reply.send(ops.status().map(|(atr, _)| atr).map_err(CardFailure::Pcsc));
+            let result = match ops.status() {
+                Ok((atr, _)) => Ok(atr),
+                Err(PcscError::ResetCard) => Err(after_reset(ops, protocol, "status")),
+                Err(e) => Err(CardFailure::Pcsc(e)),
+            };
+            let _ = reply.send(result);
         }
         Request::Begin | Request::End | Request::Disconnect(..) => {}
     }
 }
 
+/// Another program reset the card in shared mode: the handle stays invalid until
+/// `SCardReconnect` (PC/SC part 5 §3.1.8, `SCARD_W_RESET_CARD`), which leaves the card as it
+/// is; then the new ATR and protocol.
+fn after_reset(ops: &mut dyn CardOps, protocol: &mut Protocol, call: &'static str) -> CardFailure {
+    match ops.reconnect(false).and_then(|()| ops.status()) {
+        Ok((atr, p)) => {
+            *protocol = p;
+            CardFailure::ResetByOther { call, atr }
+        }
+        Err(e) => CardFailure::Pcsc(e),
+    }
+}
+
 fn transmit(
     ops: &mut dyn CardOps,
-    protocol: Protocol,
+    protocol: &mut Protocol,
     apdu: &[u8],
 ) -> Result<Vec<u8>, CardFailure> {
-    let result = match protocol {
+    let result = match *protocol {
         Protocol::T1 => ops.transmit(apdu).map_err(CardFailure::Pcsc),
         Protocol::T0 => transmit_t0(apdu, |tpdu| ops.transmit(tpdu)).map_err(|e| match e {
             T0TransmitError::T0(e) => CardFailure::T0(e),
             T0TransmitError::Transport(e) => CardFailure::Pcsc(e),
         }),
     };
+    if matches!(result, Err(CardFailure::Pcsc(PcscError::ResetCard))) {
+        return Err(after_reset(ops, protocol, "transmit"));
+    }
     let card_failed = match &result {
         Ok(response) => response.len() < 2,
         Err(CardFailure::Pcsc(e)) => !is_removal(e),
@@ -197,6 +244,10 @@ pub fn driver_error(failure: CardFailure) -> DriverError {
             "card answer shorter than sw1 sw2".into(),
         ),
         CardFailure::Pcsc(e) => pcsc_code(&e),
+        // The Web Smart Card API route's row for `reset-card`: the same code and hint.
+        CardFailure::ResetByOther { call, .. } => {
+            return classify(call, "SmartCardError", Some("reset-card"), "");
+        }
     };
     DriverError::Channel { code, message }
 }
@@ -240,14 +291,185 @@ fn lowercase(e: &PcscError) -> String {
 
 type EventSink = Box<dyn Fn(DriverEvent)>;
 
+/// What the watcher saw happen in the reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// A card came in.
+    Inserted,
+    /// The card went out.
+    Removed,
+    /// The reader went away (unplugged, or the service stopped).
+    Gone,
+}
+
+/// The watcher's knowledge of the reader between two waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    /// A card is in the reader.
+    pub present: bool,
+    /// The `dwCurrentState` of the next wait: the last `dwEventState` without
+    /// `SCARD_STATE_CHANGED`, `SCARD_STATE_UNAWARE` (0) before the first.
+    pub current: u32,
+    /// The insertion/removal counter (high word of `dwEventState`) once known.
+    pub counter: Option<u32>,
+}
+
+impl Seen {
+    /// Before the first wait: the channel connected to a card, so one is present.
+    pub fn connected() -> Self {
+        Seen {
+            present: true,
+            current: 0,
+            counter: None,
+        }
+    }
+
+    /// The changes a new `dwEventState` shows. The counter counts insertions and removals:
+    /// if it moved while presence looks the same, a card went out and in (or in and out)
+    /// between two waits.
+    pub fn update(&mut self, state: u32) -> Vec<Change> {
+        if state & STATE_UNKNOWN != 0 {
+            return vec![Change::Gone];
+        }
+        let present = state & STATE_PRESENT != 0;
+        let counter = state >> 16;
+        let moved = self
+            .counter
+            .is_some_and(|before| counter.wrapping_sub(before) & 0xFFFF != 0);
+        let changes = match (self.present, present) {
+            (true, false) => vec![Change::Removed],
+            (false, true) => vec![Change::Inserted],
+            (true, true) if moved => vec![Change::Removed, Change::Inserted],
+            (false, false) if moved => vec![Change::Inserted, Change::Removed],
+            _ => Vec::new(),
+        };
+        *self = Seen {
+            present,
+            current: state & !STATE_CHANGED,
+            counter: Some(counter),
+        };
+        changes
+    }
+}
+
+/// The longest single wait of the watcher: `SCardCancel` ends a pending wait at once, this
+/// bounds the case where the cancel came just before the wait began.
+const WATCH_SLICE: Duration = Duration::from_millis(500);
+
+/// The watcher thread: waits for changes of `reader` until stopped, sends what it sees.
+fn watch(
+    watch: &dyn StatusWatch,
+    reader: &str,
+    stop: &AtomicBool,
+    changes: &tokio::sync::mpsc::UnboundedSender<Change>,
+) {
+    let mut seen = Seen::connected();
+    while !stop.load(Ordering::SeqCst) {
+        let seen_now = match watch.wait(reader, seen.current, WATCH_SLICE) {
+            Ok(state) => seen.update(state),
+            Err(PcscError::Timeout) => continue,
+            Err(PcscError::Cancelled) => return,
+            Err(
+                PcscError::UnknownReader
+                | PcscError::ReaderUnavailable
+                | PcscError::NoReadersAvailable
+                | PcscError::NoService
+                | PcscError::ServiceStopped,
+            ) => vec![Change::Gone],
+            Err(_) => {
+                std::thread::sleep(WATCH_SLICE);
+                continue;
+            }
+        };
+        for change in seen_now {
+            if changes.send(change).is_err() || change == Change::Gone {
+                return;
+            }
+        }
+    }
+}
+
+/// The watcher of a channel: stopped and its wait cancelled when the channel closes.
+struct Watcher {
+    watch: Arc<dyn StatusWatch>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Watcher {
+    fn start(watch: Box<dyn StatusWatch>, reader: &str, shared: &Rc<Shared>) -> Option<Self> {
+        let watch: Arc<dyn StatusWatch> = Arc::from(watch);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (send, mut changes) = tokio::sync::mpsc::unbounded_channel();
+        let (thread_watch, thread_stop, name) =
+            (Arc::clone(&watch), Arc::clone(&stop), reader.to_owned());
+        std::thread::Builder::new()
+            .name("pc/sc watch".into())
+            .spawn(move || self::watch(thread_watch.as_ref(), &name, &thread_stop, &send))
+            .ok()?;
+        let shared: Weak<Shared> = Rc::downgrade(shared);
+        tokio::task::spawn_local(async move {
+            while let Some(change) = changes.recv().await {
+                match shared.upgrade() {
+                    Some(shared) => shared.apply(change),
+                    None => return,
+                }
+            }
+        });
+        Some(Watcher { watch, stop })
+    }
+
+    fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.watch.cancel();
+    }
+}
+
+/// What the channel and its watcher share: the card's state and the event sink.
+struct Shared {
+    atr: RefCell<Option<Vec<u8>>>,
+    present: Cell<bool>,
+    sink: RefCell<Option<EventSink>>,
+}
+
+impl Shared {
+    /// Emits an event for a change that is news (a removal seen by a failed command and
+    /// by the watcher is one removal).
+    fn apply(&self, change: Change) {
+        match change {
+            Change::Removed => {
+                self.atr.borrow_mut().take();
+                if self.present.replace(false) {
+                    self.emit(DriverEvent::CardRemoved(0));
+                }
+            }
+            Change::Inserted => {
+                if !self.present.replace(true) {
+                    self.emit(DriverEvent::CardInserted(0));
+                }
+            }
+            Change::Gone => {
+                self.atr.borrow_mut().take();
+                self.present.set(false);
+                self.emit(DriverEvent::Disconnected);
+            }
+        }
+    }
+
+    fn emit(&self, event: DriverEvent) {
+        if let Some(sink) = self.sink.borrow().as_ref() {
+            sink(event);
+        }
+    }
+}
+
 /// A card connected through PC/SC.
 pub struct PcscChannel {
     name: String,
     requests: mpsc::Sender<Request>,
-    atr: RefCell<Option<Vec<u8>>>,
+    shared: Rc<Shared>,
+    watcher: Option<Watcher>,
     in_transaction: Cell<bool>,
     closed: Cell<bool>,
-    sink: RefCell<Option<EventSink>>,
 }
 
 impl std::fmt::Debug for PcscChannel {
@@ -260,7 +482,12 @@ impl std::fmt::Debug for PcscChannel {
 
 impl PcscChannel {
     /// Connects to the card in `reader` (shared, T=0 or T=1) on a thread of its own.
+    ///
+    /// Its insert/remove watcher needs a `LocalSet` (as the agent runs); without a context of
+    /// its own (`SCardEstablishContext` failing) the channel has no watcher and reports a
+    /// removal only when a command finds the card gone.
     pub async fn open(pcsc: Arc<dyn Pcsc>, reader: &str) -> Result<Self, DriverError> {
+        let watch = pcsc.watcher().ok();
         let (ready, connected) = oneshot::channel();
         let (requests, queue) = mpsc::channel();
         let name = reader.to_owned();
@@ -298,13 +525,19 @@ impl PcscChannel {
             .await
             .unwrap_or(Err(CardFailure::Closed))
             .map_err(driver_error)?;
+        let shared = Rc::new(Shared {
+            atr: RefCell::new(Some(atr)),
+            present: Cell::new(true),
+            sink: RefCell::new(None),
+        });
+        let watcher = watch.and_then(|w| Watcher::start(w, reader, &shared));
         Ok(PcscChannel {
             name: reader.to_owned(),
             requests,
-            atr: RefCell::new(Some(atr)),
+            shared,
+            watcher,
             in_transaction: Cell::new(false),
             closed: Cell::new(false),
-            sink: RefCell::new(None),
         })
     }
 
@@ -324,6 +557,7 @@ impl PcscChannel {
         if self.closed.replace(true) {
             return;
         }
+        self.stop_watching();
         self.end_template();
         let (done, disconnected) = oneshot::channel();
         if self
@@ -373,9 +607,12 @@ impl PcscChannel {
         match result.unwrap_or(Err(CardFailure::Closed)) {
             Ok(v) => Ok(v),
             Err(failure) => {
+                if let CardFailure::ResetByOther { atr, .. } = &failure {
+                    *self.shared.atr.borrow_mut() = Some(atr.clone());
+                }
                 let error = driver_error(failure);
-                if error.code() == ErrorCode::CardAbsent && self.atr.borrow_mut().take().is_some() {
-                    self.emit(DriverEvent::CardRemoved(0));
+                if error.code() == ErrorCode::CardAbsent {
+                    self.shared.apply(Change::Removed);
                 }
                 Err(error)
             }
@@ -388,9 +625,9 @@ impl PcscChannel {
         }
     }
 
-    fn emit(&self, event: DriverEvent) {
-        if let Some(sink) = self.sink.borrow().as_ref() {
-            sink(event);
+    fn stop_watching(&self) {
+        if let Some(watcher) = &self.watcher {
+            watcher.stop();
         }
     }
 }
@@ -398,6 +635,7 @@ impl PcscChannel {
 impl Drop for PcscChannel {
     fn drop(&mut self) {
         if !self.closed.replace(true) {
+            self.stop_watching();
             self.end_template();
             let _ = self.requests.send(Request::Disconnect(true, None));
         }
@@ -410,7 +648,7 @@ impl CardChannel for PcscChannel {
     }
 
     fn atr(&self, _slot: u8) -> Option<Vec<u8>> {
-        self.atr.borrow().clone()
+        self.shared.atr.borrow().clone()
     }
 
     async fn power_on(&self, slot: u8, abort: Option<&Abort>) -> Result<Vec<u8>, DriverError> {
@@ -423,7 +661,7 @@ impl CardChannel for PcscChannel {
     async fn reset(&self, _slot: u8, abort: Option<&Abort>) -> Result<Vec<u8>, DriverError> {
         self.begin_template();
         let atr = self.call(Request::Reset, abort).await?;
-        *self.atr.borrow_mut() = Some(atr.clone());
+        *self.shared.atr.borrow_mut() = Some(atr.clone());
         Ok(atr)
     }
 
@@ -458,6 +696,6 @@ impl CardChannel for PcscChannel {
     }
 
     fn set_event_sink(&self, sink: Box<dyn Fn(DriverEvent)>) {
-        *self.sink.borrow_mut() = Some(sink);
+        *self.shared.sink.borrow_mut() = Some(sink);
     }
 }

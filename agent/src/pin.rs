@@ -38,6 +38,37 @@ pub enum PinEntry<F> {
     },
 }
 
+/// SELECTs the PIN's application `aid` (ISO/IEC 7816-4 §11.2.2: by DF name, no response
+/// data) before its PIN is verified: the library's `pinSelect`, with its message.
+pub async fn select<C>(channel: &C, aid: &[u8], abort: Option<&Abort>) -> Result<(), CliError>
+where
+    C: CardChannel + ?Sized,
+{
+    let Ok(lc) = u8::try_from(aid.len()) else {
+        return Err(CliError::new(
+            ErrorCode::InvalidArgument.as_str(),
+            "the application id is too long",
+        ));
+    };
+    let mut apdu = vec![0x00, 0xA4, 0x04, 0x0C, lc];
+    apdu.extend_from_slice(aid);
+    let response = channel
+        .transmit(0, apdu, abort)
+        .await
+        .map_err(CliError::from)?;
+    match sw(&response) {
+        Some(0x9000) => Ok(()),
+        _ => Err(failed(format!(
+            "the PIN application is not on the card (SW {})",
+            card_relay::proto::hex::compact(
+                response
+                    .get(response.len().saturating_sub(2)..)
+                    .unwrap_or_default()
+            )
+        ))),
+    }
+}
+
 /// Verifies the PIN `reference` on the card of `channel` (ISO/IEC 7816-4 §11.5.6): VERIFY
 /// without data first (`90 00` already verified, `63 Cx` x tries left, `69 83` blocked),
 /// then with the PIN. `on_pad` is called when the reader starts waiting for the PIN.

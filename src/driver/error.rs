@@ -54,6 +54,13 @@ pub enum ErrorCode {
     Internal,
     /// No smart card service (PC/SC; on ChromeOS the Smart Card Connector) answers.
     ServiceUnavailable,
+    /// The local agent did not answer (not installed, not running, or the browser kept the
+    /// page from reaching it).
+    AgentUnreachable,
+    /// The agent refused this page: the user or the origins file did not approve it.
+    AgentRefused,
+    /// The agent runs another update.
+    AgentBusy,
 }
 
 impl ErrorCode {
@@ -80,11 +87,14 @@ impl ErrorCode {
             Self::CspBlocked => "csp-blocked",
             Self::Internal => "internal",
             Self::ServiceUnavailable => "service-unavailable",
+            Self::AgentUnreachable => "agent-unreachable",
+            Self::AgentRefused => "agent-refused",
+            Self::AgentBusy => "agent-busy",
         }
     }
 
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 23] = [
         Self::ProtectedInterface,
         Self::UnsupportedReader,
         Self::DeviceBusy,
@@ -105,6 +115,9 @@ impl ErrorCode {
         Self::CspBlocked,
         Self::Internal,
         Self::ServiceUnavailable,
+        Self::AgentUnreachable,
+        Self::AgentRefused,
+        Self::AgentBusy,
     ];
 
     /// What the user can do about it, in one or two sentences.
@@ -164,6 +177,18 @@ impl ErrorCode {
             Self::ServiceUnavailable => {
                 "No smart card service is running. On ChromeOS install the Smart Card Connector \
                  app and keep it enabled; elsewhere start the PC/SC service (pcscd)."
+            }
+            Self::AgentUnreachable => {
+                "The card-relay agent did not answer: install or start it (card-relay --daemon), \
+                 and allow this site to reach it (the browser's local network permission)."
+            }
+            Self::AgentRefused => {
+                "The card-relay agent refused this site: approve it at the agent's terminal, or \
+                 add its origin to the agent's origins file."
+            }
+            Self::AgentBusy => {
+                "The card-relay agent is running another update: wait for it to end, then try \
+                 again."
             }
         }
     }

@@ -172,15 +172,8 @@ impl ReaderCore {
                 let Some(f) = handler.borrow().clone() else {
                     return;
                 };
-                let (kind, slot) = match ev {
-                    DriverEvent::CardInserted(s) => ("cardinserted", JsValue::from(s)),
-                    DriverEvent::CardRemoved(s) => ("cardremoved", JsValue::from(s)),
-                    DriverEvent::HardwareError { slot, .. } => {
-                        ("hardwareerror", JsValue::from(slot))
-                    }
-                    DriverEvent::Disconnected => ("disconnected", JsValue::UNDEFINED),
-                };
-                let _ = f.call2(&JsValue::UNDEFINED, &JsValue::from_str(kind), &slot);
+                let (kind, slot, code) = event_args(&ev);
+                let _ = f.call3(&JsValue::UNDEFINED, &JsValue::from_str(kind), &slot, &code);
             });
             let watcher = Rc::clone(&core.driver);
             wasm_bindgen_futures::spawn_local(async move { watcher.watch().await });
@@ -188,8 +181,8 @@ impl ReaderCore {
         })
     }
 
-    /// Receives `(type, slot)` for `cardinserted`, `cardremoved`, `hardwareerror` and
-    /// `disconnected`.
+    /// Receives `(type, slot, code)` for `cardinserted`, `cardremoved`, `hardwareerror` and
+    /// `disconnected`; `code` is the `hardwareerror`'s bHardwareErrorCode, else undefined.
     #[wasm_bindgen(js_name = setEventHandler)]
     pub fn set_event_handler(&self, handler: Option<Function>) {
         *self.handler.borrow_mut() = handler;
@@ -435,6 +428,18 @@ async fn run_for_response(
     }
 }
 
+/// The `(type, slot, code)` a driver event reaches the JavaScript layer as: `slot` is
+/// undefined for `disconnected`, `code` is set for `hardwareerror` only (its
+/// bHardwareErrorCode, CCID 1.1 §6.3.2: 0x01 overcurrent).
+pub(crate) fn event_args(event: &DriverEvent) -> (&'static str, JsValue, JsValue) {
+    match *event {
+        DriverEvent::CardInserted(s) => ("cardinserted", s.into(), JsValue::UNDEFINED),
+        DriverEvent::CardRemoved(s) => ("cardremoved", s.into(), JsValue::UNDEFINED),
+        DriverEvent::HardwareError { slot, code } => ("hardwareerror", slot.into(), code.into()),
+        DriverEvent::Disconnected => ("disconnected", JsValue::UNDEFINED, JsValue::UNDEFINED),
+    }
+}
+
 pub(crate) fn bytes_from(value: &JsValue) -> Option<Vec<u8>> {
     if let Some(a) = value.dyn_ref::<Uint8Array>() {
         return Some(a.to_vec());
@@ -558,6 +563,8 @@ pub(crate) fn update_promise(driver: WebChannel, url: String, options: JsValue) 
                 let o = Object::new();
                 let _ = Reflect::set(&o, &"code".into(), &JsValue::from(n.id));
                 let _ = Reflect::set(&o, &"message".into(), &JsValue::from_str(&n.message));
+                let ttc = n.time_to_completion.map_or(JsValue::NULL, JsValue::from);
+                let _ = Reflect::set(&o, &"timeToCompletion".into(), &ttc);
                 o.into()
             }
             None => JsValue::NULL,

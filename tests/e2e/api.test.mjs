@@ -131,6 +131,40 @@ test("insert and remove events", { timeout: 30_000 }, async () => {
   assert.equal(events.absent.present, false);
 });
 
+test("a hardware error event carries the slot and bHardwareErrorCode", { timeout: 30_000 }, async () => {
+  const seen = await page.evaluate(async () => {
+    const { relay, sim } = globalThis.t;
+    const device = sim("default");
+    const reader = await relay.CardReader.open(device);
+    const events = [];
+    reader.addEventListener("hardwareerror", (e) => events.push({ type: e.type, slot: e.slot, code: e.code }));
+    await reader.powerOn();
+    device.hardwareError(0);
+    await new Promise((r) => setTimeout(r, 50));
+    await reader.close();
+    return events;
+  });
+  // CCID 1.1 §6.3.2 RDR_to_PC_HardwareError: bHardwareErrorCode 01h is overcurrent.
+  assert.deepEqual(seen, [{ type: "hardwareerror", slot: 0, code: 1 }]);
+});
+
+test("transmit takes an ArrayBuffer or a string of hex digits as its published type says", { timeout: 30_000 }, async () => {
+  const out = await page.evaluate(async () => {
+    const { relay, sim, toHex } = globalThis.t;
+    const reader = await relay.CardReader.open(sim("default"));
+    await reader.powerOn();
+    const fromHex = await reader.transmit("00 84 00 00 08");
+    const fromBuffer = await reader.transmit(Uint8Array.of(0x00, 0x84, 0x00, 0x00, 0x08).buffer);
+    const notHex = await globalThis.t.codeOf(reader.transmit("00 8"));
+    await reader.close();
+    return { fromHex: [fromHex.length, toHex(fromHex.slice(-2))], fromBuffer: [fromBuffer.length, toHex(fromBuffer.slice(-2))], notHex };
+  });
+  // GET CHALLENGE with Le 8: eight random bytes, then 90 00.
+  assert.deepEqual(out.fromHex, [10, "90 00"]);
+  assert.deepEqual(out.fromBuffer, [10, "90 00"]);
+  assert.equal(out.notHex, "invalid-argument");
+});
+
 test("disconnect during a transmit", { timeout: 30_000 }, async () => {
   const out = await page.evaluate(async () => {
     const { relay, hex, sim, codeOf } = globalThis.t;

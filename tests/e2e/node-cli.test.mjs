@@ -1,26 +1,21 @@
 // The command line with the simulated reader against the reference server: the native agent
 // (`card-relay`, agent/, built by scripts/test.sh) for one update — the seed's trace, typed
 // errors and exit statuses, the OCF session id, the session's cookies and its one connection,
-// refused redirects — and the Node.js daemon (bin/card-relay.mjs --daemon), kept until the
-// agent takes it over, for old pages' <img> requests (decoding, approval list, images, what
-// it refuses).
+// refused redirects. The agent's daemon (`--daemon`) is tested in daemon.test.mjs.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { createServer, request } from "node:http";
+import { createServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { connect } from "node:net";
 import { once } from "node:events";
-import { mkdtemp, writeFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { root, startServer, launchBrowser } from "./harness.mjs";
-import { FAILED_PNG, PASSED_PNG } from "../../bin/lib/png.mjs";
+import { root, startServer } from "./harness.mjs";
 
 const AGENT = process.env.CARD_RELAY_AGENT ?? path.join(root, "target/debug/card-relay");
-const DAEMON = path.join(root, "bin/card-relay.mjs");
 let server;
 let dir;
 
@@ -47,31 +42,6 @@ async function cli(args, { input, program = [AGENT] } = {}) {
   const [code] = await once(child, "exit");
   clearTimeout(timer);
   return { code, stdout, stderr };
-}
-
-/** An HTTP request with a method and Host of our choosing; resolves to { status, headers, body }. */
-function get(url, { method = "GET", host } = {}) {
-  return new Promise((resolve, reject) => {
-    const target = new URL(url);
-    const req = request(
-      {
-        host: target.hostname,
-        port: target.port,
-        path: target.pathname + target.search,
-        method,
-        headers: host ? { host } : {},
-        timeout: 30_000,
-      },
-      (res) => {
-        const chunks = [];
-        res.on("data", (c) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error("no answer within 30 s")));
-    req.on("error", reject);
-    req.end();
-  });
 }
 
 /** The reference server's record of the RAM session run under JSESSIONID=id. */
@@ -144,12 +114,6 @@ test("plain http only to loopback: insecure-url before any card or network work"
   assert.equal(code, 1);
   assert.equal(stdout, "");
   assert.match(stderr, /^Update failed \(insecure-url\): refusing http:\/\/card\.example: not https$/m);
-});
-
-test("the Node script no longer runs one-shot updates: it points to the agent", async () => {
-  const { code, stderr } = await cli([`${server.url}rt/test`], { program: [process.execPath, DAEMON] });
-  assert.equal(code, 2);
-  assert.match(stderr, /native agent/);
 });
 
 test("https: the server's certificate is checked against the system's roots", async () => {
@@ -288,159 +252,4 @@ test("a redirect is refused: network-error, the other server never contacted", a
     ram.close();
     other.close();
   }
-});
-
-/** Starts the daemon; resolves to { base, port, output(), logged(expected), stop }. */
-async function daemon(serversFile) {
-  const child = spawn(
-    process.execPath,
-    [DAEMON, "--daemon", "--simulator", "--port", "0", "--servers-file", serversFile],
-    { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let output = "";
-  child.stderr.on("data", (d) => (output += d));
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("daemon did not start within 10 s")), 10_000);
-    child.once("exit", (c) => reject(new Error(`daemon exited with ${c}: ${output}`)));
-    child.stdout.on("data", (d) => {
-      output += d;
-      const m = /Daemon waiting on 127\.0\.0\.1:(\d+)/.exec(output);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-  });
-  return {
-    port,
-    base: `http://127.0.0.1:${port}`,
-    output: () => output,
-    /**
-     * Resolves once the output has the line `expected` (a string) or matches it (a RegExp):
-     * the log may trail the HTTP answer.
-     */
-    async logged(expected) {
-      const seen = () =>
-        typeof expected === "string" ? output.split("\n").includes(expected) : expected.test(output);
-      for (const deadline = Date.now() + 5_000; !seen(); ) {
-        assert.ok(Date.now() < deadline, `the daemon did not log ${expected}: ${output}`);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    },
-    async stop() {
-      if (child.exitCode === null) {
-        child.kill("SIGTERM");
-        await once(child, "exit");
-      }
-    },
-  };
-}
-
-test("the daemon serves old pages' <img> requests", async (t) => {
-  const serversFile = path.join(dir, "servers");
-  await writeFile(serversFile, `# approved card update servers\n${new URL(server.url).origin}\n`);
-  // A server that must never be contacted: it is not approved and there is no terminal.
-  let contacted = 0;
-  const stranger = createServer((_, res) => {
-    contacted++;
-    res.end();
-  });
-  stranger.listen(0, "127.0.0.1");
-  await once(stranger, "listening");
-  const d = await daemon(serversFile);
-  t.after(async () => {
-    await d.stop();
-    stranger.close();
-  });
-
-  await t.test("an approved server: passed image, no caching, URL and session decoded", async () => {
-    const id = `daemon-${process.pid}-${Date.now()}`;
-    const url = `${server.url}rt/test?x=a%26b&y=1`;
-    const r = await get(`${d.base}/1296065.png?url=${encodeURIComponent(url)}&sessionId=${id}`);
-    assert.equal(r.status, 200);
-    assert.equal(r.headers["content-type"], "image/png");
-    assert.equal(r.headers["cache-control"], "no-store");
-    assert.equal(r.headers["access-control-allow-origin"], undefined);
-    assert.deepEqual(r.body, PASSED_PNG);
-    await d.logged(`Connecting to ${url}`);
-    const s = await session(id);
-    assert.equal(s.state, "completed");
-  });
-
-  await t.test("a legacy page's <img> in Chromium gets the passed image, the session linked", async () => {
-    const browser = await launchBrowser();
-    try {
-      const page = await browser.newPage();
-      const id = `legacy-${process.pid}-${Date.now()}`;
-      // www/legacy.html builds the old page's <img> from its query.
-      const query = new URLSearchParams({ daemon: d.base, url: "/rt/test", sessionId: id });
-      await page.goto(`${server.url}legacy.html?${query}`);
-      await page.waitForFunction(() => document.getElementById("legacy-status").dataset.state, null, {
-        timeout: 30_000,
-      });
-      assert.equal(await page.$eval("#legacy-status", (e) => e.dataset.state), "loaded");
-      const size = await page.$eval("#legacy-img", (img) => [img.naturalWidth, img.naturalHeight]);
-      assert.ok(size[0] > 0 && size[1] > 0, `image size ${size}`);
-      const s = await session(id);
-      assert.equal(s.state, "completed");
-    } finally {
-      await browser.close();
-    }
-  });
-
-  await t.test("a server error: failed image", async () => {
-    const r = await get(`${d.base}/x.png?url=${encodeURIComponent(`${server.url}rt/fault/500`)}`);
-    assert.equal(r.status, 200);
-    assert.equal(r.headers["content-type"], "image/png");
-    assert.deepEqual(r.body, FAILED_PNG);
-  });
-
-  await t.test("an unapproved server, no terminal: failed image, the server never contacted", async () => {
-    const url = `http://127.0.0.1:${stranger.address().port}/rt/test`;
-    const r = await get(`${d.base}/x.png?url=${encodeURIComponent(url)}`);
-    assert.equal(r.status, 200);
-    assert.deepEqual(r.body, FAILED_PNG);
-    assert.equal(contacted, 0);
-    await d.logged(/Update failed \(not-approved\)/);
-  });
-
-  await t.test("a PIN asked for with no terminal: failed image, no session started", async () => {
-    const id = `daemon-pin-${process.pid}-${Date.now()}`;
-    const url = encodeURIComponent(`${server.url}rt/test`);
-    const r = await get(`${d.base}/x.png?url=${url}&sessionId=${id}&pinrequired=129`);
-    assert.deepEqual(r.body, FAILED_PNG);
-    await d.logged(/Update failed \(pin-failed\)/);
-    assert.deepEqual(await session(id), { error: "no ram session for this session" });
-  });
-
-  await t.test("nothing but images, only by GET, only under a loopback name", async () => {
-    const query = `?url=${encodeURIComponent(`${server.url}rt/test`)}`;
-    assert.equal((await get(`${d.base}/`)).status, 404);
-    assert.equal((await get(`${d.base}/status.json${query}`)).status, 404);
-    assert.equal((await get(`${d.base}/a/b.png${query}`)).status, 404);
-    assert.equal((await get(`${d.base}/x.png${query}`, { method: "POST" })).status, 405);
-    assert.equal((await get(`${d.base}/x.png${query}`, { method: "HEAD" })).status, 405);
-    assert.equal((await get(`${d.base}/x.png${query}`, { host: "attacker.example" })).status, 421);
-    const noUrl = await get(`${d.base}/x.png?sessionId=1`);
-    assert.deepEqual(noUrl.body, FAILED_PNG);
-  });
-
-  await t.test("it listens on 127.0.0.1 only", async () => {
-    // Other loopback addresses only: tests never send traffic off the loopback range.
-    for (const address of ["::1", "127.0.0.2"]) {
-      const reached = await new Promise((resolve) => {
-        const socket = connect({ host: address, port: d.port, timeout: 5_000 });
-        socket.once("connect", () => {
-          socket.destroy();
-          resolve(true);
-        });
-        socket.once("error", () => resolve(false));
-        socket.once("timeout", () => {
-          socket.destroy();
-          resolve(false);
-        });
-      });
-      assert.equal(reached, false, `the daemon answered on ${address}`);
-    }
-  });
 });

@@ -7,7 +7,7 @@ import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { once } from "node:events";
-import { loadCore } from "../../bin/lib/core.mjs";
+import { readFile } from "node:fs/promises";
 
 const GP_SCRIPT_TYPE = "application/vnd.globalplatform.card-content-mgt;version=1.0";
 // AA { 22 { GET CHALLENGE 8 } }: one C-APDU per script (GP Amd B command script).
@@ -16,7 +16,10 @@ const SCRIPT = Buffer.from([0xaa, 0x07, 0x22, 0x05, 0x00, 0x84, 0x00, 0x00, 0x08
 let lib;
 
 before(async () => {
-  lib = await loadCore({ simulator: true });
+  // The simulator build of the package (scripts/build.sh), loaded as Node.js users load it.
+  const entry = new URL("../../pkg-sim/card-relay.js", import.meta.url);
+  lib = await import(entry.href);
+  await lib.default({ module_or_path: await readFile(new URL("card_relay_bg.wasm", entry)) });
 });
 
 /**
@@ -132,5 +135,36 @@ test("a T=1 CRC card of either form through the simulated TPDU reader", async ()
     } finally {
       await reader.close();
     }
+  }
+});
+
+test("an OpenSCDP notification's time to completion reaches onNotification and lastNotification", async () => {
+  // ramoverhttp.md §2.2: notify(1, "Abc") with a time to completion of 30 s (C3 01 1E), then
+  // 204 ends the session.
+  const NOTIFY = Buffer.from([0xaa, 0x0d, 0xe0, 0x0b, 0x02, 0x01, 0x01, 0x0c, 0x03, 0x41, 0x62, 0x63, 0xc3, 0x01, 0x1e]);
+  let posts = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      posts += 1;
+      res.writeHead(posts === 1 ? 200 : 204);
+      res.end(posts === 1 ? NOTIFY : undefined);
+    });
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  try {
+    const seen = [];
+    const result = await update(`http://127.0.0.1:${server.address().port}/rt/test`, {
+      dialect: "openscdp",
+      onNotification: (n) => seen.push(n),
+    });
+    const expected = { code: 1, message: "Abc", timeToCompletion: 30 };
+    assert.deepEqual(seen, [expected]);
+    assert.deepEqual(result.lastNotification, expected);
+    assert.equal(result.status, "completed");
+  } finally {
+    server.closeAllConnections();
+    server.close();
   }
 });

@@ -7,6 +7,10 @@ import init, {
   CCID_FILTERS,
   cardUpdate,
   checkServerUrl,
+  connectAgent,
+  DEFAULT_AGENT_ORIGIN,
+  type AgentReader,
+  type CardAgent,
   parseLegacyUrl,
   type CardRelayErrorCode,
   type CardUpdateResult,
@@ -65,4 +69,28 @@ async function smartCard(manager: { establishContext(): Promise<unknown> }): Pro
   return `${route} ${vendor} ${level} ${code}`;
 }
 
-export { main, smartCard };
+/** The local agent route: the same cardUpdate(), an agent in place of the reader. */
+async function viaAgent(signal: AbortSignal): Promise<CardUpdateResult | null> {
+  let agent: CardAgent;
+  try {
+    agent = await connectAgent({ origin: DEFAULT_AGENT_ORIGIN, signal });
+  } catch (e) {
+    if (e instanceof CardRelayError && e.code === "agent-unreachable") return null;
+    throw e;
+  }
+  const readers: AgentReader[] | null = await agent.readers();
+  const version: string = agent.version;
+  console.log(version, readers?.map((r) => `${r.name} ${r.cardPresent}`));
+  const result = await cardUpdate(agent, "/rt/test", {
+    reader: readers?.[0]?.name,
+    pinRequired: 0x81,
+    onTrace: (line: string) => console.log(line),
+    onNotification: ({ message }) => console.log(message),
+    signal,
+  });
+  const codes: CardRelayErrorCode[] = ["agent-refused", "agent-busy"];
+  console.log(result.route, codes);
+  return result;
+}
+
+export { main, smartCard, viaAgent };

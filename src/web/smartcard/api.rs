@@ -12,7 +12,7 @@ use web_sys::AbortController;
 use crate::channel::CardChannel;
 use crate::driver::smartcard::classify;
 use crate::driver::sync::{race, Abort, Either, FifoLock};
-use crate::driver::{DriverError, DriverEvent, ErrorCode};
+use crate::driver::{DriverError, ErrorCode};
 use crate::web::bindings::{
     bytes_from, driver_error, future_to_promise, get, invalid, pin_verify_from, signal_from,
     slot_from, update_promise, SignalLink,
@@ -194,15 +194,8 @@ impl SmartCardCore {
                 let Some(f) = handler.borrow().clone() else {
                     return;
                 };
-                let (kind, slot) = match event {
-                    DriverEvent::CardInserted(s) => ("cardinserted", JsValue::from(s)),
-                    DriverEvent::CardRemoved(s) => ("cardremoved", JsValue::from(s)),
-                    DriverEvent::HardwareError { slot, .. } => {
-                        ("hardwareerror", JsValue::from(slot))
-                    }
-                    DriverEvent::Disconnected => ("disconnected", JsValue::UNDEFINED),
-                };
-                let _ = f.call2(&JsValue::UNDEFINED, &JsValue::from_str(kind), &slot);
+                let (kind, slot, code) = crate::web::bindings::event_args(&event);
+                let _ = f.call3(&JsValue::UNDEFINED, &JsValue::from_str(kind), &slot, &code);
             }));
             if let Some(controller) = controller {
                 let weak = Rc::downgrade(&channel);

@@ -1,0 +1,1 @@
+../../../js/card-relay.js
