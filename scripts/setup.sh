@@ -83,7 +83,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   log "installing npm packages"
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund >&2; else npm install --no-audit --no-fund >&2; fi
 fi
-# 6. JSON-schema validation of the SERAM messages (tests/seram_schema.py), from Debian.
+# 7. JSON-schema validation of the SERAM messages (tests/seram_schema.py), from Debian.
 seram_python_ok() {
   local py
   for py in python3 /usr/bin/python3; do
@@ -95,7 +95,7 @@ if ! seram_python_ok; then
   log "installing python3-jsonschema and python3-yaml"
   apt_install python3-jsonschema python3-yaml
 fi
-# 7. The agent's Windows check (scripts/test.sh): the rustup target, and MinGW's C compiler for
+# 8. The agent's Windows check (scripts/test.sh): the rustup target, and MinGW's C compiler for
 #    ring's C and assembly parts.
 if [ ! -d "$(rustc --print sysroot)/lib/rustlib/x86_64-pc-windows-gnu/lib" ]; then
   log "adding the x86_64-pc-windows-gnu target"
