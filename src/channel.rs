@@ -184,6 +184,15 @@ pub enum T0TransmitError<E> {
     Transport(E),
 }
 
+/// Starts the T=0 exchange of a command APDU for a transport that hands `61xx` / `6Cxx` back
+/// (PC/SC on a T=0 card): GET RESPONSE echoes the command's class (bClassGetResponse FFh,
+/// CCID §5.1), as a PC/SC stack does. Every such route drives the exchange it returns, so
+/// the follow-up rules live in [`crate::proto::t0`] once.
+pub fn start_t0(apdu: &[u8]) -> Result<T0Exchange, T0Error> {
+    let command = CommandApdu::parse(apdu).map_err(T0Error::Apdu)?;
+    T0Exchange::new(&command, 0xFF)
+}
+
 /// Sends a command APDU over a transport that exchanges T=0 TPDUs and hands `61xx` and
 /// `6Cxx` back to its caller (PC/SC's `SCardTransmit` on a T=0 card, PC/SC part 3 and
 /// ISO/IEC 7816-3 §12.2), following them up exactly as the CCID path does at TPDU level:
@@ -194,9 +203,7 @@ pub fn transmit_t0<E>(
     apdu: &[u8],
     mut send: impl FnMut(&[u8]) -> Result<Vec<u8>, E>,
 ) -> Result<Vec<u8>, T0TransmitError<E>> {
-    let command = CommandApdu::parse(apdu).map_err(|e| T0TransmitError::T0(T0Error::Apdu(e)))?;
-    // bClassGetResponse FFh: echo the command's class (CCID §5.1), as a PC/SC stack does.
-    let mut exchange = T0Exchange::new(&command, 0xFF).map_err(T0TransmitError::T0)?;
+    let mut exchange = start_t0(apdu).map_err(T0TransmitError::T0)?;
     let mut tpdu = exchange.first_tpdu();
     loop {
         let answer = send(&tpdu).map_err(T0TransmitError::Transport)?;

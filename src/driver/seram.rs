@@ -14,8 +14,8 @@
 use crate::channel::CardChannel;
 use crate::driver::sync::{race, Abort, Never};
 use crate::driver::update::{
-    post, power_on, run_card, HttpClient, HttpError, UpdateError, UpdateObserver, UpdateOptions,
-    UpdateResult,
+    card_failed, post, power_on, run_card, HttpClient, HttpError, UpdateError, UpdateObserver,
+    UpdateOptions, UpdateResult,
 };
 use crate::driver::usb::{Clock, LocalBoxFuture};
 use crate::driver::DriverError;
@@ -23,7 +23,7 @@ use crate::proto::trace::{self, TraceFormatter};
 use crate::session::seram::{
     SeramAction, SeramConfig, SeramError, SeramSession, TransportFailure, RESPONSE_TIMEOUT_MS,
 };
-use crate::session::{CardResult, Dialect, SessionError};
+use crate::session::{Dialect, SessionError};
 
 /// Options for a SERAM update of the Remote Agent at `url` (the endpoint base) under
 /// `session_id`, with the binding's 40 s response timeout; the agent's `--dialect seram
@@ -117,11 +117,7 @@ pub async fn card_update<C: CardChannel + ?Sized>(
                     Ok(r) => r,
                     // The signal fired: the cancel Report goes next.
                     Err(DriverError::Aborted) if abort.is_some_and(Abort::is_aborted) => continue,
-                    Err(e) => {
-                        let text = e.to_string();
-                        card_failure.get_or_insert(e);
-                        CardResult::Error(text)
-                    }
+                    Err(e) => card_failed(e, &mut card_failure),
                 };
                 session
                     .on_card_response(card_result)

@@ -287,11 +287,7 @@ pub async fn card_update<C: CardChannel + ?Sized>(
                     Err(DriverError::Aborted) => {
                         return Err(cancel(&mut session, http, options).await);
                     }
-                    Err(e) => {
-                        let text = e.to_string();
-                        card_failure.get_or_insert(e);
-                        CardResult::Error(text)
-                    }
+                    Err(e) => card_failed(e, &mut card_failure),
                 };
                 session
                     .on_card_response(card_result)
@@ -403,6 +399,14 @@ fn with_cookie(mut request: HttpRequest, options: &UpdateOptions) -> HttpRequest
             .push(("Cookie".to_owned(), format!("JSESSIONID={id}")));
     }
     request
+}
+
+/// A card failure during a template: the server hears its text, the first one is kept for
+/// the caller (the session's own failure is reported with the card's error code).
+pub(super) fn card_failed(error: DriverError, first: &mut Option<DriverError>) -> CardResult {
+    let text = error.to_string();
+    first.get_or_insert(error);
+    CardResult::Error(text)
 }
 
 pub(super) async fn power_on<C: CardChannel + ?Sized>(

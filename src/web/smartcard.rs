@@ -38,7 +38,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{AbortController, AbortSignal};
 
-use crate::channel::{CardChannel, SlotState};
+use crate::channel::{start_t0, CardChannel, SlotState};
 use crate::driver::smartcard::{
     classify, pin_verify_structure, verify_pin_code, GET_FEATURE_REQUEST,
 };
@@ -46,8 +46,7 @@ use crate::driver::sync::{race, Abort, Either, FifoLock, LockGuard};
 use crate::driver::update::{HttpClient, HttpError};
 use crate::driver::usb::{Clock, LocalBoxFuture};
 use crate::driver::{CcidDriver, DriverError, DriverEvent, ErrorCode};
-use crate::proto::apdu::CommandApdu;
-use crate::proto::t0::{T0Error, T0Exchange, T0Step};
+use crate::proto::t0::{T0Error, T0Step};
 use crate::reader::PinVerify;
 use crate::session::{HttpRequest, HttpResponse};
 use crate::web::clock::WebClock;
@@ -710,9 +709,7 @@ impl CardChannel for SmartCardChannel {
         if protocol == Protocol::T1 {
             return self.send(&mut held, &handle, &apdu, abort).await;
         }
-        let command = CommandApdu::parse(&apdu).map_err(|e| t0_error(T0Error::Apdu(e)))?;
-        // GET RESPONSE echoes the command's class, as a PC/SC stack does.
-        let mut exchange = T0Exchange::new(&command, 0xFF).map_err(t0_error)?;
+        let mut exchange = start_t0(&apdu).map_err(t0_error)?;
         let mut tpdu = exchange.first_tpdu();
         loop {
             let answer = self.send(&mut held, &handle, &tpdu, abort).await?;
