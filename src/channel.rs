@@ -20,7 +20,7 @@ use crate::driver::usb::UsbTransport;
 use crate::driver::{CcidDriver, DriverError, DriverEvent};
 use crate::proto::apdu::CommandApdu;
 use crate::proto::t0::{T0Error, T0Exchange, T0Step};
-use crate::reader::{Completion, Operation, ReaderError};
+use crate::reader::{Command, ReaderError};
 
 /// What a slot holds, as [`CardChannel::status`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,8 +44,17 @@ pub trait CardChannel {
     /// The ATR of the card in `slot` while it is powered.
     fn atr(&self, slot: u8) -> Option<Vec<u8>>;
 
-    /// Activates the card in `slot` (if it is not active yet) and answers its ATR.
-    async fn power_on(&self, slot: u8, abort: Option<&Abort>) -> Result<Vec<u8>, DriverError>;
+    /// Activates the card in `slot` if it is not active yet, and answers its ATR: the one
+    /// place that decides whether a card must be powered before it is used (the update
+    /// loops, `transmit` and `verifyPin` of the JavaScript API and the agent all call it
+    /// instead of looking at [`CardChannel::atr`] themselves). A card that is active keeps
+    /// its state (no reset); one that is not is activated with [`CardChannel::reset`].
+    async fn power_on(&self, slot: u8, abort: Option<&Abort>) -> Result<Vec<u8>, DriverError> {
+        match self.atr(slot) {
+            Some(atr) => Ok(atr),
+            None => self.reset(slot, abort).await,
+        }
+    }
 
     /// Resets the card in `slot` and answers its new ATR.
     async fn reset(&self, slot: u8, abort: Option<&Abort>) -> Result<Vec<u8>, DriverError>;
@@ -78,23 +87,9 @@ impl<U: UsbTransport + 'static> CardChannel for CcidDriver<U> {
         CcidDriver::atr(self, slot)
     }
 
-    async fn power_on(&self, slot: u8, abort: Option<&Abort>) -> Result<Vec<u8>, DriverError> {
-        if let Some(atr) = CcidDriver::atr(self, slot) {
-            return Ok(atr);
-        }
-        self.reset(slot, abort).await
-    }
-
     async fn reset(&self, slot: u8, abort: Option<&Abort>) -> Result<Vec<u8>, DriverError> {
         // PC_to_RDR_IccPowerOn on an active card is a warm reset (CCID §6.1.1).
-        let op = Operation::PowerOn {
-            slot,
-            protocol: None,
-        };
-        match self.run(op, abort).await? {
-            Completion::PoweredOn { atr, .. } => Ok(atr),
-            _ => Err(unexpected("power on gave no atr")),
-        }
+        Ok(CcidDriver::power_on(self, slot, abort).await?.atr)
     }
 
     async fn transmit(
@@ -103,14 +98,13 @@ impl<U: UsbTransport + 'static> CardChannel for CcidDriver<U> {
         apdu: Vec<u8>,
         abort: Option<&Abort>,
     ) -> Result<Vec<u8>, DriverError> {
-        match self.run(Operation::Transmit { slot, apdu }, abort).await? {
-            Completion::Response(r) => Ok(r),
-            _ => Err(unexpected("transmit gave no response")),
-        }
+        let command =
+            Command::parse(apdu).map_err(|e| DriverError::Reader(ReaderError::Apdu(e)))?;
+        CcidDriver::transmit(self, slot, command, abort).await
     }
 
     async fn status(&self, slot: u8) -> Result<SlotState, DriverError> {
-        self.run(Operation::Status { slot }, None).await?;
+        CcidDriver::status(self, slot).await?;
         Ok(SlotState {
             present: self.card_present(slot).unwrap_or(false),
             atr: CcidDriver::atr(self, slot),
@@ -118,9 +112,7 @@ impl<U: UsbTransport + 'static> CardChannel for CcidDriver<U> {
     }
 
     async fn power_off(&self, slot: u8) -> Result<(), DriverError> {
-        self.run(Operation::PowerOff { slot }, None)
-            .await
-            .map(|_| ())
+        CcidDriver::power_off(self, slot).await
     }
 
     fn set_event_sink(&self, sink: Box<dyn Fn(DriverEvent)>) {
@@ -166,10 +158,6 @@ impl<C: CardChannel + ?Sized> CardChannel for std::rc::Rc<C> {
     fn set_event_sink(&self, sink: Box<dyn Fn(DriverEvent)>) {
         C::set_event_sink(self, sink);
     }
-}
-
-fn unexpected(what: &'static str) -> DriverError {
-    DriverError::Reader(ReaderError::Protocol(what))
 }
 
 /// Why [`transmit_t0`] failed: the command cannot go over T=0, or the transport failed.

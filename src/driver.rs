@@ -33,11 +33,19 @@ pub mod update;
 pub mod usb;
 
 use std::cell::RefCell;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
+use crate::proto::ccid::IccStatus;
 use crate::proto::ccid::Reassembler;
 use crate::proto::descriptor::{self, CcidClassDescriptor, CcidInterface, ExchangeLevel};
-use crate::reader::{Completion, Operation, Reader, ReaderEvent};
+use crate::reader::{
+    Command, Operation, Outcome, PinVerify, PowerOff, PowerOn, PoweredOn, Reader, ReaderError,
+    ReaderEvent, Start, Status, Ticket, Transmit, VerifyPin,
+};
 
 pub use error::{DriverError, ErrorCode};
 use sync::{race, Abort, Either, FifoLock};
@@ -102,13 +110,41 @@ impl ReaderDescription {
     }
 }
 
+/// The future of one operation ([`CcidDriver::run`] and the typed methods): the exchange,
+/// boxed as one instance for every operation, then the result of the operation's own type
+/// from the reader's completion channel.
+#[must_use = "an operation runs only when awaited"]
+pub struct Run<'a, T> {
+    exec: Pin<Box<dyn Future<Output = Result<(), DriverError>> + 'a>>,
+    state: &'a RefCell<State>,
+    result: PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for Run<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run").finish_non_exhaustive()
+    }
+}
+
+impl<T: Outcome> Future for Run<'_, T> {
+    type Output = Result<T, DriverError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let Poll::Ready(ran) = this.exec.as_mut().poll(cx) else {
+            return Poll::Pending;
+        };
+        // `exec` started the operation, whose kind names `T`: its result is on that channel.
+        let ended = this.state.borrow_mut().reader.end(Ticket::<T>::new());
+        Poll::Ready(ran.and(ended.map_err(DriverError::Reader)))
+    }
+}
+
 struct State {
     reader: Reader,
     reassembler: Reassembler,
     /// A bulk-IN read still in flight from an earlier operation.
     pending_in: Option<LocalBoxFuture<Result<Vec<u8>, UsbError>>>,
-    /// The completion of the operation in flight, once the reader reported it.
-    completion: Option<Result<Completion, crate::reader::ReaderError>>,
     disconnected: bool,
     closed: bool,
 }
@@ -201,7 +237,6 @@ impl<U: UsbTransport + 'static> CcidDriver<U> {
                 reader,
                 reassembler,
                 pending_in: None,
-                completion: None,
                 disconnected: false,
                 closed: false,
             })),
@@ -277,14 +312,73 @@ impl<U: UsbTransport + 'static> CcidDriver<U> {
         }
     }
 
-    /// Runs one operation to its end. `abort` cancels it: the operation fails with
-    /// [`DriverError::Aborted`] and its late answer is dropped when it comes.
-    pub async fn run(
+    /// Activates the card in `slot` (a warm reset when it is active, CCID §6.1.1): its ATR
+    /// and protocol.
+    pub fn power_on<'a>(&'a self, slot: u8, abort: Option<&'a Abort>) -> Run<'a, PoweredOn> {
+        let op = PowerOn {
+            slot,
+            protocol: None,
+        };
+        self.run(op, abort)
+    }
+
+    /// Sends one command APDU to the powered card in `slot`: the response APDU
+    /// `data || SW1 SW2`.
+    pub fn transmit<'a>(
+        &'a self,
+        slot: u8,
+        command: Command,
+        abort: Option<&'a Abort>,
+    ) -> Run<'a, Vec<u8>> {
+        self.run(Transmit { slot, command }, abort)
+    }
+
+    /// Verifies the PIN on the reader's PIN pad (PC_to_RDR_Secure, CCID §6.1.11): the card's
+    /// response APDU.
+    pub fn verify_pin<'a>(
+        &'a self,
+        slot: u8,
+        pin: PinVerify,
+        abort: Option<&'a Abort>,
+    ) -> Run<'a, Vec<u8>> {
+        self.run(VerifyPin { slot, pin }, abort)
+    }
+
+    /// The slot's bmICCStatus (PC_to_RDR_GetSlotStatus, CCID §6.1.3).
+    pub fn status(&self, slot: u8) -> Run<'_, IccStatus> {
+        self.run(Status { slot }, None)
+    }
+
+    /// Deactivates the card in `slot` (PC_to_RDR_IccPowerOff, CCID §6.1.2).
+    pub fn power_off(&self, slot: u8) -> Run<'_, ()> {
+        self.run(PowerOff { slot }, None)
+    }
+
+    /// Runs one operation to its end and answers its own result. `abort` cancels it: the
+    /// operation fails with [`DriverError::Aborted`] and its late answer is dropped when it
+    /// comes.
+    pub fn run<'a, O: Operation + 'a>(
+        &'a self,
+        op: O,
+        abort: Option<&'a Abort>,
+    ) -> Run<'a, O::Output> {
+        Run {
+            exec: Box::pin(self.exec(Box::new(op), abort)),
+            state: &self.state,
+            result: PhantomData,
+        }
+    }
+
+    /// Runs an operation whatever its result type: only the typed start and end are
+    /// generic, the waits (the lock, an owed answer, the exchange) are one instance for
+    /// every operation (issue 18: the bundle). Leaves the result on the reader's completion
+    /// channel.
+    async fn exec(
         &self,
-        op: Operation,
+        op: Box<dyn Start + '_>,
         abort: Option<&Abort>,
-    ) -> Result<Completion, DriverError> {
-        let _guard = match abort {
+    ) -> Result<(), DriverError> {
+        let guard = match abort {
             Some(a) => {
                 let mut waiting = a.wait();
                 let mut lock = Box::pin(self.lock.lock());
@@ -299,18 +393,18 @@ impl<U: UsbTransport + 'static> CcidDriver<U> {
         if abort.is_some_and(Abort::is_aborted) {
             return Err(DriverError::Aborted);
         }
-        let settled = self.settle(&op, abort).await;
-        let result = match settled {
+        let bound = op.first_timeout(&self.state.borrow().reader);
+        let result = match self.settle(bound, abort).await {
             Ok(()) => {
                 let now = self.clock.now();
-                let started = {
-                    let mut s = self.state.borrow_mut();
-                    s.completion = None;
-                    s.reader.start(op, now).map_err(DriverError::Reader)
-                };
+                let started = self
+                    .state
+                    .borrow_mut()
+                    .reader
+                    .start_erased(op.as_ref(), now);
                 match started {
                     Ok(()) => self.drive(abort).await,
-                    Err(e) => Err(e),
+                    Err(e) => Err(DriverError::Reader(e)),
                 }
             }
             Err(e) => Err(e),
@@ -318,18 +412,18 @@ impl<U: UsbTransport + 'static> CcidDriver<U> {
         // Whatever happened, leave the state machine idle for the next operation.
         self.state.borrow_mut().reader.abort();
         self.drain_card_events();
-        self.state.borrow_mut().completion = None;
+        drop(guard);
         result
     }
 
-    /// Brings the slot back to a known state before `op` sends anything: waits for an
-    /// answer the reader still owes, at most as long as `op` would wait for its first
-    /// answer, then aborts the slot (CCID §5.3.1). See the module documentation.
-    async fn settle(&self, op: &Operation, abort: Option<&Abort>) -> Result<(), DriverError> {
+    /// Brings the slot back to a known state before an operation sends anything: waits
+    /// for an answer the reader still owes, at most `bound` (as long as the operation
+    /// would wait for its first answer), then aborts the slot (CCID §5.3.1). See the
+    /// module documentation.
+    async fn settle(&self, bound: u64, abort: Option<&Abort>) -> Result<(), DriverError> {
         if self.state.borrow().reader.owed().is_none() {
             return Ok(());
         }
-        let bound = self.state.borrow().reader.first_timeout(op);
         let deadline = self.clock.now().saturating_add(bound);
         let mut timer = None;
         while self.state.borrow().reader.owed().is_some() && self.clock.now() < deadline {
@@ -339,12 +433,8 @@ impl<U: UsbTransport + 'static> CcidDriver<U> {
             return Ok(());
         }
         let now = self.clock.now();
-        let started = {
-            let mut s = self.state.borrow_mut();
-            s.completion = None;
-            s.reader.start_abort(now)
-        };
-        let Some((slot, seq)) = started else {
+        let started = self.state.borrow_mut().reader.start_abort(now);
+        let Some((slot, seq, ticket)) = started else {
             return Ok(());
         };
         let setup = ControlSetup::ccid_abort(self.description.interface.number, slot, seq);
@@ -357,16 +447,20 @@ impl<U: UsbTransport + 'static> CcidDriver<U> {
                 return Err(DriverError::Disconnected);
             }
         }
-        let aborted = self.drive(abort).await;
-        self.state.borrow_mut().reader.abort();
-        aborted.map(|_| ())
+        let driven = self.drive(abort).await;
+        let ended = self.state.borrow_mut().reader.end(ticket);
+        driven?;
+        ended.map(drop).map_err(DriverError::Reader)
     }
 
-    async fn drive(&self, abort: Option<&Abort>) -> Result<Completion, DriverError> {
+    /// Moves bytes and time until the operation in flight ended; its result waits on the
+    /// reader's completion channel.
+    async fn drive(&self, abort: Option<&Abort>) -> Result<(), DriverError> {
         // One timer per deadline, not per read: time extensions and multi-message exchanges
         // keep it while the deadline stays the same.
         let mut timer: Option<(u64, LocalBoxFuture<()>)> = None;
         loop {
+            self.drain_card_events();
             // Send what the state machine wants sent.
             let out = self.state.borrow_mut().reader.poll_transmit();
             if let Some(message) = out {
@@ -381,12 +475,12 @@ impl<U: UsbTransport + 'static> CcidDriver<U> {
                 self.await_usb(UsbCall::TransferOut, sent, abort).await?;
                 continue;
             }
-            if let Some(result) = self.take_completion() {
-                return result.map_err(DriverError::Reader);
+            if !self.state.borrow().reader.is_busy() {
+                return Ok(());
             }
             let deadline = self.state.borrow().reader.poll_timeout();
             let Some(deadline) = deadline else {
-                return Err(DriverError::Reader(crate::reader::ReaderError::Protocol(
+                return Err(DriverError::Reader(ReaderError::Protocol(
                     "reader state machine stalled",
                 )));
             };
@@ -421,7 +515,7 @@ impl<U: UsbTransport + 'static> CcidDriver<U> {
             *timer = Some((deadline, self.clock.sleep(wait)));
         }
         let Some((_, sleep)) = timer.as_mut() else {
-            return Err(DriverError::Reader(crate::reader::ReaderError::Protocol(
+            return Err(DriverError::Reader(ReaderError::Protocol(
                 "no read deadline",
             )));
         };
@@ -519,43 +613,20 @@ impl<U: UsbTransport + 'static> CcidDriver<U> {
         }
     }
 
-    fn take_completion(&self) -> Option<Result<Completion, crate::reader::ReaderError>> {
-        self.drain_card_events();
-        self.state.borrow_mut().completion.take()
-    }
-
-    /// Forwards card events to the sink and keeps the operation's completion for
-    /// [`Self::take_completion`]: the interrupt watcher drains events too, and may be the one
-    /// that sees a completion (an operation failed by a card removal).
+    /// Forwards the reader's card events to the sink (the interrupt watcher drains them
+    /// too). An operation's result is not among them: it waits on the reader's completion
+    /// channel for the operation that started it.
     fn drain_card_events(&self) {
-        let events: Vec<ReaderEvent> = {
-            let mut s = self.state.borrow_mut();
-            let mut out = Vec::new();
-            while let Some(ev) = s.reader.poll_event() {
-                match ev {
-                    ReaderEvent::Completed(r) => {
-                        if s.completion.is_none() {
-                            s.completion = Some(r);
-                        }
-                    }
-                    other => out.push(other),
+        loop {
+            let event = self.state.borrow_mut().reader.poll_event();
+            let Some(event) = event else { break };
+            self.emit(match event {
+                ReaderEvent::CardInserted(slot) => DriverEvent::CardInserted(slot),
+                ReaderEvent::CardRemoved(slot) => DriverEvent::CardRemoved(slot),
+                ReaderEvent::HardwareError { slot, code } => {
+                    DriverEvent::HardwareError { slot, code }
                 }
-            }
-            out
-        };
-        for ev in events {
-            self.forward(ev);
-        }
-    }
-
-    fn forward(&self, ev: ReaderEvent) {
-        match ev {
-            ReaderEvent::CardInserted(slot) => self.emit(DriverEvent::CardInserted(slot)),
-            ReaderEvent::CardRemoved(slot) => self.emit(DriverEvent::CardRemoved(slot)),
-            ReaderEvent::HardwareError { slot, code } => {
-                self.emit(DriverEvent::HardwareError { slot, code })
-            }
-            ReaderEvent::Completed(_) => {}
+            });
         }
     }
 
@@ -659,7 +730,7 @@ impl<U: UsbTransport + 'static> CcidDriver<U> {
         let slots = self.description.descriptor().slot_count();
         for slot in 0..slots {
             let Ok(slot) = u8::try_from(slot) else { break };
-            let polled = self.run(Operation::Status { slot }, None).await;
+            let polled = self.status(slot).await;
             if matches!(polled, Err(DriverError::Disconnected | DriverError::Closed)) {
                 return false;
             }

@@ -4,14 +4,18 @@
 //! Pure: it never performs I/O and never reads a clock. The caller (the async driver, or a
 //! test) moves bytes and time in and out:
 //!
-//! 1. start an operation with [`Reader::start`];
+//! 1. start an operation with [`Reader::start`] (one of [`PowerOn`], [`PowerOff`], [`Status`], [`Transmit`], [`VerifyPin`]: each
+//!    names the type of its result, and `start` answers a [`Ticket`] for it);
 //! 2. write every message [`Reader::poll_transmit`] yields to the bulk-OUT endpoint;
 //! 3. while [`Reader::awaiting_response`] is true, read the bulk-IN endpoint, reassemble
 //!    whole messages ([`crate::proto::ccid::Reassembler`]) and pass each to
 //!    [`Reader::handle_message`]; if [`Reader::poll_timeout`] passes first, call
 //!    [`Reader::handle_timeout`];
 //! 4. pass interrupt-IN data to [`Reader::handle_interrupt`];
-//! 5. drain [`Reader::poll_event`]: the operation's completion and card insert/remove events.
+//! 5. take the operation's result with [`Reader::poll_completion`] once it is there, and
+//!    drain [`Reader::poll_event`]: card insert/remove events and hardware errors. The two
+//!    never mix: a card event does not end an operation (a removal that fails it is both an
+//!    event and the operation's error), and a completion is never an event.
 //!
 //! Semantics a caller can trip on:
 //! - Every response is matched by bSlot and bSeq. A message with another bSeq is a stale
@@ -22,7 +26,7 @@
 //! - After a timeout or an abort in the middle of a T=1 exchange, host and card may disagree
 //!   on sequence numbers; the T=1 engine resynchronises on the next exchange (that APDU may
 //!   then fail with a resynchronisation error and can be sent again).
-//! - [`Operation::VerifyPin`] waits for a person: its deadline is bTimeOut plus the card's
+//! - [`VerifyPin`] waits for a person: its deadline is bTimeOut plus the card's
 //!   waiting time. At TPDU level with T=1 the reader sends one I-block on the host's
 //!   behalf; a cancelled or timed-out entry sent nothing, so the block sequence is kept.
 
@@ -39,11 +43,18 @@ use crate::proto::pps::{self, PpsError};
 use crate::proto::t0::T0Error;
 use crate::proto::t1::{T1Error, T1};
 
+mod operation;
 mod pin;
 mod power_on;
 mod transmit;
 
+pub use operation::{
+    Command, Operation, Outcome, PowerOff, PowerOn, PoweredOn, Status, Ticket, Transmit, VerifyPin,
+};
 pub use pin::PinVerify;
+
+pub(crate) use operation::Start;
+use operation::{Completions, Kind};
 
 use power_on::PowerOnStage;
 use transmit::TransmitMode;
@@ -156,29 +167,10 @@ pub enum ReaderError {
     PinPadUnusable,
 }
 
-/// What a finished operation produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Completion {
-    /// The card is active: its ATR and the protocol in use (0 or 1).
-    PoweredOn {
-        /// The answer to reset as the reader returned it.
-        atr: Vec<u8>,
-        /// T=0 or T=1.
-        protocol: u8,
-    },
-    /// The card is deactivated.
-    PoweredOff,
-    /// The slot's state (PC_to_RDR_GetSlotStatus).
-    Status(IccStatus),
-    /// The response APDU: data followed by SW1 SW2.
-    Response(Vec<u8>),
-}
-
-/// Something the caller should know about.
+/// A card or reader event: what happened in a slot, whatever operation runs. The result
+/// of an operation is not an event ([`Reader::poll_completion`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReaderEvent {
-    /// The operation started with [`Reader::start`] ended.
-    Completed(Result<Completion, ReaderError>),
     /// A card was inserted in the slot.
     CardInserted(u8),
     /// The card was removed from the slot; it must be powered on again after reinsertion.
@@ -189,47 +181,6 @@ pub enum ReaderEvent {
         slot: u8,
         /// bHardwareErrorCode (1 = overcurrent).
         code: u8,
-    },
-}
-
-/// An operation on one slot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Operation {
-    /// Activate the card, read its ATR, set the protocol parameters and (T=1 at TPDU level)
-    /// negotiate IFSD. `protocol` names a preferred protocol, used when the card offers it.
-    PowerOn {
-        /// Slot number.
-        slot: u8,
-        /// Preferred protocol (0 or 1), if any.
-        protocol: Option<u8>,
-    },
-    /// Deactivate the card.
-    PowerOff {
-        /// Slot number.
-        slot: u8,
-    },
-    /// Ask whether a card is present and active.
-    Status {
-        /// Slot number.
-        slot: u8,
-    },
-    /// Send one command APDU and return the whole response APDU.
-    Transmit {
-        /// Slot number.
-        slot: u8,
-        /// The command APDU as bytes (short or extended).
-        apdu: Vec<u8>,
-    },
-    /// Verify the PIN on the reader's PIN pad (PC_to_RDR_Secure, PIN verification): the
-    /// reader collects the PIN and sends the VERIFY command to the card itself, so the PIN
-    /// never reaches the host. Completes with the card's response APDU (`90 00`, or
-    /// `63 Cx` for a wrong PIN with x tries left, ...).
-    #[doc(alias = "PC_to_RDR_Secure")]
-    VerifyPin {
-        /// Slot number.
-        slot: u8,
-        /// How the PIN is collected and formatted.
-        pin: PinVerify,
     },
 }
 
@@ -332,6 +283,10 @@ pub struct Reader {
     t1_in_flight: Option<u8>,
     /// The answer still owed by the reader, if any.
     owed: Option<Owed>,
+    /// The result kind of the operation in flight: where its failure is delivered.
+    running: Option<Kind>,
+    /// The completion channel: the result of the last operation.
+    completions: Completions,
 }
 
 impl Reader {
@@ -366,6 +321,8 @@ impl Reader {
             stats: ReaderStats::default(),
             t1_in_flight: None,
             owed: None,
+            running: None,
+            completions: Completions::default(),
         })
     }
 
@@ -436,95 +393,112 @@ impl Reader {
         self.owed
     }
 
-    /// How long `op` would wait for its first answer: the bound for waiting out an owed
-    /// answer before starting it.
-    pub fn first_timeout(&self, op: &Operation) -> Millis {
-        match op {
-            Operation::PowerOn { .. } => POWER_ON_TIMEOUT_MS,
-            Operation::PowerOff { .. } | Operation::Status { .. } => CONTROL_TIMEOUT_MS,
-            Operation::Transmit { slot, .. } => self.exchange_timeout(*slot),
-            Operation::VerifyPin { slot, pin } => {
-                Millis::from(pin.timeout_s) * 1000 + self.exchange_timeout(*slot)
-            }
-        }
-    }
-
     /// Starts the CCID abort of the slot that owes an answer (CCID §5.3.1): queues
     /// PC_to_RDR_Abort with a new bSeq and returns `(bSlot, bSeq)`, which the caller sends
     /// first as the class request ABORT (wValue = bSeq << 8 | bSlot) on the control pipe.
-    /// The abort completes with [`Completion::Status`] when the reader answers it (after
-    /// failing the aborted command with CMD_ABORTED, whose answer is dropped by bSeq);
-    /// from then on nothing is owed. `None` when nothing is owed or an operation runs.
-    pub fn start_abort(&mut self, now: Millis) -> Option<(u8, u8)> {
+    /// The abort completes with the slot's status (the ticket) when the reader answers it
+    /// (after failing the aborted command with CMD_ABORTED, whose answer is dropped by
+    /// bSeq); from then on nothing is owed. `None` when nothing is owed or an operation
+    /// runs.
+    pub fn start_abort(&mut self, now: Millis) -> Option<(u8, u8, Ticket<IccStatus>)> {
         if self.pending.is_some() {
             return None;
         }
         let slot = self.owed?.slot;
+        self.completions = Completions::default();
         let seq = self.send_control(now, |seq| PcToRdr::Abort(PcToRdrAbort { slot, seq }));
         self.pending = Some(Pending::Abort { slot });
-        Some((slot, seq))
+        self.running = Some(Kind::Status);
+        Some((slot, seq, Ticket::new()))
     }
 
-    /// Starts an operation. Its outcome arrives as [`ReaderEvent::Completed`].
-    pub fn start(&mut self, op: Operation, now: Millis) -> Result<(), ReaderError> {
+    /// Starts an operation. Its result arrives on the completion channel: take it with
+    /// [`Reader::poll_completion`] and the ticket answered here. A result left there by an
+    /// earlier operation is dropped.
+    pub fn start<O: Operation>(
+        &mut self,
+        op: O,
+        now: Millis,
+    ) -> Result<Ticket<O::Output>, ReaderError> {
+        self.start_erased(&op, now)?;
+        Ok(Ticket::new())
+    }
+
+    /// [`Reader::start`] without the result's type, for the async driver's one instance
+    /// of every operation: the result is taken with `end` and a ticket of the type that
+    /// `op.kind()` names.
+    pub(crate) fn start_erased(&mut self, op: &dyn Start, now: Millis) -> Result<(), ReaderError> {
         if self.pending.is_some() {
             return Err(ReaderError::Busy);
         }
-        let slot = match &op {
-            Operation::PowerOn { slot, .. }
-            | Operation::PowerOff { slot }
-            | Operation::Status { slot }
-            | Operation::Transmit { slot, .. }
-            | Operation::VerifyPin { slot, .. } => *slot,
-        };
+        let slot = op.slot();
         if usize::from(slot) >= self.slots.len() {
             return Err(ReaderError::NoSuchSlot(slot));
         }
-        match op {
-            Operation::PowerOn { slot, protocol } => {
-                let features = self.desc.features.bits();
-                let mut voltages: VecDeque<PowerSelect> =
-                    pps::power_on_sequence(features, self.desc.voltage_support).into();
-                let first = voltages.pop_front().unwrap_or(PowerSelect::Auto);
-                self.slots[usize::from(slot)].card = None;
-                self.send_power_on(slot, first, now);
-                self.pending = Some(Pending::PowerOn {
-                    slot,
-                    preferred: protocol,
-                    voltages,
-                    stage: PowerOnStage::Activating,
-                    skip_pps: false,
-                });
-            }
-            Operation::PowerOff { slot } => {
-                self.send_control(now, |seq| {
-                    PcToRdr::IccPowerOff(PcToRdrIccPowerOff { slot, seq })
-                });
-                self.pending = Some(Pending::PowerOff { slot });
-            }
-            Operation::Status { slot } => {
-                self.send_control(now, |seq| {
-                    PcToRdr::GetSlotStatus(PcToRdrGetSlotStatus { slot, seq })
-                });
-                self.pending = Some(Pending::Status { slot });
-            }
-            Operation::Transmit { slot, apdu } => {
-                let mode = self.begin_transmit(slot, &apdu, now)?;
-                self.pending = Some(Pending::Transmit { slot, mode });
-            }
-            Operation::VerifyPin { slot, pin } => {
-                let mode = self.begin_verify_pin(slot, &pin, now)?;
-                self.pending = Some(Pending::Transmit { slot, mode });
-            }
-        }
+        self.completions = Completions::default();
+        op.begin(self, now)?;
+        self.running = Some(op.kind());
         Ok(())
+    }
+
+    /// The result of the operation started with `ticket`, once it ended (taken: a second
+    /// call answers `None`). `None` while it runs.
+    pub fn poll_completion<T: Outcome>(
+        &mut self,
+        _ticket: &Ticket<T>,
+    ) -> Option<Result<T, ReaderError>> {
+        T::channel(&mut self.completions).take()
+    }
+
+    /// Ends the operation started with `ticket` and answers its result: an operation that
+    /// still runs is abandoned first (it fails with [`ReaderError::Aborted`], as with
+    /// [`Reader::abort`]); a result already taken with [`Reader::poll_completion`] is not
+    /// there any more, and reads as [`ReaderError::Aborted`] too.
+    pub fn end<T: Outcome>(&mut self, ticket: Ticket<T>) -> Result<T, ReaderError> {
+        self.abort();
+        self.poll_completion(&ticket)
+            .unwrap_or(Err(ReaderError::Aborted))
+    }
+
+    fn begin_power_on(&mut self, slot: u8, preferred: Option<u8>, now: Millis) {
+        let features = self.desc.features.bits();
+        let mut voltages: VecDeque<PowerSelect> =
+            pps::power_on_sequence(features, self.desc.voltage_support).into();
+        let first = voltages.pop_front().unwrap_or(PowerSelect::Auto);
+        self.slots[usize::from(slot)].card = None;
+        self.send_power_on(slot, first, now);
+        self.pending = Some(Pending::PowerOn {
+            slot,
+            preferred,
+            voltages,
+            stage: PowerOnStage::Activating,
+            skip_pps: false,
+        });
+    }
+
+    fn begin_power_off(&mut self, slot: u8, now: Millis) {
+        self.send_control(now, |seq| {
+            PcToRdr::IccPowerOff(PcToRdrIccPowerOff { slot, seq })
+        });
+        self.pending = Some(Pending::PowerOff { slot });
+    }
+
+    fn begin_status(&mut self, slot: u8, now: Millis) {
+        self.send_control(now, |seq| {
+            PcToRdr::GetSlotStatus(PcToRdrGetSlotStatus { slot, seq })
+        });
+        self.pending = Some(Pending::Status { slot });
+    }
+
+    fn set_transmit(&mut self, slot: u8, mode: TransmitMode) {
+        self.pending = Some(Pending::Transmit { slot, mode });
     }
 
     /// Abandons the operation in flight: it completes with [`ReaderError::Aborted`], and its
     /// late answer will be dropped as stale.
     pub fn abort(&mut self) {
         if self.pending.is_some() {
-            self.finish(Err(ReaderError::Aborted));
+            self.fail(ReaderError::Aborted);
         }
     }
 
@@ -538,7 +512,7 @@ impl Reader {
         self.awaiting.map(|a| a.deadline)
     }
 
-    /// The next event.
+    /// The next card or reader event (never an operation's result).
     pub fn poll_event(&mut self) -> Option<ReaderEvent> {
         self.events.pop_front()
     }
@@ -547,7 +521,7 @@ impl Reader {
     /// [`ReaderError::Timeout`]. Calls before the deadline are ignored.
     pub fn handle_timeout(&mut self, now: Millis) {
         match self.awaiting {
-            Some(a) if now >= a.deadline => self.finish(Err(ReaderError::Timeout)),
+            Some(a) if now >= a.deadline => self.fail(ReaderError::Timeout),
             _ => {}
         }
     }
@@ -599,20 +573,20 @@ impl Reader {
         };
         let header = match decoded {
             Ok(h) => h,
-            Err(e) => return self.finish(Err(ReaderError::Ccid(e))),
+            Err(e) => return self.fail(ReaderError::Ccid(e)),
         };
         if header.slot != awaiting.slot || header.seq != awaiting.seq {
             self.stats.stale_dropped += 1;
             awaiting.stale += 1;
             self.awaiting = Some(awaiting);
             if awaiting.stale > MAX_STALE_MESSAGES {
-                self.finish(Err(ReaderError::Protocol("too many unexpected messages")));
+                self.fail(ReaderError::Protocol("too many unexpected messages"));
             }
             return;
         }
         let message = match RdrToPc::decode(msg) {
             Ok(m) => m,
-            Err(e) => return self.finish(Err(ReaderError::Ccid(e))),
+            Err(e) => return self.fail(ReaderError::Ccid(e)),
         };
         // The status comes before the type: a failed answer of another type (a failed
         // RDR_to_PC_SlotStatus to PC_to_RDR_Secure, seen on real readers) is a failure of
@@ -622,7 +596,7 @@ impl Reader {
             && state.command != CommandStatus::Failed
         {
             self.awaiting = None;
-            return self.finish(Err(ReaderError::Protocol("answer of the wrong type")));
+            return self.fail(ReaderError::Protocol("answer of the wrong type"));
         }
         self.note_presence(header.slot, state.icc);
         if state.command == CommandStatus::TimeExtension {
@@ -630,7 +604,7 @@ impl Reader {
             self.stats.time_extensions += 1;
             awaiting.extensions += 1;
             if awaiting.extensions > MAX_TIME_EXTENSIONS {
-                return self.finish(Err(ReaderError::Timeout));
+                return self.fail(ReaderError::Timeout);
             }
             let factor = Millis::from(state.error_raw.max(1));
             awaiting.deadline = now + factor * awaiting.extension_unit + TRANSPORT_MARGIN_MS;
@@ -639,7 +613,7 @@ impl Reader {
         }
         self.awaiting = None;
         if let Err(e) = self.advance(message, state, now) {
-            self.finish(Err(e));
+            self.fail(e);
         }
     }
 
@@ -659,7 +633,7 @@ impl Reader {
                 if state.command != CommandStatus::Ok && state.icc != IccStatus::Absent {
                     return Err(slot_failure(state));
                 }
-                self.finish(Ok(Completion::Status(state.icc)));
+                self.complete(state.icc);
                 Ok(())
             }
             Pending::PowerOff { slot } => {
@@ -667,7 +641,7 @@ impl Reader {
                     return Err(slot_failure(state));
                 }
                 self.slots[usize::from(slot)].card = None;
-                self.finish(Ok(Completion::PoweredOff));
+                self.complete(());
                 Ok(())
             }
             Pending::PowerOn {
@@ -691,7 +665,7 @@ impl Reader {
                     return Err(ReaderError::Busy);
                 }
                 self.owed = None;
-                self.finish(Ok(Completion::Status(state.icc)));
+                self.complete(state.icc);
                 Ok(())
             }
         }
@@ -725,9 +699,24 @@ impl Reader {
         s
     }
 
-    fn finish(&mut self, result: Result<Completion, ReaderError>) {
+    /// Ends the operation in flight with its result.
+    fn complete<T: Outcome>(&mut self, value: T) {
+        self.wind_up(false);
+        *T::channel(&mut self.completions) = Some(Ok(value));
+    }
+
+    /// Ends the operation in flight with an error, delivered on its result's channel.
+    fn fail(&mut self, error: ReaderError) {
+        let kind = self.running;
+        self.wind_up(true);
+        if let Some(kind) = kind {
+            self.completions.fail(kind, error);
+        }
+    }
+
+    fn wind_up(&mut self, failed: bool) {
         if let Some(slot) = self.t1_in_flight.take() {
-            if result.is_err() {
+            if failed {
                 // The card may still be in the middle of the exchange: the engine
                 // resynchronises before its next APDU.
                 if let Some(t1) = self
@@ -748,7 +737,7 @@ impl Reader {
                 seq: a.seq,
             });
         }
-        self.events.push_back(ReaderEvent::Completed(result));
+        self.running = None;
     }
 
     /// Records what a response's bmICCStatus says about the slot.
@@ -802,7 +791,7 @@ impl Reader {
             Some(Pending::Status { .. } | Pending::Abort { .. })
         );
         if fail_pending && !present && !answers_anyway && self.pending_slot() == Some(slot) {
-            self.finish(Err(ReaderError::CardAbsent));
+            self.fail(ReaderError::CardAbsent);
         }
     }
 

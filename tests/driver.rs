@@ -17,9 +17,9 @@ use card_relay::proto::ccid::{
 };
 use card_relay::proto::descriptor::ExchangeLevel;
 use card_relay::proto::hex::h;
-use card_relay::reader::{Completion, Operation};
+use card_relay::reader::{PowerOn, PoweredOn, Status, Transmit};
 use card_relay::sim::profile::ReaderProfile;
-use support::{block_on, FakeUsb, VirtualClock};
+use support::{block_on, cmd, FakeUsb, VirtualClock};
 
 const ATR: &str = "3B FE 18 00 00 81 31 FE 45 80 31 81 54 48 53 4D 31 73 80 21 40 81 07 FA";
 
@@ -86,13 +86,13 @@ fn transmit(
     driver: &CcidDriver<FakeUsb>,
     clock: &VirtualClock,
     apdu: &str,
-) -> Result<Completion, DriverError> {
+) -> Result<Vec<u8>, DriverError> {
     block_on(
         clock,
         driver.run(
-            Operation::Transmit {
+            Transmit {
                 slot: 0,
-                apdu: h(apdu),
+                command: cmd(h(apdu)),
             },
             None,
         ),
@@ -107,14 +107,14 @@ fn power_on<U: card_relay::driver::usb::UsbTransport + 'static>(
     let on = block_on(
         clock,
         driver.run(
-            Operation::PowerOn {
+            PowerOn {
                 slot: 0,
                 protocol: None,
             },
             None,
         ),
     );
-    assert!(matches!(on, Ok(Completion::PoweredOn { .. })), "{on:?}");
+    assert!(matches!(on, Ok(PoweredOn { .. })), "{on:?}");
 }
 
 fn powered(usb: &FakeUsb, clock: &VirtualClock) -> CcidDriver<FakeUsb> {
@@ -133,7 +133,7 @@ fn the_answer_is_read_while_the_command_is_written() {
     let driver = powered(&usb, &clock);
     let written = usb.0.borrow().out_log.len();
     let r = transmit(&driver, &clock, "00 84 00 00 08");
-    assert!(matches!(r, Ok(Completion::Response(_))), "{r:?}");
+    assert!(r.is_ok(), "{r:?}");
     let s = usb.0.borrow();
     assert_eq!(s.out_log.len(), written + 1, "one message for the APDU");
     assert_eq!(s.out_completed, written + 1);
@@ -165,10 +165,7 @@ fn power_on_and_transmit() {
     let driver = powered(&usb, &clock);
     assert_eq!(driver.atr(0), Some(h(ATR)));
     let r = transmit(&driver, &clock, "00 84 00 00 08");
-    assert_eq!(
-        r,
-        Ok(Completion::Response(h("00 01 02 03 04 05 06 07 90 00")))
-    );
+    assert_eq!(r, Ok(h("00 01 02 03 04 05 06 07 90 00")));
 }
 
 #[test]
@@ -246,7 +243,7 @@ fn a_read_that_outlived_its_operation_serves_the_next_one() {
         .bulk_in
         .extend(late.borrow_mut().drain(..));
     let r = transmit(&driver, &clock, "00 84 00 00 02");
-    assert_eq!(r, Ok(Completion::Response(h("00 01 90 00"))));
+    assert_eq!(r, Ok(h("00 01 90 00")));
 }
 
 #[test]
@@ -271,9 +268,7 @@ fn split_and_coalesced_transfers() {
     let driver = powered(&usb, &clock);
     for le in [1u8, 16, 200] {
         let r = transmit(&driver, &clock, &format!("00 84 00 00 {le:02X}"));
-        let Ok(Completion::Response(data)) = r else {
-            panic!("{r:?}")
-        };
+        let Ok(data) = r else { panic!("{r:?}") };
         assert_eq!(data.len(), usize::from(le) + 2);
     }
 }
@@ -288,7 +283,7 @@ fn a_stalled_endpoint_is_cleared_and_the_reader_stays_usable() {
     assert_eq!(r.map_err(|e| e.code()), Err(ErrorCode::Protocol));
     assert_eq!(usb.0.borrow().halts_cleared, 1);
     let r = transmit(&driver, &clock, "00 84 00 00 01");
-    assert_eq!(r, Ok(Completion::Response(h("00 90 00"))));
+    assert_eq!(r, Ok(h("00 90 00")));
 }
 
 #[test]
@@ -302,9 +297,9 @@ fn unplugging_fails_the_operation_and_every_later_one() {
     // The answer never comes; the device goes away while the driver waits.
     usb.0.borrow_mut().responder = Some(Box::new(|_: &[u8]| Vec::new()));
     let op = driver.run(
-        Operation::Transmit {
+        Transmit {
             slot: 0,
-            apdu: h("00 84 00 00 04"),
+            command: cmd(h("00 84 00 00 04")),
         },
         None,
     );
@@ -379,9 +374,7 @@ fn a_short_apdu_reader_gets_the_short_encoding() {
     let driver = powered(&usb, &clock);
     // Extended form, but Ne = 16 fits a short Le: it travels as 00 84 00 00 10.
     let r = transmit(&driver, &clock, "00 84 00 00 00 00 10");
-    let Ok(Completion::Response(data)) = r else {
-        panic!("{r:?}")
-    };
+    let Ok(data) = r else { panic!("{r:?}") };
     assert_eq!(data.len(), 18);
     let last = usb.0.borrow().out_log.last().cloned().expect("a command");
     assert_eq!(&last[10..], h("00 84 00 00 10").as_slice());
@@ -413,8 +406,8 @@ fn the_status_of_an_empty_slot_is_an_answer_not_an_error() {
         }),
     );
     let driver = open(usb, &clock).expect("open");
-    let r = block_on(&clock, driver.run(Operation::Status { slot: 0 }, None));
-    assert_eq!(r, Ok(Completion::Status(IccStatus::Absent)));
+    let r = block_on(&clock, driver.run(Status { slot: 0 }, None));
+    assert_eq!(r, Ok(IccStatus::Absent));
     assert_eq!(driver.card_present(0), Some(false));
 }
 
@@ -754,7 +747,7 @@ mod one_command_per_slot {
         );
         assert!(driver.owed().is_some(), "the reader still owes the answer");
         let r = transmit(&driver, &clock, "00 84 00 00 02");
-        assert_eq!(r, Ok(Completion::Response(h("00 01 90 00"))));
+        assert_eq!(r, Ok(h("00 01 90 00")));
         let s = usb.0.borrow();
         let sent_at = *s.out_times.last().expect("a command");
         assert!(
@@ -821,7 +814,7 @@ mod one_command_per_slot {
         assert_eq!(r.map_err(|e| e.code()), Err(ErrorCode::Timeout));
         let failed_at = clock.now_ms();
         let r = transmit(&driver, &clock, "00 84 00 00 01");
-        assert_eq!(r, Ok(Completion::Response(h("00 90 00"))));
+        assert_eq!(r, Ok(h("00 90 00")));
         let s = usb.0.borrow();
         let types: Vec<u8> = s.out_log.iter().map(|m| m[0]).collect();
         assert_eq!(
@@ -891,7 +884,7 @@ mod one_command_per_slot {
         let abort = usb.0.borrow().out_log.last().cloned().expect("abort");
         usb.0.borrow_mut().bulk_in.extend(card(&abort));
         let r = transmit(&driver, &clock, "00 84 00 00 01");
-        assert_eq!(r, Ok(Completion::Response(h("00 90 00"))));
+        assert_eq!(r, Ok(h("00 90 00")));
     }
 
     /// The simulator's `readerStall` fault: commands are taken but not answered; when the
@@ -907,9 +900,9 @@ mod one_command_per_slot {
         power_on(&driver, &clock);
         let run = |op| block_on(&clock, driver.run(op, None));
         usb.with(|s| s.set_fault(Fault::ReaderStall(true)));
-        let apdu = |a: &str| Operation::Transmit {
+        let apdu = |a: &str| Transmit {
             slot: 0,
-            apdu: h(a),
+            command: cmd(h(a)),
         };
         let r = run(apdu("00 84 00 00 08"));
         assert_eq!(r.map_err(|e| e.code()), Err(ErrorCode::Timeout));
@@ -921,7 +914,7 @@ mod one_command_per_slot {
             "class request ABORT"
         );
         usb.with(|s| s.set_fault(Fault::ReaderStall(false)));
-        let Ok(Completion::Response(r)) = run(apdu("00 84 00 00 08")) else {
+        let Ok(r) = run(apdu("00 84 00 00 08")) else {
             panic!("the slot is free again");
         };
         assert_eq!(r.len(), 10);
@@ -989,7 +982,7 @@ mod events {
         *handle.borrow_mut() = Some(usb.clone());
         let driver = powered(&usb, &clock);
         let events = recorder(&driver);
-        let status = Box::pin(driver.run(Operation::Status { slot: 0 }, None));
+        let status = Box::pin(driver.run(Status { slot: 0 }, None));
         let watch = Box::pin(driver.watch());
         let r = block_on(&clock, async {
             match race(status, watch).await {
@@ -997,7 +990,7 @@ mod events {
                 Either::Right(()) => panic!("the watcher ended"),
             }
         });
-        assert_eq!(r, Ok(Completion::Status(IccStatus::Absent)));
+        assert_eq!(r, Ok(IccStatus::Absent));
         assert_eq!(events.borrow().as_slice(), &[DriverEvent::CardRemoved(0)]);
         assert_eq!(driver.card_present(0), Some(false));
     }
@@ -1153,21 +1146,15 @@ fn a_pin_pad_answered_by_a_failed_slot_status_is_reported_unusable() {
     });
     assert!(driver.description().descriptor().pin_verify());
     power_on(&driver, &clock);
-    let run = |op| block_on(&clock, driver.run(op, None));
-    let r = run(Operation::VerifyPin {
-        slot: 0,
-        pin: PinVerify::default(),
-    });
+    let r = block_on(&clock, driver.verify_pin(0, PinVerify::default(), None));
     let err = r.expect_err("the pin pad refused");
     assert_eq!(err, DriverError::Reader(ReaderError::PinPadUnusable));
     assert_eq!(err.code(), ErrorCode::UnsupportedReader);
     assert_eq!(err.to_string(), "this reader's pin pad cannot be used");
     // The fallback: the PIN typed on the computer, over the same T=1 channel.
-    let r = run(Operation::Transmit {
-        slot: 0,
-        apdu: h("00 20 00 81 06 31 32 33 34 35 36"),
-    });
-    assert_eq!(r, Ok(Completion::Response(h("90 00"))));
+    let verify = cmd(h("00 20 00 81 06 31 32 33 34 35 36"));
+    let r = block_on(&clock, driver.transmit(0, verify, None));
+    assert_eq!(r, Ok(h("90 00")));
     assert_eq!(driver.owed(), None);
 }
 
@@ -1209,9 +1196,9 @@ fn the_simulated_late_reader_gets_one_command_at_a_time() {
     let (usb, driver) = open_sim(&clock, seed_reader(), |_| {});
     power_on(&driver, &clock);
     let run = |op| block_on(&clock, driver.run(op, None));
-    let apdu = |a: &str| Operation::Transmit {
+    let apdu = |a: &str| Transmit {
         slot: 0,
-        apdu: h(a),
+        command: cmd(h(a)),
     };
     usb.with(|s| s.set_fault(Fault::LateAnswers(5_000)));
     let started = clock.now_ms();
@@ -1220,7 +1207,7 @@ fn the_simulated_late_reader_gets_one_command_at_a_time() {
     assert!(clock.now_ms() < started + 5_000);
     // The card is quick again; the answer still owed arrives at 5 s and is dropped.
     usb.with(|s| s.set_fault(Fault::LateAnswers(0)));
-    let Ok(Completion::Response(r)) = run(apdu("00 84 00 00 04")) else {
+    let Ok(r) = run(apdu("00 84 00 00 04")) else {
         panic!("the next command gets its own answer");
     };
     assert_eq!(r.len(), 6);

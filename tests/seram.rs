@@ -25,7 +25,7 @@ use card_relay::driver::usb::{
 use card_relay::driver::{CcidDriver, ErrorCode};
 use card_relay::proto::hex::h;
 use card_relay::proto::seram::{Report, SecureElement};
-use card_relay::reader::Operation;
+use card_relay::reader::PowerOn;
 use card_relay::session::seram::{
     SeramAction, SeramConfig, SeramError, SeramSession, TransportFailure,
 };
@@ -676,7 +676,7 @@ fn oversized_order_is_refused_unparsed() {
 #[test]
 fn card_failure_reports_unavailable_se() {
     let b = bench();
-    let on = Operation::PowerOn {
+    let on = PowerOn {
         slot: 0,
         protocol: None,
     };

@@ -25,13 +25,19 @@ use card_relay::proto::ccid::{
 use card_relay::proto::descriptor::ExchangeLevel;
 use card_relay::proto::hex::h;
 use card_relay::reader::{
-    Completion, Millis, Operation, PinVerify, Reader, ReaderError, ReaderEvent,
+    Command, Millis, Operation, PinVerify, PowerOn, PoweredOn, Reader, ReaderError, ReaderEvent,
+    Status, Transmit, VerifyPin,
 };
 use card_relay::sim::card::{SEED_ATR, T0_ATR, T0_T1_ATR};
 use card_relay::sim::{
     profiles, CardConfig, Fault, InTransfer, PinEntry, Profile, SimConfig, SimulatedReader,
     UsbFault,
 };
+
+/// A command APDU the test knows to be valid.
+fn cmd(bytes: Vec<u8>) -> Command {
+    Command::parse(bytes).expect("valid apdu")
+}
 
 const SELECT: &str = "00 A4 04 04 0B E8 2B 06 01 04 01 81 C3 1F 02 01 00";
 const FCP: &str = "62 07 82 01 78 85 02 01 02 90 00";
@@ -50,8 +56,8 @@ struct Bench {
 }
 
 #[derive(Debug, PartialEq)]
-enum Outcome {
-    Done(Result<Completion, ReaderError>),
+enum Outcome<T> {
+    Done(Result<T, ReaderError>),
     Usb(UsbFault),
 }
 
@@ -93,17 +99,18 @@ impl Bench {
         }
     }
 
-    fn run(&mut self, op: Operation) -> Outcome {
+    fn run<O: Operation>(&mut self, op: O) -> Outcome<O::Output> {
         self.poll_interrupt();
-        if let Err(e) = self.reader.start(op, self.now) {
-            return Outcome::Done(Err(e));
-        }
+        let ticket = match self.reader.start(op, self.now) {
+            Ok(ticket) => ticket,
+            Err(e) => return Outcome::Done(Err(e)),
+        };
         for _ in 0..100_000 {
             while let Some(ev) = self.reader.poll_event() {
-                match ev {
-                    ReaderEvent::Completed(result) => return Outcome::Done(result),
-                    other => self.events.push(other),
-                }
+                self.events.push(ev);
+            }
+            if let Some(result) = self.reader.poll_completion(&ticket) {
+                return Outcome::Done(result);
             }
             if let Some(out) = self.reader.poll_transmit() {
                 match self.sim.transfer_out(2, &out) {
@@ -145,12 +152,12 @@ impl Bench {
         panic!("operation did not finish");
     }
 
-    fn power_on(&mut self) -> Result<Completion, ReaderError> {
+    fn power_on(&mut self) -> Result<PoweredOn, ReaderError> {
         self.power_on_slot(0)
     }
 
-    fn power_on_slot(&mut self, slot: u8) -> Result<Completion, ReaderError> {
-        match self.run(Operation::PowerOn {
+    fn power_on_slot(&mut self, slot: u8) -> Result<PoweredOn, ReaderError> {
+        match self.run(PowerOn {
             slot,
             protocol: None,
         }) {
@@ -164,13 +171,9 @@ impl Bench {
     }
 
     fn transmit_slot(&mut self, slot: u8, apdu: &[u8]) -> Result<Vec<u8>, ReaderError> {
-        match self.run(Operation::Transmit {
-            slot,
-            apdu: apdu.to_vec(),
-        }) {
-            Outcome::Done(Ok(Completion::Response(r))) => Ok(r),
-            Outcome::Done(Ok(other)) => panic!("unexpected completion {other:?}"),
-            Outcome::Done(Err(e)) => Err(e),
+        let command = Command::parse(apdu.to_vec()).map_err(ReaderError::Apdu)?;
+        match self.run(Transmit { slot, command }) {
+            Outcome::Done(r) => r,
             Outcome::Usb(e) => panic!("usb failure {e}"),
         }
     }
@@ -210,7 +213,7 @@ fn seed_session(b: &mut Bench) {
 fn seed_session_in_every_setup() {
     for (name, profile, atr) in setups() {
         let mut b = bench(profile, &atr);
-        let Ok(Completion::PoweredOn { atr: got, protocol }) = b.power_on() else {
+        let Ok(PoweredOn { atr: got, protocol }) = b.power_on() else {
             panic!("{name}: power on");
         };
         assert_eq!(got, atr, "{name}");
@@ -293,16 +296,16 @@ fn extended_level_chains_commands_and_responses() {
 #[test]
 fn dual_protocol_card_prefers_what_is_asked() {
     let mut b = bench("GemPCTwin", &T0_T1_ATR);
-    let r = b.run(Operation::PowerOn {
+    let r = b.run(PowerOn {
         slot: 0,
         protocol: Some(1),
     });
     assert!(matches!(
         r,
-        Outcome::Done(Ok(Completion::PoweredOn { protocol: 1, .. }))
+        Outcome::Done(Ok(PoweredOn { protocol: 1, .. }))
     ));
     seed_session(&mut b);
-    let Ok(Completion::PoweredOn { protocol: 0, .. }) = b.power_on() else {
+    let Ok(PoweredOn { protocol: 0, .. }) = b.power_on() else {
         panic!("t=0 by default");
     };
     seed_session(&mut b);
@@ -358,9 +361,9 @@ fn faults_in_every_setup() {
         // Disconnect: the next transfer fails with NotFoundError.
         let mut b = fresh();
         b.sim.disconnect();
-        let r = b.run(Operation::Transmit {
+        let r = b.run(Transmit {
             slot: 0,
-            apdu: h(SELECT),
+            command: cmd(h(SELECT)),
         });
         let Outcome::Usb(e) = r else {
             panic!("{name}: {r:?}")
@@ -426,11 +429,8 @@ fn faults_in_every_setup() {
         assert_eq!(b.transmit(&h(SELECT)), Err(ReaderError::Timeout), "{name}");
         b.sim.set_fault(Fault::ReaderStall(false));
         assert!(b.sim.bulk_in_ready(), "{name}");
-        let r = b.run(Operation::Status { slot: 0 });
-        assert!(
-            matches!(r, Outcome::Done(Ok(Completion::Status(_)))),
-            "{name}"
-        );
+        let r = b.run(Status { slot: 0 });
+        assert!(matches!(r, Outcome::Done(Ok(_))), "{name}");
         assert!(b.reader.stats().stale_dropped >= 1, "{name}");
 
         // Refusals while setting up.
@@ -482,23 +482,19 @@ fn reader_without_interrupt_endpoint_is_polled() {
     })
     .unwrap();
     let mut b = Bench::with(sim);
-    let r = b.run(Operation::Status { slot: 0 });
+    let r = b.run(Status { slot: 0 });
     assert_eq!(
         r,
-        Outcome::Done(Ok(Completion::Status(
-            card_relay::proto::ccid::IccStatus::PresentInactive
-        )))
+        Outcome::Done(Ok(card_relay::proto::ccid::IccStatus::PresentInactive))
     );
     b.sim.remove_card(0).unwrap();
     assert_eq!(b.sim.take_interrupt(), None);
     // The reader learns of the removal from the slot status alone; an empty slot is a
     // status like any other, not an error.
-    let r = b.run(Operation::Status { slot: 0 });
+    let r = b.run(Status { slot: 0 });
     assert_eq!(
         r,
-        Outcome::Done(Ok(Completion::Status(
-            card_relay::proto::ccid::IccStatus::Absent
-        )))
+        Outcome::Done(Ok(card_relay::proto::ccid::IccStatus::Absent))
     );
     assert!(b.events.contains(&ReaderEvent::CardRemoved(0)));
 }
@@ -641,7 +637,7 @@ fn pin_pad_verify_at_every_level() {
         assert_eq!(b.reader.protocol(0), Some(protocol), "{profile}");
         let verify = |b: &mut Bench, entry: PinEntry, pin: PinVerify| {
             b.sim.set_pin_entry(entry);
-            match b.run(Operation::VerifyPin { slot: 0, pin }) {
+            match b.run(VerifyPin { slot: 0, pin }) {
                 Outcome::Done(r) => r,
                 Outcome::Usb(e) => panic!("usb failure {e}"),
             }
@@ -658,22 +654,14 @@ fn pin_pad_verify_at_every_level() {
         );
         assert_eq!(b.ok("00 20 00 81"), h("63 C3"), "{profile}");
         let wrong = PinEntry::Digits("123455".into());
-        assert_eq!(
-            verify(&mut b, wrong, default),
-            Ok(Completion::Response(h("63 C2"))),
-            "{profile}"
-        );
+        assert_eq!(verify(&mut b, wrong, default), Ok(h("63 C2")), "{profile}");
         let right = PinEntry::Digits("123456".into());
         assert_eq!(
             verify(&mut b, right.clone(), fixed),
-            Ok(Completion::Response(h("90 00"))),
+            Ok(h("90 00")),
             "{profile}"
         );
-        assert_eq!(
-            verify(&mut b, right, default),
-            Ok(Completion::Response(h("90 00"))),
-            "{profile}"
-        );
+        assert_eq!(verify(&mut b, right, default), Ok(h("90 00")), "{profile}");
         // The next APDU goes in one command: no resynchronisation was needed.
         let before = b.reader.stats().commands;
         assert_eq!(b.ok("00 20 00 81"), h("90 00"), "{profile}");
@@ -696,7 +684,7 @@ fn pin_pad_verify_at_every_level() {
     plain.power_on().unwrap();
     let before = plain.reader.stats().commands;
     assert_eq!(
-        plain.run(Operation::VerifyPin {
+        plain.run(VerifyPin {
             slot: 0,
             pin: PinVerify::default()
         }),
@@ -751,7 +739,7 @@ fn every_real_reader() {
         let mut b = Bench::with(sim);
         let powered = b.power_on();
         assert!(
-            matches!(powered, Ok(Completion::PoweredOn { .. })),
+            matches!(powered, Ok(PoweredOn { .. })),
             "{name}: {powered:?}"
         );
         assert_eq!(b.transmit(&h(SELECT)), Ok(h(FCP)), "{name}");
@@ -816,32 +804,26 @@ fn async_driver_over_the_transport() {
         let driver = block_on(CcidDriver::open(usb.clone(), Rc::new(StillClock)))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let on = block_on(driver.run(
-            Operation::PowerOn {
+            PowerOn {
                 slot: 0,
                 protocol: None,
             },
             None,
         ));
-        assert!(
-            matches!(on, Ok(Completion::PoweredOn { .. })),
-            "{name}: {on:?}"
-        );
+        assert!(matches!(on, Ok(PoweredOn { .. })), "{name}: {on:?}");
         let transmit = |apdu: &str| {
             block_on(driver.run(
-                Operation::Transmit {
+                Transmit {
                     slot: 0,
-                    apdu: h(apdu),
+                    command: cmd(h(apdu)),
                 },
                 None,
             ))
         };
-        assert_eq!(
-            transmit("00 20 00 81"),
-            Ok(Completion::Response(h("6E 00")))
-        );
-        assert_eq!(transmit(SELECT), Ok(Completion::Response(h(FCP))), "{name}");
+        assert_eq!(transmit("00 20 00 81"), Ok(h("6E 00")));
+        assert_eq!(transmit(SELECT), Ok(h(FCP)), "{name}");
         usb.with(|s| s.set_fault(Fault::TimeExtensions(2)));
-        let Ok(Completion::Response(r)) = transmit("00 84 00 00 45") else {
+        let Ok(r) = transmit("00 84 00 00 45") else {
             panic!("{name}: get challenge");
         };
         assert_eq!(r.len(), 71, "{name}");
@@ -886,27 +868,18 @@ fn every_real_reader_through_the_driver() {
                 format!("unsupported at open: {e}")
             }
             Ok(driver) => {
-                let run = |op| block_on(driver.run(op, None));
-                match run(Operation::PowerOn {
-                    slot: 0,
-                    protocol: None,
-                }) {
+                let run = |apdu: &str| block_on(driver.transmit(0, cmd(h(apdu)), None));
+                match block_on(driver.power_on(0, None)) {
                     Err(e) => {
                         assert_eq!(e.code(), ErrorCode::UnsupportedReader, "{name}: {e}");
                         format!("unsupported at power on: {e}")
                     }
                     Ok(_) => {
-                        let select = run(Operation::Transmit {
-                            slot: 0,
-                            apdu: h(SELECT),
-                        });
-                        assert_eq!(select, Ok(Completion::Response(h(FCP))), "{name}");
-                        let long = run(Operation::Transmit {
-                            slot: 0,
-                            apdu: h("00 84 00 00 FF"),
-                        });
+                        let select = run(SELECT);
+                        assert_eq!(select, Ok(h(FCP)), "{name}");
+                        let long = run("00 84 00 00 FF");
                         match long {
-                            Ok(Completion::Response(r)) => {
+                            Ok(r) => {
                                 assert_eq!(
                                     (r.len(), &r[255..]),
                                     (257, &[0x90, 0x00][..]),
@@ -922,7 +895,6 @@ fn every_real_reader_through_the_driver() {
                                 );
                                 "limit: response too long for dwMaxCCIDMessageLength".to_owned()
                             }
-                            other => panic!("{name}: {other:?}"),
                         }
                     }
                 }
@@ -956,7 +928,7 @@ fn t1_crc_in_both_forms_through_the_whole_stack() {
     for form in [CrcForm::Libccid, CrcForm::X25] {
         let card = CardConfig::seed().with_atr(SEED_CRC_ATR).with_crc(form);
         let mut b = Bench::new("GemPCTwin", Some(card));
-        let Ok(Completion::PoweredOn { atr, protocol }) = b.power_on() else {
+        let Ok(PoweredOn { atr, protocol }) = b.power_on() else {
             panic!("{form:?}: power on");
         };
         assert_eq!((atr, protocol), (SEED_CRC_ATR.to_vec(), 1), "{form:?}");

@@ -15,7 +15,12 @@ use web_sys::{
 use card_relay::proto::ccid::Reassembler;
 use card_relay::proto::descriptor::find_ccid_interfaces;
 use card_relay::proto::hex::h;
-use card_relay::reader::{Completion, Operation, Reader, ReaderEvent};
+use card_relay::reader::{Command, Operation, PowerOn, PoweredOn, Reader, Transmit};
+
+/// A command APDU the test knows to be valid.
+fn cmd(bytes: Vec<u8>) -> Command {
+    Command::parse(bytes).expect("valid apdu")
+}
 use card_relay::sim::profiles::DEFAULT_DUMP;
 use card_relay::sim::web::{create_simulated_reader, SimulatedUsbDevice};
 
@@ -79,14 +84,13 @@ async fn set_up(dev: &UsbDevice) {
 }
 
 /// Runs one reader operation over WebUSB calls; returns its completion.
-async fn run(dev: &UsbDevice, reader: &mut Reader, op: Operation) -> Completion {
+async fn run<O: Operation>(dev: &UsbDevice, reader: &mut Reader, op: O) -> O::Output {
     let mut reassembler = Reassembler::new(271);
-    reader.start(op, 0).expect("start");
+    let ticket = reader.start(op, 0).expect("start");
     loop {
-        while let Some(ev) = reader.poll_event() {
-            if let ReaderEvent::Completed(result) = ev {
-                return result.expect("operation");
-            }
+        while reader.poll_event().is_some() {}
+        if let Some(result) = reader.poll_completion(&ticket) {
+            return result.expect("operation");
         }
         if let Some(out) = reader.poll_transmit() {
             let r = transfer_out(dev, &out).await;
@@ -128,29 +132,23 @@ async fn seed_session_over_webusb_calls() {
     let on = run(
         &dev,
         &mut reader,
-        Operation::PowerOn {
+        PowerOn {
             slot: 0,
             protocol: None,
         },
     )
     .await;
-    assert!(matches!(on, Completion::PoweredOn { protocol: 1, .. }));
-    let transmit = |apdu: &str| Operation::Transmit {
+    assert!(matches!(on, PoweredOn { protocol: 1, .. }));
+    let transmit = |apdu: &str| Transmit {
         slot: 0,
-        apdu: h(apdu),
+        command: cmd(h(apdu)),
     };
     let verify = run(&dev, &mut reader, transmit("00 20 00 81")).await;
-    assert_eq!(verify, Completion::Response(h("6E 00")));
+    assert_eq!(verify, h("6E 00"));
     let select = transmit("00 A4 04 04 0B E8 2B 06 01 04 01 81 C3 1F 02 01 00");
     let fcp = run(&dev, &mut reader, select).await;
-    assert_eq!(
-        fcp,
-        Completion::Response(h("62 07 82 01 78 85 02 01 02 90 00"))
-    );
-    let Completion::Response(challenge) = run(&dev, &mut reader, transmit("00 84 00 00 45")).await
-    else {
-        panic!("response");
-    };
+    assert_eq!(fcp, h("62 07 82 01 78 85 02 01 02 90 00"));
+    let challenge = run(&dev, &mut reader, transmit("00 84 00 00 45")).await;
     assert_eq!((challenge.len(), &challenge[69..]), (71, &[0x90, 0x00][..]));
 }
 

@@ -651,13 +651,6 @@ impl CardChannel for PcscChannel {
         self.shared.atr.borrow().clone()
     }
 
-    async fn power_on(&self, slot: u8, abort: Option<&Abort>) -> Result<Vec<u8>, DriverError> {
-        match CardChannel::atr(self, slot) {
-            Some(atr) => Ok(atr),
-            None => self.reset(slot, abort).await,
-        }
-    }
-
     async fn reset(&self, _slot: u8, abort: Option<&Abort>) -> Result<Vec<u8>, DriverError> {
         self.begin_template();
         let atr = self.call(Request::Reset, abort).await?;

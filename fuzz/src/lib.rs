@@ -17,7 +17,7 @@ use card_relay::proto::ram::{gp, openscdp};
 use card_relay::proto::seram::{HandshakeCommand, HandshakeResponse, Order, Report};
 use card_relay::proto::t1::{Block, CrcForm, Edc, T1Config, T1Event, T1};
 use card_relay::proto::tlv::{Tlv, Tlvs};
-use card_relay::reader::{Operation, Reader};
+use card_relay::reader::{Command, PowerOff, PowerOn, Reader, Status, Transmit};
 use card_relay::session::seram::{SeramAction, SeramConfig, SeramSession, TransportFailure};
 use card_relay::session::{
     Action, CardCommand, CardResult, Dialect, HttpResponse, Session, SessionConfig,
@@ -391,20 +391,26 @@ pub fn reader(data: &[u8]) {
             if input.is_empty() {
                 return;
             }
-            let op = match operations % 4 {
-                0 => Operation::PowerOn {
-                    slot: input.byte() % 2,
-                    protocol: None,
+            // A command that does not parse never reaches the reader (it is parsed where
+            // it enters the library).
+            let started = match operations % 4 {
+                0 => {
+                    let slot = input.byte() % 2;
+                    let op = PowerOn {
+                        slot,
+                        protocol: None,
+                    };
+                    reader.start(op, now).map(drop)
+                }
+                1 => match Command::parse(input.short().to_vec()) {
+                    Ok(command) => reader.start(Transmit { slot: 0, command }, now).map(drop),
+                    Err(_) => Ok(()),
                 },
-                1 => Operation::Transmit {
-                    slot: 0,
-                    apdu: input.short().to_vec(),
-                },
-                2 => Operation::Status { slot: 0 },
-                _ => Operation::PowerOff { slot: 0 },
+                2 => reader.start(Status { slot: 0 }, now).map(drop),
+                _ => reader.start(PowerOff { slot: 0 }, now).map(drop),
             };
             operations += 1;
-            let _ = reader.start(op, now);
+            let _ = started;
             continue;
         }
         while let Some(out) = reader.poll_transmit() {

@@ -56,10 +56,7 @@ pub async fn card_update<C: CardChannel + ?Sized>(
         slot_id: trace::slot_id(&driver.reader_name(), slot),
         show_secrets: options.show_secrets,
     };
-    let atr = match driver.atr(slot) {
-        Some(atr) => atr,
-        None => power_on(driver, slot, abort).await?,
-    };
+    let atr = power_on(driver, slot, abort).await?;
     let mut config = SeramConfig::new(options.url.clone(), session_id, &atr);
     config.response_timeout_ms = options.timeout_ms;
     let mut session = SeramSession::new(config);

@@ -223,10 +223,7 @@ pub async fn card_update<C: CardChannel + ?Sized>(
         slot_id: trace::slot_id(&driver.reader_name(), slot),
         show_secrets: options.show_secrets,
     };
-    let atr = match driver.atr(slot) {
-        Some(atr) => atr,
-        None => power_on(driver, slot, abort).await?,
-    };
+    let atr = power_on(driver, slot, abort).await?;
     let mut session = Session::new(SessionConfig {
         dialect: options.dialect,
         url: options.url.clone(),

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 
 use super::{
-    slot_failure, Card, Completion, Millis, Pending, Reader, ReaderError, CONTROL_TIMEOUT_MS,
+    slot_failure, Card, Millis, Pending, PoweredOn, Reader, ReaderError, CONTROL_TIMEOUT_MS,
     HEADER_LEN, MIN_EXCHANGE_TIMEOUT_MS, POWER_ON_TIMEOUT_MS, T1_OVERHEAD,
 };
 
@@ -306,7 +306,7 @@ impl Reader {
             t1,
             waiting_ms,
         });
-        self.finish(Ok(Completion::PoweredOn { atr: raw, protocol }));
+        self.complete(PoweredOn { atr: raw, protocol });
     }
 
     pub(super) fn reader_supports(&self, protocol: u8) -> bool {

@@ -13,6 +13,11 @@ use crate::proto::descriptor::Features;
 use crate::proto::hex::h;
 use crate::sim::t1::{Fault, T1Card, T1CardConfig};
 
+/// A command APDU the test knows to be valid.
+fn cmd(bytes: Vec<u8>) -> Command {
+    Command::parse(bytes).expect("valid apdu")
+}
+
 /// The SmartCard-HSM ATR of the seed (T=1, TA1 = 18).
 const HSM_ATR: &str = "3B FE 18 00 00 81 31 FE 45 80 31 81 54 48 53 4D 31 73 80 21 40 81 07 FA";
 /// A T=0-only ATR with default parameters (ISO/IEC 7816-3 minimal form).
@@ -95,20 +100,20 @@ fn ok_parameters(cmd: &PcToRdr, parameters: ProtocolParameters) -> Vec<u8> {
 }
 
 /// Drives the reader through one operation: every bulk-OUT message goes to `answer`, whose
-/// messages are fed back. Returns the completion and every command the reader sent.
-fn run(
+/// messages are fed back. Returns the operation's result and every command the reader sent.
+/// Card events are drained and dropped.
+fn run<O: Operation>(
     reader: &mut Reader,
-    op: Operation,
+    op: O,
     mut answer: impl FnMut(&PcToRdr) -> Vec<Vec<u8>>,
-) -> (Result<Completion, ReaderError>, Vec<PcToRdr>) {
+) -> (Result<O::Output, ReaderError>, Vec<PcToRdr>) {
     let mut now = 1_000;
     let mut sent = Vec::new();
-    reader.start(op, now).expect("start");
+    let ticket = reader.start(op, now).expect("start");
     for _ in 0..1_000 {
-        while let Some(ev) = reader.poll_event() {
-            if let ReaderEvent::Completed(result) = ev {
-                return (result, sent);
-            }
+        while reader.poll_event().is_some() {}
+        if let Some(result) = reader.poll_completion(&ticket) {
+            return (result, sent);
         }
         if let Some(out) = reader.poll_transmit() {
             let cmd = PcToRdr::decode(&out).expect("the reader sends valid CCID");
@@ -161,7 +166,7 @@ fn power_on(reader: &mut Reader, atr: &[u8]) -> Vec<PcToRdr> {
     let atr = atr.to_vec();
     let (result, sent) = run(
         reader,
-        Operation::PowerOn {
+        PowerOn {
             slot: 0,
             protocol: None,
         },
@@ -186,7 +191,7 @@ fn power_on(reader: &mut Reader, atr: &[u8]) -> Vec<PcToRdr> {
         },
     );
     match result {
-        Ok(Completion::PoweredOn { atr: got, .. }) => assert_eq!(got, atr),
+        Ok(PoweredOn { atr: got, .. }) => assert_eq!(got, atr),
         other => panic!("power on failed: {other:?}"),
     }
     sent
@@ -247,9 +252,9 @@ fn tpdu_t1_transmit_with_chaining_and_wtx() {
     let apdu = h("00 84 00 00 00 01 2C");
     let (result, sent) = run(
         &mut reader,
-        Operation::Transmit {
+        Transmit {
             slot: 0,
-            apdu: apdu.clone(),
+            command: cmd(apdu.clone()),
         },
         |cmd| {
             let PcToRdr::XfrBlock(x) = cmd else {
@@ -259,9 +264,7 @@ fn tpdu_t1_transmit_with_chaining_and_wtx() {
             vec![ok_data(cmd, reply)]
         },
     );
-    let Ok(Completion::Response(r)) = result else {
-        panic!("{result:?}")
-    };
+    let Ok(r) = result else { panic!("{result:?}") };
     assert_eq!(r.len(), 302);
     assert_eq!(&r[300..], &[0x90, 0x00]);
     assert_eq!(card.commands(), &[apdu]);
@@ -290,9 +293,9 @@ fn tpdu_t1_recovers_from_a_corrupted_block_and_a_mute_answer() {
     let mut mute_once = true;
     let (result, _) = run(
         &mut reader,
-        Operation::Transmit {
+        Transmit {
             slot: 0,
-            apdu: h("00 B0 00 00 02"),
+            command: cmd(h("00 B0 00 00 02")),
         },
         |cmd| {
             let PcToRdr::XfrBlock(x) = cmd else {
@@ -310,7 +313,7 @@ fn tpdu_t1_recovers_from_a_corrupted_block_and_a_mute_answer() {
             }
         },
     );
-    assert_eq!(result, Ok(Completion::Response(h("01 02 90 00"))));
+    assert_eq!(result, Ok(h("01 02 90 00")));
 }
 
 #[test]
@@ -326,9 +329,9 @@ fn tpdu_t0_handles_61xx_and_6cxx() {
     let mut pending = Vec::new();
     let (result, sent) = run(
         &mut reader,
-        Operation::Transmit {
+        Transmit {
             slot: 0,
-            apdu: h("00 A4 04 00 02 3F 00 00"),
+            command: cmd(h("00 A4 04 00 02 3F 00 00")),
         },
         |cmd| {
             let PcToRdr::XfrBlock(x) = cmd else {
@@ -346,13 +349,13 @@ fn tpdu_t0_handles_61xx_and_6cxx() {
         })
         .collect();
     assert_eq!(tpdus, vec![h("00 A4 04 00 02 3F 00"), h("00 C0 00 00 05")]);
-    assert_eq!(result, Ok(Completion::Response(h("6F 03 84 01 AA 90 00"))));
+    assert_eq!(result, Ok(h("6F 03 84 01 AA 90 00")));
 
     let (result, sent) = run(
         &mut reader,
-        Operation::Transmit {
+        Transmit {
             slot: 0,
-            apdu: h("00 84 00 00 10"),
+            command: cmd(h("00 84 00 00 10")),
         },
         |cmd| {
             let PcToRdr::XfrBlock(x) = cmd else {
@@ -362,10 +365,7 @@ fn tpdu_t0_handles_61xx_and_6cxx() {
         },
     );
     assert_eq!(sent.len(), 2, "6C08 makes the reader re-send with P3 = 08");
-    assert_eq!(
-        result,
-        Ok(Completion::Response(h("01 02 03 04 05 06 07 08 90 00")))
-    );
+    assert_eq!(result, Ok(h("01 02 03 04 05 06 07 08 90 00")));
 }
 
 #[test]
@@ -379,22 +379,22 @@ fn short_apdu_reader_sends_the_apdu_as_is() {
     let apdu = h("00 A4 04 0C 0B E8 2B 06 01 04 01 81 C3 1F 02 01");
     let (result, sent) = run(
         &mut reader,
-        Operation::Transmit {
+        Transmit {
             slot: 0,
-            apdu: apdu.clone(),
+            command: cmd(apdu.clone()),
         },
         |cmd| vec![ok_data(cmd, h("90 00"))],
     );
-    assert_eq!(result, Ok(Completion::Response(h("90 00"))));
+    assert_eq!(result, Ok(h("90 00")));
     assert!(matches!(&sent[0], PcToRdr::XfrBlock(x) if x.data == apdu && x.level_parameter == 0));
 
     // An extended APDU does not fit a short-APDU reader.
     let mut long = h("00 DA 01 02 00 01 2C");
     long.extend(vec![0xAB; 300]);
     let err = reader.start(
-        Operation::Transmit {
+        Transmit {
             slot: 0,
-            apdu: long,
+            command: cmd(long),
         },
         0,
     );
@@ -417,9 +417,9 @@ fn extended_apdu_reader_chains_command_and_response() {
     .into_iter();
     let (result, sent) = run(
         &mut reader,
-        Operation::Transmit {
+        Transmit {
             slot: 0,
-            apdu: apdu.clone(),
+            command: cmd(apdu.clone()),
         },
         |cmd| {
             let PcToRdr::XfrBlock(x) = cmd else {
@@ -454,9 +454,7 @@ fn extended_apdu_reader_chains_command_and_response() {
         received,
         vec![(0x01, 261), (0x03, 261), (0x02, 87), (0x10, 0), (0x10, 0)]
     );
-    let Ok(Completion::Response(r)) = result else {
-        panic!("{result:?}")
-    };
+    let Ok(r) = result else { panic!("{result:?}") };
     assert_eq!(r.len(), 261 + 261 + 3);
     assert_eq!(&r[r.len() - 2..], &[0x90, 0x00]);
     assert_eq!(sent.len(), 5);
@@ -466,11 +464,11 @@ fn extended_apdu_reader_chains_command_and_response() {
 fn stale_answers_are_dropped_and_time_extension_moves_the_deadline() {
     let mut reader = Reader::new(descriptor(SHORT_APDU_AUTO, 271)).unwrap();
     power_on(&mut reader, &h(HSM_ATR));
-    reader
+    let ticket = reader
         .start(
-            Operation::Transmit {
+            Transmit {
                 slot: 0,
-                apdu: h("00 84 00 00 08"),
+                command: cmd(h("00 84 00 00 08")),
             },
             10_000,
         )
@@ -510,14 +508,14 @@ fn stale_answers_are_dropped_and_time_extension_moves_the_deadline() {
     );
     assert!(reader.poll_timeout().unwrap() > first_deadline);
     assert_eq!(reader.stats().time_extensions, 1);
+    assert_eq!(reader.poll_completion(&ticket), None);
     // The real answer completes it.
     reader.handle_message(&ok_data(&cmd, h("01 02 03 04 05 06 07 08 90 00")), 12_500);
     assert_eq!(
-        reader.poll_event(),
-        Some(ReaderEvent::Completed(Ok(Completion::Response(h(
-            "01 02 03 04 05 06 07 08 90 00"
-        )))))
+        reader.poll_completion(&ticket),
+        Some(Ok(h("01 02 03 04 05 06 07 08 90 00")))
     );
+    assert_eq!(reader.poll_event(), None, "a completion is not an event");
 }
 
 #[test]
@@ -526,26 +524,25 @@ fn silent_reader_times_out_and_the_late_answer_is_dropped() {
     power_on(&mut reader, &h(HSM_ATR));
     let (result, sent) = run(
         &mut reader,
-        Operation::Transmit {
+        Transmit {
             slot: 0,
-            apdu: h("00 84 00 00 08"),
+            command: cmd(h("00 84 00 00 08")),
         },
         |_| Vec::new(),
     );
     assert_eq!(result, Err(ReaderError::Timeout));
     // The late answer arrives during the next operation and is ignored.
     let late = ok_data(&sent[0], h("90 00"));
-    reader.start(Operation::Status { slot: 0 }, 50_000).unwrap();
+    let ticket = reader.start(Status { slot: 0 }, 50_000).unwrap();
     let out = reader.poll_transmit().unwrap();
     let status = PcToRdr::decode(&out).unwrap();
     reader.handle_message(&late, 50_001);
     assert!(reader.poll_event().is_none());
+    assert!(reader.poll_completion(&ticket).is_none());
     reader.handle_message(&ok_status(&status, IccStatus::PresentActive), 50_002);
     assert_eq!(
-        reader.poll_event(),
-        Some(ReaderEvent::Completed(Ok(Completion::Status(
-            IccStatus::PresentActive
-        ))))
+        reader.poll_completion(&ticket),
+        Some(Ok(IccStatus::PresentActive))
     );
 }
 
@@ -553,11 +550,11 @@ fn silent_reader_times_out_and_the_late_answer_is_dropped() {
 fn card_removal_fails_the_operation_and_forgets_the_card() {
     let mut reader = Reader::new(descriptor(SHORT_APDU_AUTO, 271)).unwrap();
     power_on(&mut reader, &h(HSM_ATR));
-    reader
+    let ticket = reader
         .start(
-            Operation::Transmit {
+            Transmit {
                 slot: 0,
-                apdu: h("00 84 00 00 08"),
+                command: cmd(h("00 84 00 00 08")),
             },
             0,
         )
@@ -565,16 +562,18 @@ fn card_removal_fails_the_operation_and_forgets_the_card() {
     let _ = reader.poll_transmit();
     let notify = InterruptMessage::NotifySlotChange(RdrToPcNotifySlotChange::new(&[(false, true)]));
     reader.handle_interrupt(&notify.encode()).unwrap();
+    // The removal is an event, and the operation's error on its own channel.
     assert_eq!(reader.poll_event(), Some(ReaderEvent::CardRemoved(0)));
+    assert_eq!(reader.poll_event(), None);
     assert_eq!(
-        reader.poll_event(),
-        Some(ReaderEvent::Completed(Err(ReaderError::CardAbsent)))
+        reader.poll_completion(&ticket),
+        Some(Err(ReaderError::CardAbsent))
     );
     assert_eq!(reader.atr(0), None);
     let err = reader.start(
-        Operation::Transmit {
+        Transmit {
             slot: 0,
-            apdu: h("00 84 00 00 08"),
+            command: cmd(h("00 84 00 00 08")),
         },
         0,
     );
@@ -584,9 +583,9 @@ fn card_removal_fails_the_operation_and_forgets_the_card() {
     assert_eq!(reader.poll_event(), Some(ReaderEvent::CardInserted(0)));
     assert_eq!(
         reader.start(
-            Operation::Transmit {
+            Transmit {
                 slot: 0,
-                apdu: h("00 84 00 00 08")
+                command: cmd(h("00 84 00 00 08")),
             },
             0
         ),
@@ -599,7 +598,7 @@ fn absent_card_and_mute_card_are_typed() {
     let mut reader = Reader::new(descriptor(GEMPC_TWIN, 271)).unwrap();
     let (result, _) = run(
         &mut reader,
-        Operation::PowerOn {
+        PowerOn {
             slot: 0,
             protocol: None,
         },
@@ -612,7 +611,7 @@ fn absent_card_and_mute_card_are_typed() {
     // A mute card is tried at 5 V, 3 V and 1.8 V, then reported.
     let (result, sent) = run(
         &mut reader,
-        Operation::PowerOn {
+        PowerOn {
             slot: 0,
             protocol: None,
         },
@@ -641,7 +640,7 @@ fn refused_pps_resets_the_card_and_goes_on_at_default_rate() {
     let atr = h(HSM_ATR);
     let (result, sent) = run(
         &mut reader,
-        Operation::PowerOn {
+        PowerOn {
             slot: 0,
             protocol: None,
         },
@@ -686,19 +685,17 @@ fn character_level_readers_are_refused() {
 fn busy_and_bad_slot() {
     let mut reader = Reader::new(descriptor(SHORT_APDU_AUTO, 271)).unwrap();
     assert_eq!(
-        reader.start(Operation::Status { slot: 1 }, 0),
+        reader.start(Status { slot: 1 }, 0),
         Err(ReaderError::NoSuchSlot(1))
     );
-    reader.start(Operation::Status { slot: 0 }, 0).unwrap();
-    assert_eq!(
-        reader.start(Operation::Status { slot: 0 }, 0),
-        Err(ReaderError::Busy)
-    );
+    let ticket = reader.start(Status { slot: 0 }, 0).unwrap();
+    assert_eq!(reader.start(Status { slot: 0 }, 0), Err(ReaderError::Busy));
     reader.abort();
     assert_eq!(
-        reader.poll_event(),
-        Some(ReaderEvent::Completed(Err(ReaderError::Aborted)))
+        reader.poll_completion(&ticket),
+        Some(Err(ReaderError::Aborted))
     );
+    assert_eq!(reader.poll_event(), None);
     assert!(!reader.is_busy());
 }
 
@@ -729,8 +726,8 @@ fn pad_builds_verify(cmd: &PcToRdr, pin: &str) -> (Vec<u8>, [u8; 3]) {
     (apdu, [d[12], d[13], d[14]])
 }
 
-fn verify_pin() -> Operation {
-    Operation::VerifyPin {
+fn verify_pin() -> VerifyPin {
+    VerifyPin {
         slot: 0,
         pin: PinVerify::default(),
     }
@@ -797,7 +794,7 @@ fn pin_verify_structure() {
     ] {
         let mut reader = Reader::new(pin_pad(SHORT_APDU_AUTO)).unwrap();
         power_on(&mut reader, &h(HSM_ATR));
-        let op = Operation::VerifyPin { slot: 0, pin: bad };
+        let op = VerifyPin { slot: 0, pin: bad };
         assert_eq!(reader.start(op, 0), Err(ReaderError::PinParameters(why)));
     }
 }
@@ -827,7 +824,7 @@ fn apdu_level_verify_pin_returns_the_card_answer() {
         typed = apdu;
         vec![ok_data(cmd, h("63 C2"))]
     });
-    assert_eq!(result, Ok(Completion::Response(h("63 C2"))));
+    assert_eq!(result, Ok(h("63 C2")));
     assert_eq!(sent.len(), 1);
     assert_eq!(typed, h("00 20 00 81 06 31 32 33 34 35 35"));
 
@@ -848,7 +845,7 @@ fn apdu_level_verify_pin_returns_the_card_answer() {
 fn verify_pin_waits_for_the_pin_entry() {
     let mut reader = Reader::new(pin_pad(SHORT_APDU_AUTO)).unwrap();
     power_on(&mut reader, &h(HSM_ATR));
-    reader.start(verify_pin(), 10_000).unwrap();
+    let ticket = reader.start(verify_pin(), 10_000).unwrap();
     assert!(reader.poll_transmit().is_some());
     // bTimeOut 30 s, then the card exchange.
     let deadline = reader.poll_timeout().unwrap();
@@ -860,8 +857,8 @@ fn verify_pin_waits_for_the_pin_entry() {
     assert!(reader.is_busy());
     reader.handle_timeout(deadline);
     assert_eq!(
-        reader.poll_event(),
-        Some(ReaderEvent::Completed(Err(ReaderError::Timeout)))
+        reader.poll_completion(&ticket),
+        Some(Err(ReaderError::Timeout))
     );
 }
 
@@ -871,7 +868,12 @@ fn tpdu_t1_verify_pin_keeps_the_block_sequence() {
     power_on(&mut reader, &h(HSM_ATR));
     // The card asks for a time extension before each answer.
     let mut card = pin_card(1);
-    let mut exchange = |reader: &mut Reader, op: Operation, pin: &str| {
+    fn exchange<O: Operation>(
+        reader: &mut Reader,
+        card: &mut T1Card<impl FnMut(&[u8]) -> Vec<u8>>,
+        op: O,
+        pin: &str,
+    ) -> (Result<O::Output, ReaderError>, Vec<PcToRdr>) {
         run(reader, op, |cmd| match cmd {
             PcToRdr::Secure(_) => {
                 let (apdu, prologue) = pad_builds_verify(cmd, pin);
@@ -888,16 +890,16 @@ fn tpdu_t1_verify_pin_keeps_the_block_sequence() {
             PcToRdr::XfrBlock(x) => vec![ok_data(cmd, card.on_block(&x.data).expect("answer"))],
             other => panic!("unexpected {other:?}"),
         })
-    };
-    let select = || Operation::Transmit {
+    }
+    let select = || Transmit {
         slot: 0,
-        apdu: h("00 A4 04 0C 02 E8 2B"),
+        command: cmd(h("00 A4 04 0C 02 E8 2B")),
     };
-    let (result, _) = exchange(&mut reader, select(), "");
-    assert_eq!(result, Ok(Completion::Response(h("90 00"))));
+    let (result, _) = exchange(&mut reader, &mut card, select(), "");
+    assert_eq!(result, Ok(h("90 00")));
     // N(S) is now 1: the prologue says so; LEN is the template's.
-    let (result, sent) = exchange(&mut reader, verify_pin(), "123456");
-    assert_eq!(result, Ok(Completion::Response(h("90 00"))));
+    let (result, sent) = exchange(&mut reader, &mut card, verify_pin(), "123456");
+    assert_eq!(result, Ok(h("90 00")));
     let PcToRdr::Secure(secure) = &sent[0] else {
         panic!("{sent:?}")
     };
@@ -917,11 +919,11 @@ fn tpdu_t1_verify_pin_keeps_the_block_sequence() {
         vec![data_block(cmd.slot(), cmd.seq(), failed, 0, Vec::new())]
     });
     assert_eq!(result, Err(ReaderError::PinCancelled));
-    let (result, sent) = exchange(&mut reader, verify_pin(), "123455");
-    assert_eq!(result, Ok(Completion::Response(h("63 C2"))));
+    let (result, sent) = exchange(&mut reader, &mut card, verify_pin(), "123455");
+    assert_eq!(result, Ok(h("63 C2")));
     assert!(matches!(&sent[0], PcToRdr::Secure(s) if s.data[13] == 0x00));
-    let (result, sent) = exchange(&mut reader, select(), "");
-    assert_eq!(result, Ok(Completion::Response(h("90 00"))));
+    let (result, sent) = exchange(&mut reader, &mut card, select(), "");
+    assert_eq!(result, Ok(h("90 00")));
     // One I-block with N(S) = 1 and the WTX answer: no resynchronisation was needed.
     assert!(
         matches!(&sent[0], PcToRdr::XfrBlock(x) if x.data[1] == 0x40),
@@ -950,16 +952,15 @@ mod properties {
         ) {
             let mut reader = Reader::new(descriptor(features, 271)).unwrap();
             let mut now = 0;
-            reader.start(Operation::PowerOn { slot: 0, protocol: None }, now).unwrap();
+            let ticket = reader.start(PowerOn { slot: 0, protocol: None }, now).unwrap();
             let mut answers = answers.into_iter();
             let mut done = false;
             for i in 0..200 {
                 if let Some(bytes) = interrupts.get(i) {
                     let _ = reader.handle_interrupt(bytes);
                 }
-                while let Some(ev) = reader.poll_event() {
-                    if matches!(ev, ReaderEvent::Completed(_)) { done = true; }
-                }
+                while reader.poll_event().is_some() {}
+                if reader.poll_completion(&ticket).is_some() { done = true; }
                 if done { break; }
                 if let Some(out) = reader.poll_transmit() {
                     let cmd = PcToRdr::decode(&out).expect("valid command");

@@ -4,11 +4,10 @@
 use std::collections::VecDeque;
 
 use super::{
-    slot_failure, Completion, Millis, Owed, Pending, Reader, ReaderError, HEADER_LEN,
+    slot_failure, Command, Millis, Owed, Pending, Reader, ReaderError, HEADER_LEN,
     MIN_EXCHANGE_TIMEOUT_MS, TRANSPORT_MARGIN_MS,
 };
 
-use crate::proto::apdu::CommandApdu;
 use crate::proto::atr::Atr;
 use crate::proto::ccid::Chain;
 use crate::proto::ccid::{
@@ -39,10 +38,11 @@ impl Reader {
     pub(super) fn begin_transmit(
         &mut self,
         slot: u8,
-        apdu: &[u8],
+        command: &Command,
         now: Millis,
     ) -> Result<TransmitMode, ReaderError> {
-        let command = CommandApdu::parse(apdu).map_err(ReaderError::Apdu)?;
+        let apdu = command.bytes();
+        let command = command.apdu();
         let Some(card) = self.card(slot) else {
             return Err(if self.card_present(slot) == Some(false) {
                 ReaderError::CardAbsent
@@ -55,7 +55,7 @@ impl Reader {
             usize::try_from(self.desc.max_message_length() - HEADER_LEN).unwrap_or(usize::MAX);
         match (self.level, protocol) {
             (ExchangeLevel::Tpdu, 0) => {
-                let exchange = T0Exchange::new(&command, self.desc.class_get_response).map_err(
+                let exchange = T0Exchange::new(command, self.desc.class_get_response).map_err(
                     |e| match e {
                         T0Error::ExtendedNotSupported => ReaderError::TooLong {
                             len: apdu.len(),
@@ -193,7 +193,7 @@ impl Reader {
                             mode: TransmitMode::T0(exchange),
                         });
                     }
-                    T0Step::Done(response) => self.finish(Ok(Completion::Response(response))),
+                    T0Step::Done(response) => self.complete(response),
                 }
                 Ok(())
             }
@@ -233,7 +233,7 @@ impl Reader {
                         Ok(())
                     }
                     Ok(T1Event::Done(response)) => {
-                        self.finish(Ok(Completion::Response(response)));
+                        self.complete(response);
                         Ok(())
                     }
                     Ok(T1Event::IfsdAccepted(_)) => {
@@ -277,7 +277,7 @@ impl Reader {
                 response.extend_from_slice(&block.data);
                 match block.chain() {
                     Some(chain) if chain.is_last() => {
-                        self.finish(Ok(Completion::Response(response)));
+                        self.complete(response);
                         Ok(())
                     }
                     Some(_) => {

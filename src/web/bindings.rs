@@ -22,7 +22,7 @@ use crate::driver::sync::Abort;
 use crate::driver::update::{self, UpdateError, UpdateObserver, UpdateOptions};
 use crate::driver::{CcidDriver, DriverError, DriverEvent, ErrorCode};
 use crate::proto::hex;
-use crate::reader::{Completion, Operation, PinVerify};
+use crate::reader::{Command, PinVerify, ReaderError};
 use crate::session::{Dialect, Notification};
 use crate::web::clock::WebClock;
 use crate::web::fetch::{Credentials, WebFetch};
@@ -249,17 +249,9 @@ impl ReaderCore {
         future_to_promise(async move {
             let slot = slot_from(&slot)?;
             let link = SignalLink::new(signal_from(&signal));
-            let op = Operation::PowerOn {
-                slot,
-                protocol: None,
-            };
-            match driver.run(op, Some(&link.abort)).await {
-                Ok(Completion::PoweredOn { atr, .. }) => {
-                    Ok(Uint8Array::from(atr.as_slice()).into())
-                }
-                Ok(_) => Err(js_error(ErrorCode::Protocol, "power on gave no atr", None)),
-                Err(e) => Err(driver_error(&e)),
-            }
+            let on = driver.power_on(slot, Some(&link.abort)).await;
+            let on = on.map_err(|e| driver_error(&e))?;
+            Ok(Uint8Array::from(on.atr.as_slice()).into())
         })
     }
 
@@ -270,9 +262,9 @@ impl ReaderCore {
         future_to_promise(async move {
             let slot = slot_from(&slot)?;
             driver
-                .run(Operation::PowerOff { slot }, None)
+                .power_off(slot)
                 .await
-                .map(|_| JsValue::UNDEFINED)
+                .map(|()| JsValue::UNDEFINED)
                 .map_err(|e| driver_error(&e))
         })
     }
@@ -282,14 +274,8 @@ impl ReaderCore {
         let driver = Rc::clone(&self.driver);
         future_to_promise(async move {
             let slot = slot_from(&slot)?;
-            let state = driver
-                .run(Operation::Status { slot }, None)
-                .await
-                .map_err(|e| driver_error(&e))?;
-            let present = match state {
-                Completion::Status(icc) => !matches!(icc, crate::proto::ccid::IccStatus::Absent),
-                _ => false,
-            };
+            let icc = driver.status(slot).await.map_err(|e| driver_error(&e))?;
+            let present = icc != crate::proto::ccid::IccStatus::Absent;
             let out = Object::new();
             let set = |k: &str, v: JsValue| {
                 let _ = Reflect::set(&out, &JsValue::from_str(k), &v);
@@ -318,9 +304,10 @@ impl ReaderCore {
         future_to_promise(async move {
             let bytes = bytes_from(&apdu).ok_or_else(|| invalid("apdu must be a Uint8Array"))?;
             let slot = slot_from(&slot)?;
-            let link = SignalLink::new(signal_from(&signal));
-            let op = Operation::Transmit { slot, apdu: bytes };
-            run_for_response(&driver, slot, op, &link.abort).await
+            // Parsed once, here: the reader takes the typed command.
+            let command = Command::parse(bytes)
+                .map_err(|e| driver_error(&DriverError::Reader(ReaderError::Apdu(e))))?;
+            exchange(&driver, slot, Exchange::Apdu(command), &signal).await
         })
     }
 
@@ -338,14 +325,7 @@ impl ReaderCore {
         future_to_promise(async move {
             let slot = slot_from(&slot)?;
             let pin = pin_verify_from(&options)?;
-            let link = SignalLink::new(signal_from(&get(&options, "signal")));
-            run_for_response(
-                &driver,
-                slot,
-                Operation::VerifyPin { slot, pin },
-                &link.abort,
-            )
-            .await
+            exchange(&driver, slot, Exchange::Pin(pin), &get(&options, "signal")).await
         })
     }
 
@@ -404,26 +384,34 @@ pub(crate) fn pin_verify_from(options: &JsValue) -> Result<PinVerify, JsValue> {
     Ok(pin)
 }
 
-/// Runs an operation that answers with a response APDU, powering a present card on first.
-async fn run_for_response(
+/// What [`ReaderCore::transmit`] and [`ReaderCore::verify_pin`] send to the card; both
+/// answer a response APDU.
+enum Exchange {
+    /// A command APDU, parsed where it entered.
+    Apdu(Command),
+    /// A PIN verification on the reader's PIN pad.
+    Pin(PinVerify),
+}
+
+/// Powers the card on if it is not active (the one decision, `CardChannel::power_on`),
+/// then runs the exchange: resolves to the response APDU.
+async fn exchange(
     driver: &CcidDriver<WebUsb>,
     slot: u8,
-    op: Operation,
-    abort: &Abort,
+    exchange: Exchange,
+    signal: &JsValue,
 ) -> Result<JsValue, JsValue> {
-    if driver.atr(slot).is_none() {
-        let power_on = Operation::PowerOn {
-            slot,
-            protocol: None,
-        };
-        driver
-            .run(power_on, Some(abort))
-            .await
-            .map_err(|e| driver_error(&e))?;
-    }
-    match driver.run(op, Some(abort)).await {
-        Ok(Completion::Response(r)) => Ok(Uint8Array::from(r.as_slice()).into()),
-        Ok(_) => Err(js_error(ErrorCode::Protocol, "no response apdu", None)),
+    let link = SignalLink::new(signal_from(signal));
+    let abort = Some(&link.abort);
+    let run = async {
+        crate::channel::CardChannel::power_on(driver, slot, abort).await?;
+        match exchange {
+            Exchange::Apdu(command) => driver.transmit(slot, command, abort).await,
+            Exchange::Pin(pin) => driver.verify_pin(slot, pin, abort).await,
+        }
+    };
+    match run.await {
+        Ok(r) => Ok(Uint8Array::from(r.as_slice()).into()),
         Err(e) => Err(driver_error(&e)),
     }
 }

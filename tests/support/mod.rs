@@ -401,3 +401,8 @@ impl UsbTransport for FakeUsb {
         ready(Ok(()))
     }
 }
+
+/// A command APDU the test knows to be valid.
+pub fn cmd(bytes: Vec<u8>) -> card_relay::reader::Command {
+    card_relay::reader::Command::parse(bytes).expect("valid apdu")
+}

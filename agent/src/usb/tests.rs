@@ -7,7 +7,6 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Instant;
 
-use card_relay::channel::CardChannel;
 use card_relay::driver::usb::{
     Clock, ControlSetup, DeviceInfo, Direction, LocalBoxFuture, UsbError, UsbErrorKind,
     UsbTransport,
@@ -200,7 +199,7 @@ fn the_driver_works_through_the_adapters_transfer_logic() {
         let driver = open(Fault::Babble(0)).await.unwrap();
         driver.power_on(0, None).await.unwrap()
     });
-    assert!(!atr.is_empty());
+    assert!(!atr.atr.is_empty());
 }
 
 #[test]

@@ -332,9 +332,7 @@ impl SmartCardCore {
             let link = SignalLink::new(signal_from(&signal));
             let abort = Some(&link.abort);
             let run = async {
-                if channel.atr(slot).is_none() {
-                    channel.power_on(slot, abort).await?;
-                }
+                channel.power_on(slot, abort).await?;
                 channel.transmit(slot, bytes, abort).await
             };
             let response = run.await.map_err(|e| driver_error(&e))?;
