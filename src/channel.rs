@@ -1,7 +1,8 @@
 //! The card channel: a card at APDU level, whatever carries the bytes.
 //!
 //! The card update loop ([`crate::driver::update`]) runs over a [`CardChannel`]: power on or
-//! reset (both give the ATR), transmit one command APDU and get the whole response APDU,
+//! reset (both give the ATR), transmit one command APDU (a [`Command`], parsed once where it
+//! entered the library) and get the whole response APDU,
 //! the slot's state, and card insert/remove events. The CCID driver implements it (WebUSB in
 //! the browser, the simulated reader natively); the `card-relay` agent implements it over
 //! PC/SC.
@@ -18,9 +19,8 @@
 use crate::driver::sync::Abort;
 use crate::driver::usb::UsbTransport;
 use crate::driver::{CcidDriver, DriverError, DriverEvent};
-use crate::proto::apdu::CommandApdu;
 use crate::proto::t0::{T0Error, T0Exchange, T0Step};
-use crate::reader::{Command, ReaderError};
+use crate::reader::Command;
 
 /// What a slot holds, as [`CardChannel::status`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,11 +59,13 @@ pub trait CardChannel {
     /// Resets the card in `slot` and answers its new ATR.
     async fn reset(&self, slot: u8, abort: Option<&Abort>) -> Result<Vec<u8>, DriverError>;
 
-    /// Sends one command APDU and answers the whole response APDU `data || SW1 SW2`.
+    /// Sends one command APDU and answers the whole response APDU `data || SW1 SW2`. The
+    /// command was parsed where it entered the library; a channel reads its parsed form and
+    /// sends its bytes, never parses it again.
     async fn transmit(
         &self,
         slot: u8,
-        apdu: Vec<u8>,
+        command: Command,
         abort: Option<&Abort>,
     ) -> Result<Vec<u8>, DriverError>;
 
@@ -95,11 +97,9 @@ impl<U: UsbTransport + 'static> CardChannel for CcidDriver<U> {
     async fn transmit(
         &self,
         slot: u8,
-        apdu: Vec<u8>,
+        command: Command,
         abort: Option<&Abort>,
     ) -> Result<Vec<u8>, DriverError> {
-        let command =
-            Command::parse(apdu).map_err(|e| DriverError::Reader(ReaderError::Apdu(e)))?;
         CcidDriver::transmit(self, slot, command, abort).await
     }
 
@@ -141,10 +141,10 @@ impl<C: CardChannel + ?Sized> CardChannel for std::rc::Rc<C> {
     async fn transmit(
         &self,
         slot: u8,
-        apdu: Vec<u8>,
+        command: Command,
         abort: Option<&Abort>,
     ) -> Result<Vec<u8>, DriverError> {
-        C::transmit(self, slot, apdu, abort).await
+        C::transmit(self, slot, command, abort).await
     }
 
     async fn status(&self, slot: u8) -> Result<SlotState, DriverError> {
@@ -163,8 +163,8 @@ impl<C: CardChannel + ?Sized> CardChannel for std::rc::Rc<C> {
 /// Why [`transmit_t0`] failed: the command cannot go over T=0, or the transport failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum T0TransmitError<E> {
-    /// The command does not parse, or needs what T=0 cannot carry (extended lengths), or the
-    /// card's answers broke the T=0 rules.
+    /// The command needs what T=0 cannot carry (extended lengths), or the card's answers
+    /// broke the T=0 rules.
     #[error(transparent)]
     T0(T0Error),
     /// The transport's own error.
@@ -176,9 +176,8 @@ pub enum T0TransmitError<E> {
 /// (PC/SC on a T=0 card): GET RESPONSE echoes the command's class (bClassGetResponse FFh,
 /// CCID §5.1), as a PC/SC stack does. Every such route drives the exchange it returns, so
 /// the follow-up rules live in [`crate::proto::t0`] once.
-pub fn start_t0(apdu: &[u8]) -> Result<T0Exchange, T0Error> {
-    let command = CommandApdu::parse(apdu).map_err(T0Error::Apdu)?;
-    T0Exchange::new(&command, 0xFF)
+pub fn start_t0(command: &Command) -> Result<T0Exchange, T0Error> {
+    T0Exchange::new(command.apdu(), 0xFF)
 }
 
 /// Sends a command APDU over a transport that exchanges T=0 TPDUs and hands `61xx` and
@@ -188,10 +187,10 @@ pub fn start_t0(apdu: &[u8]) -> Result<T0Exchange, T0Error> {
 /// re-sent with P3 = xx for `6Cxx` (see [`crate::proto::t0`]). `send` takes one TPDU and
 /// answers the card's `data || SW1 SW2`. GET RESPONSE uses the command's class byte.
 pub fn transmit_t0<E>(
-    apdu: &[u8],
+    command: &Command,
     mut send: impl FnMut(&[u8]) -> Result<Vec<u8>, E>,
 ) -> Result<Vec<u8>, T0TransmitError<E>> {
-    let mut exchange = start_t0(apdu).map_err(T0TransmitError::T0)?;
+    let mut exchange = start_t0(command).map_err(T0TransmitError::T0)?;
     let mut tpdu = exchange.first_tpdu();
     loop {
         let answer = send(&tpdu).map_err(T0TransmitError::Transport)?;
@@ -209,6 +208,12 @@ mod tests {
     use super::{transmit_t0, T0TransmitError};
     use crate::proto::hex::h as hex;
     use crate::proto::t0::T0Error;
+    use crate::reader::Command;
+
+    /// A command APDU, parsed as it is where it enters the library.
+    fn cmd(text: &str) -> Command {
+        Command::parse(hex(text)).expect("valid apdu")
+    }
 
     type Steps = std::rc::Rc<std::cell::Cell<usize>>;
 
@@ -235,7 +240,7 @@ mod tests {
             ("00 A4 04 04 02 3F 00", "61 07"),
             ("00 C0 00 00 07", "62 05 82 01 38 83 00 90 00"),
         ]);
-        let r = transmit_t0(&hex("00 A4 04 04 02 3F 00 00"), send).unwrap();
+        let r = transmit_t0(&cmd("00 A4 04 04 02 3F 00 00"), send).unwrap();
         assert_eq!(r, hex("62 05 82 01 38 83 00 90 00"));
         assert_eq!(steps.get(), 2);
     }
@@ -249,7 +254,7 @@ mod tests {
             ("80 CA 9F 7F 2D", answer.as_str()),
         ];
         let (send, steps) = card(&script);
-        let r = transmit_t0(&hex("80 CA 9F 7F 00"), send).unwrap();
+        let r = transmit_t0(&cmd("80 CA 9F 7F 00"), send).unwrap();
         assert_eq!(r.len(), 47);
         assert_eq!(r.get(45..), Some(&[0x90, 0x00][..]));
         assert_eq!(steps.get(), 2);
@@ -262,7 +267,7 @@ mod tests {
             ("84 C0 00 00 02", "01 02 90 00"),
         ]);
         assert_eq!(
-            transmit_t0(&hex("84 B0 00 00 00"), send).unwrap(),
+            transmit_t0(&cmd("84 B0 00 00 00"), send).unwrap(),
             hex("01 02 90 00")
         );
     }
@@ -277,30 +282,24 @@ mod tests {
         // Ne 257 needs extended length fields (7816-4 §5.1).
         let extended = hex("00 B0 00 00 00 01 01");
         assert_eq!(
-            transmit_t0(&extended, send),
+            transmit_t0(&Command::parse(extended).unwrap(), send),
             Err(T0TransmitError::T0(T0Error::ExtendedNotSupported))
         );
-        let mut send = |_: &[u8]| -> Result<Vec<u8>, ()> {
-            calls += 1;
-            Ok(vec![0x90, 0x00])
-        };
-        assert!(matches!(
-            transmit_t0(&hex("00 A4"), &mut send),
-            Err(T0TransmitError::T0(T0Error::Apdu(_)))
-        ));
         assert_eq!(calls, 0);
+        // A broken command is not a command: it is refused where it enters the library.
+        assert!(Command::parse(hex("00 A4")).is_err());
     }
 
     #[test]
     fn transport_errors_and_short_answers_end_the_exchange() {
         let failing = |_: &[u8]| -> Result<Vec<u8>, &str> { Err("removed") };
         assert_eq!(
-            transmit_t0(&hex("00 84 00 00 08"), failing),
+            transmit_t0(&cmd("00 84 00 00 08"), failing),
             Err(T0TransmitError::Transport("removed"))
         );
         let short = |_: &[u8]| -> Result<Vec<u8>, ()> { Ok(vec![0x90]) };
         assert_eq!(
-            transmit_t0(&hex("00 84 00 00 08"), short),
+            transmit_t0(&cmd("00 84 00 00 08"), short),
             Err(T0TransmitError::T0(T0Error::ResponseTooShort(1)))
         );
     }

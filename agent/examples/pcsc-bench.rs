@@ -90,13 +90,15 @@ async fn channel_loop(reader: &str, apdus: u32) -> std::time::Duration {
     let channel = pcsc_channel::PcscChannel::open(Arc::new(pcsc), reader)
         .await
         .unwrap_or_else(|e| fail(&format!("cannot connect: {e}")));
+    let command = card_relay::reader::Command::parse(APDU.to_vec())
+        .unwrap_or_else(|e| fail(&format!("bad apdu: {e}")));
     let mut start = Instant::now();
     for i in 0..WARM_UP + apdus {
         if i == WARM_UP {
             start = Instant::now();
         }
         let answer = channel
-            .transmit(0, APDU.to_vec(), None)
+            .transmit(0, command.clone(), None)
             .await
             .unwrap_or_else(|e| fail(&format!("transmit failed: {e}")));
         if answer.len() != 10 {

@@ -78,9 +78,9 @@ fn main() -> std::process::ExitCode {
         while let Some(line) = commands.recv().await {
             let hex = card_relay::proto::hex::spaced;
             let result = match line.trim().split_once(' ') {
-                Some(("transmit", apdu)) => match card_relay::proto::hex::parse(apdu) {
-                    Ok(apdu) => channel
-                        .transmit(0, apdu, None)
+                Some(("transmit", apdu)) => match command(apdu) {
+                    Ok(command) => channel
+                        .transmit(0, command, None)
                         .await
                         .map(|r| format!("answer {}", hex(&r))),
                     Err(e) => {
@@ -107,4 +107,10 @@ fn main() -> std::process::ExitCode {
         say("closed");
         std::process::ExitCode::SUCCESS
     })
+}
+
+/// A command APDU from its hex text, parsed once where it enters.
+fn command(text: &str) -> Result<card_relay::reader::Command, String> {
+    let bytes = card_relay::proto::hex::parse(text).map_err(|e| e.to_string())?;
+    card_relay::reader::Command::parse(bytes).map_err(|e| e.to_string())
 }

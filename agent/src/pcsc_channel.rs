@@ -38,6 +38,7 @@ use card_relay::driver::smartcard::classify;
 use card_relay::driver::sync::{race, Abort, Either};
 use card_relay::driver::{DriverError, DriverEvent, ErrorCode};
 use card_relay::proto::t0::T0Error;
+use card_relay::reader::Command;
 use tokio::sync::oneshot;
 
 use crate::pcsc_api::{
@@ -69,7 +70,7 @@ pub enum CardFailure {
 type Reply<T> = oneshot::Sender<Result<T, CardFailure>>;
 
 enum Request {
-    Transmit(Vec<u8>, Reply<Vec<u8>>),
+    Transmit(Command, Reply<Vec<u8>>),
     Control(u32, Vec<u8>, Reply<Vec<u8>>),
     Reset(Reply<Vec<u8>>),
     Status(Reply<Vec<u8>>),
@@ -136,8 +137,8 @@ impl Worker {
 
 fn serve(ops: &mut dyn CardOps, protocol: &mut Protocol, request: Request) {
     match request {
-        Request::Transmit(apdu, reply) => {
-            let _ = reply.send(transmit(ops, protocol, &apdu));
+        Request::Transmit(command, reply) => {
+            let _ = reply.send(transmit(ops, protocol, &command));
         }
         Request::Control(code, input, reply) => {
             let _ = reply.send(ops.control(code, &input).map_err(CardFailure::Pcsc));
@@ -178,11 +179,11 @@ fn after_reset(ops: &mut dyn CardOps, protocol: &mut Protocol, call: &'static st
 fn transmit(
     ops: &mut dyn CardOps,
     protocol: &mut Protocol,
-    apdu: &[u8],
+    command: &Command,
 ) -> Result<Vec<u8>, CardFailure> {
     let result = match *protocol {
-        Protocol::T1 => ops.transmit(apdu).map_err(CardFailure::Pcsc),
-        Protocol::T0 => transmit_t0(apdu, |tpdu| ops.transmit(tpdu)).map_err(|e| match e {
+        Protocol::T1 => ops.transmit(command.bytes()).map_err(CardFailure::Pcsc),
+        Protocol::T0 => transmit_t0(command, |tpdu| ops.transmit(tpdu)).map_err(|e| match e {
             T0TransmitError::T0(e) => CardFailure::T0(e),
             T0TransmitError::Transport(e) => CardFailure::Pcsc(e),
         }),
@@ -661,11 +662,11 @@ impl CardChannel for PcscChannel {
     async fn transmit(
         &self,
         _slot: u8,
-        apdu: Vec<u8>,
+        command: Command,
         abort: Option<&Abort>,
     ) -> Result<Vec<u8>, DriverError> {
         self.begin_template();
-        self.call(|reply| Request::Transmit(apdu, reply), abort)
+        self.call(|reply| Request::Transmit(command, reply), abort)
             .await
     }
 

@@ -6,7 +6,8 @@
 use card_relay::channel::CardChannel;
 use card_relay::driver::sync::Abort;
 use card_relay::driver::{DriverError, ErrorCode};
-use card_relay::reader::PinVerify;
+use card_relay::proto::apdu::CommandApdu;
+use card_relay::reader::{Command, PinVerify};
 
 use crate::CliError;
 
@@ -44,16 +45,17 @@ pub async fn select<C>(channel: &C, aid: &[u8], abort: Option<&Abort>) -> Result
 where
     C: CardChannel + ?Sized,
 {
-    let Ok(lc) = u8::try_from(aid.len()) else {
+    // Short Lc (7816-4 §5.1): an AID has at most 16 bytes (§8.2.1.2), this only keeps
+    // the command short.
+    if u8::try_from(aid.len()).is_err() {
         return Err(CliError::new(
             ErrorCode::InvalidArgument.as_str(),
             "the application id is too long",
         ));
-    };
-    let mut apdu = vec![0x00, 0xA4, 0x04, 0x0C, lc];
-    apdu.extend_from_slice(aid);
+    }
+    let select = command(CommandApdu::case3(0x00, 0xA4, 0x04, 0x0C, aid))?;
     let response = channel
-        .transmit(0, apdu, abort)
+        .transmit(0, select, abort)
         .await
         .map_err(CliError::from)?;
     match sw(&response) {
@@ -84,7 +86,11 @@ where
     F: AsyncFnOnce(PinVerify) -> Result<Vec<u8>, DriverError>,
 {
     let state = channel
-        .transmit(0, vec![0x00, 0x20, 0x00, reference], abort)
+        .transmit(
+            0,
+            command(CommandApdu::new(0x00, 0x20, 0x00, reference))?,
+            abort,
+        )
         .await
         .map_err(CliError::from)?;
     let tries = match sw(&state) {
@@ -118,13 +124,12 @@ where
                 ));
             };
             let digits = pin.into_bytes();
-            let Ok(lc) = u8::try_from(digits.len()) else {
+            if u8::try_from(digits.len()).is_err() {
                 return Err(failed("the PIN is too long"));
-            };
-            let mut apdu = vec![0x00, 0x20, 0x00, reference, lc];
-            apdu.extend_from_slice(&digits);
+            }
+            let verify = command(CommandApdu::case3(0x00, 0x20, 0x00, reference, digits))?;
             channel
-                .transmit(0, apdu, abort)
+                .transmit(0, verify, abort)
                 .await
                 .map_err(CliError::from)?
         }
@@ -138,4 +143,10 @@ where
         Some(s) => Err(failed(format!("the card refused the PIN (SW {s:04x})"))),
         None => Err(failed("the card gave no status word")),
     }
+}
+
+/// A command the agent builds itself, as the channel takes it.
+fn command(apdu: CommandApdu) -> Result<Command, CliError> {
+    Command::try_from(apdu)
+        .map_err(|e| CliError::new(ErrorCode::InvalidArgument.as_str(), e.to_string()))
 }

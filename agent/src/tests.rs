@@ -12,12 +12,17 @@ use card_relay::channel::CardChannel;
 use card_relay::driver::sync::Abort;
 use card_relay::driver::{DriverEvent, ErrorCode};
 use card_relay::proto::hex::h;
-use card_relay::reader::PinVerify;
+use card_relay::reader::{Command, PinVerify};
 
 use crate::pcsc_api::{CardOps, Pcsc, PcscCard, PcscError, Protocol, ReaderInfo, StatusWatch};
 use crate::pcsc_channel::{Change, PcscChannel, Seen};
 use crate::pin::{self, PinEntry};
 use crate::{open_pcsc, pin_pad_code, verify_on_pcsc_pad};
+
+/// GET CHALLENGE of 8 bytes, parsed as where a command enters the library.
+fn get_challenge() -> Command {
+    Command::parse(h("00 84 00 00 08")).expect("valid apdu")
+}
 
 /// What the fake card saw, in order.
 type Log = Arc<Mutex<Vec<String>>>;
@@ -299,14 +304,8 @@ fn each_template_runs_in_one_transaction() {
     run(async {
         let pcsc = FakePcsc::new(vec![vec![reader("R", true)]], None);
         let channel = open(&pcsc).await;
-        channel
-            .transmit(0, h("00 84 00 00 08"), None)
-            .await
-            .unwrap();
-        channel
-            .transmit(0, h("00 84 00 00 08"), None)
-            .await
-            .unwrap();
+        channel.transmit(0, get_challenge(), None).await.unwrap();
+        channel.transmit(0, get_challenge(), None).await.unwrap();
         channel.end_template();
         channel.reset(0, None).await.unwrap();
         channel.close(true).await;
@@ -338,7 +337,7 @@ fn a_card_removed_during_a_command_is_card_absent_with_an_event() {
         pcsc.log.lock().unwrap().push("removed".into());
         pcsc.answer(Err(PcscError::NotTransacted));
         let e = channel
-            .transmit(0, h("00 84 00 00 08"), None)
+            .transmit(0, get_challenge(), None)
             .await
             .unwrap_err();
         assert_eq!(e.code(), ErrorCode::CardAbsent);
@@ -557,7 +556,7 @@ fn a_removal_seen_by_a_command_and_by_the_watcher_is_one_event() {
         pcsc.log.lock().unwrap().push("removed".into());
         pcsc.answer(Err(PcscError::RemovedCard));
         let e = channel
-            .transmit(0, h("00 84 00 00 08"), None)
+            .transmit(0, get_challenge(), None)
             .await
             .unwrap_err();
         assert_eq!(e.code(), ErrorCode::CardAbsent);
@@ -579,7 +578,7 @@ fn the_watch_never_holds_up_a_command_and_closing_cancels_it() {
         // The second wait is pending (no timeout in the fake): the card answers anyway.
         let answer = tokio::time::timeout(
             Duration::from_secs(2),
-            channel.transmit(0, h("00 84 00 00 08"), None),
+            channel.transmit(0, get_challenge(), None),
         )
         .await;
         assert_eq!(answer.unwrap().unwrap(), h("90 00"));
@@ -613,7 +612,7 @@ fn a_card_reset_by_another_program_is_reconnected_and_the_command_fails_with_a_h
         *pcsc.reset.pending.lock().unwrap() = true;
         *pcsc.reset.atr.lock().unwrap() = Some(h("3B 02 14 51"));
         let e = channel
-            .transmit(0, h("00 84 00 00 08"), None)
+            .transmit(0, get_challenge(), None)
             .await
             .unwrap_err();
         assert_eq!(e.code(), ErrorCode::Protocol);
@@ -637,7 +636,7 @@ fn a_card_reset_by_another_program_is_reconnected_and_the_command_fails_with_a_h
         );
         assert_eq!(CardChannel::atr(&channel, 0), Some(h("3B 02 14 51")));
         // The connection works again.
-        let answer = channel.transmit(0, h("00 84 00 00 08"), None).await;
+        let answer = channel.transmit(0, get_challenge(), None).await;
         assert_eq!(answer.unwrap(), h("90 00"));
         channel.close(true).await;
     });

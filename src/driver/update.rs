@@ -19,8 +19,9 @@ use crate::channel::CardChannel;
 use crate::driver::sync::{race, Abort, Either, Never};
 use crate::driver::usb::{Clock, LocalBoxFuture};
 use crate::driver::{DriverError, ErrorCode};
-use crate::proto::apdu::{CommandApdu, ResponseApdu};
+use crate::proto::apdu::ResponseApdu;
 use crate::proto::trace::{self, TraceFormatter};
+use crate::reader::{Command, ReaderError};
 use crate::session::{
     origin, Action, CallError, CardCommand, CardResult, Dialect, EndStatus, HttpRequest,
     HttpResponse, Notification, Session, SessionConfig, SessionError, RESUME, TARGETED_APPLICATION,
@@ -430,13 +431,14 @@ pub(super) async fn run_card<C: CardChannel + ?Sized>(
         // The OCF trace shows no line for a reset (see the seed's trace).
         CardCommand::Reset => Ok(CardResult::Atr(driver.reset(slot, abort).await?)),
         CardCommand::Apdu(apdu) => {
-            let parsed = CommandApdu::parse(&apdu).ok();
-            if let Some(c) = &parsed {
-                for line in tracer.command(c).lines() {
-                    observer.trace(line);
-                }
+            // Parsed once, here, where the server's command enters: the trace and every
+            // channel read this parse. A command that does not parse reaches no card.
+            let command =
+                Command::parse(apdu).map_err(|e| DriverError::Reader(ReaderError::Apdu(e)))?;
+            for line in tracer.command(command.apdu()).lines() {
+                observer.trace(line);
             }
-            let r = driver.transmit(slot, apdu, abort).await?;
+            let r = driver.transmit(slot, command, abort).await?;
             if let Ok(rsp) = ResponseApdu::parse(&r) {
                 for line in tracer.response(&rsp).lines() {
                     observer.trace(line);

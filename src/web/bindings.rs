@@ -302,11 +302,8 @@ impl ReaderCore {
     pub fn transmit(&self, apdu: JsValue, slot: JsValue, signal: JsValue) -> js_sys::Promise {
         let driver = Rc::clone(&self.driver);
         future_to_promise(async move {
-            let bytes = bytes_from(&apdu).ok_or_else(|| invalid("apdu must be a Uint8Array"))?;
+            let command = command_from(&apdu)?;
             let slot = slot_from(&slot)?;
-            // Parsed once, here: the reader takes the typed command.
-            let command = Command::parse(bytes)
-                .map_err(|e| driver_error(&DriverError::Reader(ReaderError::Apdu(e))))?;
             exchange(&driver, slot, Exchange::Apdu(command), &signal).await
         })
     }
@@ -426,6 +423,13 @@ pub(crate) fn event_args(event: &DriverEvent) -> (&'static str, JsValue, JsValue
         DriverEvent::HardwareError { slot, code } => ("hardwareerror", slot.into(), code.into()),
         DriverEvent::Disconnected => ("disconnected", JsValue::UNDEFINED, JsValue::UNDEFINED),
     }
+}
+
+/// The command APDU of a `transmit` call, parsed once, here where it enters (ISO/IEC 7816-4
+/// §5.1): every layer below takes the typed command.
+pub(crate) fn command_from(value: &JsValue) -> Result<Command, JsValue> {
+    let bytes = bytes_from(value).ok_or_else(|| invalid("apdu must be a Uint8Array"))?;
+    Command::parse(bytes).map_err(|e| driver_error(&DriverError::Reader(ReaderError::Apdu(e))))
 }
 
 pub(crate) fn bytes_from(value: &JsValue) -> Option<Vec<u8>> {

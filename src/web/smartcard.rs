@@ -47,7 +47,7 @@ use crate::driver::update::{HttpClient, HttpError};
 use crate::driver::usb::{Clock, LocalBoxFuture};
 use crate::driver::{CcidDriver, DriverError, DriverEvent, ErrorCode};
 use crate::proto::t0::{T0Error, T0Step};
-use crate::reader::PinVerify;
+use crate::reader::{Command, PinVerify};
 use crate::session::{HttpRequest, HttpResponse};
 use crate::web::clock::WebClock;
 use crate::web::fetch::WebFetch;
@@ -690,7 +690,7 @@ impl CardChannel for SmartCardChannel {
     async fn transmit(
         &self,
         _slot: u8,
-        apdu: Vec<u8>,
+        command: Command,
         abort: Option<&Abort>,
     ) -> Result<Vec<u8>, DriverError> {
         if abort.is_some_and(Abort::is_aborted) {
@@ -707,9 +707,9 @@ impl CardChannel for SmartCardChannel {
             self.begin_transaction(&mut held, &handle, abort).await?;
         }
         if protocol == Protocol::T1 {
-            return self.send(&mut held, &handle, &apdu, abort).await;
+            return self.send(&mut held, &handle, command.bytes(), abort).await;
         }
-        let mut exchange = start_t0(&apdu).map_err(t0_error)?;
+        let mut exchange = start_t0(&command).map_err(t0_error)?;
         let mut tpdu = exchange.first_tpdu();
         loop {
             let answer = self.send(&mut held, &handle, &tpdu, abort).await?;
@@ -817,12 +817,12 @@ impl CardChannel for WebChannel {
     async fn transmit(
         &self,
         slot: u8,
-        apdu: Vec<u8>,
+        command: Command,
         abort: Option<&Abort>,
     ) -> Result<Vec<u8>, DriverError> {
         match self {
-            Self::Usb(c) => c.transmit(slot, apdu, abort).await,
-            Self::SmartCard(c) => c.transmit(slot, apdu, abort).await,
+            Self::Usb(c) => c.transmit(slot, command, abort).await,
+            Self::SmartCard(c) => c.transmit(slot, command, abort).await,
         }
     }
 

@@ -14,7 +14,7 @@ use crate::driver::smartcard::classify;
 use crate::driver::sync::{race, Abort, Either, FifoLock};
 use crate::driver::{DriverError, ErrorCode};
 use crate::web::bindings::{
-    bytes_from, driver_error, future_to_promise, get, invalid, pin_verify_from, signal_from,
+    command_from, driver_error, future_to_promise, get, invalid, pin_verify_from, signal_from,
     slot_from, update_promise, SignalLink,
 };
 use crate::web::promise::Settled;
@@ -327,13 +327,13 @@ impl SmartCardCore {
     pub fn transmit(&self, apdu: JsValue, slot: JsValue, signal: JsValue) -> Promise {
         let channel = Rc::clone(&self.channel);
         future_to_promise(async move {
-            let bytes = bytes_from(&apdu).ok_or_else(|| invalid("apdu must be a Uint8Array"))?;
+            let command = command_from(&apdu)?;
             let slot = one_slot(&slot)?;
             let link = SignalLink::new(signal_from(&signal));
             let abort = Some(&link.abort);
             let run = async {
                 channel.power_on(slot, abort).await?;
-                channel.transmit(slot, bytes, abort).await
+                channel.transmit(slot, command, abort).await
             };
             let response = run.await.map_err(|e| driver_error(&e))?;
             Ok(Uint8Array::from(response.as_slice()).into())
