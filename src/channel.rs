@@ -233,6 +233,84 @@ mod tests {
         (send, step)
     }
 
+    /// A channel that counts its resets; its card is active after a reset until powered
+    /// off.
+    #[derive(Default)]
+    struct Counting {
+        atr: std::cell::RefCell<Option<Vec<u8>>>,
+        resets: std::cell::Cell<u32>,
+    }
+
+    impl super::CardChannel for Counting {
+        fn reader_name(&self) -> String {
+            "counting".into()
+        }
+
+        fn atr(&self, _slot: u8) -> Option<Vec<u8>> {
+            self.atr.borrow().clone()
+        }
+
+        async fn reset(
+            &self,
+            _slot: u8,
+            _abort: Option<&crate::driver::sync::Abort>,
+        ) -> Result<Vec<u8>, crate::driver::DriverError> {
+            self.resets.set(self.resets.get() + 1);
+            let atr = hex("3B 02 14 50");
+            *self.atr.borrow_mut() = Some(atr.clone());
+            Ok(atr)
+        }
+
+        async fn transmit(
+            &self,
+            _slot: u8,
+            _command: Command,
+            _abort: Option<&crate::driver::sync::Abort>,
+        ) -> Result<Vec<u8>, crate::driver::DriverError> {
+            Ok(hex("90 00"))
+        }
+
+        async fn status(&self, slot: u8) -> Result<super::SlotState, crate::driver::DriverError> {
+            Ok(super::SlotState {
+                present: true,
+                atr: self.atr(slot),
+            })
+        }
+
+        async fn power_off(&self, _slot: u8) -> Result<(), crate::driver::DriverError> {
+            *self.atr.borrow_mut() = None;
+            Ok(())
+        }
+
+        fn set_event_sink(&self, _sink: Box<dyn Fn(crate::driver::DriverEvent)>) {}
+    }
+
+    /// Runs a future that completes at once (the counting channel never waits).
+    fn now<F: std::future::Future>(future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match future.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(output) => output,
+            std::task::Poll::Pending => panic!("the counting channel never waits"),
+        }
+    }
+
+    /// Issue 17: one place decides "power on first" — `CardChannel::power_on`: a card that
+    /// is not active is reset (activated) once, an active one is left as it is (no warm
+    /// reset), and after a power off it is activated again.
+    #[test]
+    fn power_on_activates_only_a_card_that_is_not_active() {
+        use super::CardChannel;
+        let channel = Counting::default();
+        assert_eq!(now(channel.power_on(0, None)), Ok(hex("3B 02 14 50")));
+        assert_eq!(channel.resets.get(), 1);
+        assert_eq!(now(channel.power_on(0, None)), Ok(hex("3B 02 14 50")));
+        assert_eq!(channel.resets.get(), 1, "an active card is not reset");
+        now(channel.power_off(0)).unwrap();
+        now(channel.power_on(0, None)).unwrap();
+        assert_eq!(channel.resets.get(), 2);
+    }
+
     #[test]
     fn case_4_goes_without_le_and_61xx_is_fetched_with_get_response() {
         // ISO/IEC 7816-3 §12.2.4: case 4S is sent as case 3S; 61 07 announces 7 bytes.

@@ -8,6 +8,7 @@ mod support;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use card_relay::channel::CardChannel;
 use card_relay::driver::sync::{race, Either};
 use card_relay::driver::usb::{UsbError, UsbErrorKind};
 use card_relay::driver::{CcidDriver, DriverError, DriverEvent, ErrorCode};
@@ -121,6 +122,28 @@ fn powered(usb: &FakeUsb, clock: &VirtualClock) -> CcidDriver<FakeUsb> {
     let driver = open(usb.clone(), clock).expect("open");
     power_on(&driver, clock);
     driver
+}
+
+/// Issue 17: one place decides "power on first", `CardChannel::power_on` (the JavaScript
+/// API's transmit and verifyPin, the update loops and the agent go through it): a card that
+/// is not active gets PC_to_RDR_IccPowerOn, an active one gets nothing. The typed
+/// `CcidDriver::power_on` is the command itself: on an active card a warm reset (CCID
+/// §6.1.1).
+#[test]
+fn power_on_first_sends_nothing_to_an_active_card() {
+    let clock = VirtualClock::default();
+    let usb = FakeUsb::new(acr1252_config(), Box::new(card));
+    let driver = open(usb.clone(), &clock).expect("open");
+    let power_ons = || {
+        let log = &usb.0.borrow().out_log;
+        log.iter().filter(|m| m[0] == 0x62).count()
+    };
+    let atr = block_on(&clock, CardChannel::power_on(&driver, 0, None)).expect("power on");
+    assert_eq!((atr.clone(), power_ons()), (h(ATR), 1));
+    let again = block_on(&clock, CardChannel::power_on(&driver, 0, None));
+    assert_eq!((again, power_ons()), (Ok(atr.clone()), 1));
+    let warm = block_on(&clock, driver.power_on(0, None)).expect("warm reset");
+    assert_eq!((warm.atr, power_ons()), (atr, 2));
 }
 
 /// Issue 18: the read of a message's answer is issued together with the write (every
@@ -993,6 +1016,54 @@ mod events {
         assert_eq!(r, Ok(IccStatus::Absent));
         assert_eq!(events.borrow().as_slice(), &[DriverEvent::CardRemoved(0)]);
         assert_eq!(driver.card_present(0), Some(false));
+    }
+
+    /// Issue 17: an event that comes while an operation waits (an overcurrent on the
+    /// interrupt pipe, CCID §6.3.2) goes to the event sink and does not end the operation:
+    /// the transmit ends with its own answer, 5 ms later.
+    #[test]
+    fn an_event_during_a_transmit_does_not_end_it() {
+        let clock = VirtualClock::default();
+        let handle: Rc<RefCell<Option<FakeUsb>>> = Rc::default();
+        let h2 = Rc::clone(&handle);
+        let at = clock.clone();
+        let usb = FakeUsb::new(
+            acr1252_config(),
+            Box::new(move |out| {
+                let cmd = PcToRdr::decode(out).expect("command");
+                if let PcToRdr::XfrBlock(_) = cmd {
+                    if let Some(usb) = h2.borrow().as_ref() {
+                        let overcurrent = card_relay::proto::ccid::RdrToPcHardwareError {
+                            slot: 0,
+                            seq: cmd.seq(),
+                            hard_error_code: 1,
+                        };
+                        usb.interrupt(InterruptMessage::HardwareError(overcurrent).encode());
+                        let answer = card(out).remove(0);
+                        usb.answer_at(at.now_ms() + 5, answer);
+                    }
+                    return Vec::new();
+                }
+                card(out)
+            }),
+        )
+        .with_clock(&clock);
+        *handle.borrow_mut() = Some(usb.clone());
+        let driver = powered(&usb, &clock);
+        let events = recorder(&driver);
+        let transmit = Box::pin(driver.transmit(0, cmd(h("00 84 00 00 04")), None));
+        let watch = Box::pin(driver.watch());
+        let r = block_on(&clock, async {
+            match race(transmit, watch).await {
+                Either::Left(r) => r,
+                Either::Right(()) => panic!("the watcher ended"),
+            }
+        });
+        assert_eq!(r, Ok(h("00 01 02 03 90 00")));
+        assert_eq!(
+            events.borrow().as_slice(),
+            &[DriverEvent::HardwareError { slot: 0, code: 1 }]
+        );
     }
 
     /// Runs the watcher for `ms` of virtual time with `script` acting at the start.

@@ -657,3 +657,71 @@ fn a_reset_by_another_program_seen_by_status_is_reconnected_too() {
         channel.close(true).await;
     });
 }
+
+/// A GP server (GlobalPlatform Amendment B) answering POSTs in order.
+struct GpServer(std::cell::RefCell<VecDeque<card_relay::session::HttpResponse>>);
+
+impl card_relay::driver::update::HttpClient for GpServer {
+    fn post(
+        &self,
+        _request: card_relay::session::HttpRequest,
+        _timeout_ms: u64,
+    ) -> card_relay::driver::usb::LocalBoxFuture<
+        Result<card_relay::session::HttpResponse, card_relay::driver::update::HttpError>,
+    > {
+        let answer = self.0.borrow_mut().pop_front().ok_or_else(|| {
+            card_relay::driver::update::HttpError::Network("no more answers".into())
+        });
+        Box::pin(std::future::ready(answer))
+    }
+}
+
+/// Issue 17: a command is parsed once, where it enters the library (here the server's
+/// script in the update loop), so one that is not an APDU (2 bytes, ISO/IEC 7816-4 §5.1)
+/// reaches no card on any route: through PC/SC on a T=1 card it used to go to the card as
+/// it was. The session fails with `invalid-argument`, the card saw nothing.
+#[test]
+fn a_command_that_is_not_an_apdu_reaches_no_card_through_pcsc() {
+    use card_relay::driver::update::{card_update, Silent, UpdateOptions};
+    use card_relay::session::{Dialect, HttpResponse};
+    run(async {
+        let pcsc = FakePcsc::new(vec![vec![reader("R", true)]], None);
+        let channel = open(&pcsc).await;
+        let script = HttpResponse {
+            status: 200,
+            headers: vec![(
+                "X-Admin-Protocol".into(),
+                "globalplatform-remote-admin/1.0".into(),
+            )],
+            // A command script (tag AA) with one C-APDU (tag 22) of 2 bytes.
+            body: h("AA 04 22 02 00 A4"),
+        };
+        let server = GpServer(std::cell::RefCell::new(VecDeque::from([script])));
+        let mut options = UpdateOptions::new("https://ram.example/admin");
+        options.dialect = Dialect::GlobalPlatform;
+        let clock = crate::TokioClock(std::time::Instant::now());
+        let result = card_update(&channel, &server, &clock, &options, &Silent, None).await;
+        let err = result.expect_err("no apdu");
+        assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
+        assert!(
+            !pcsc.log().iter().any(|l| l.starts_with("transmit")),
+            "{:?}",
+            pcsc.log()
+        );
+        channel.close(false).await;
+    });
+}
+
+/// Issue 17: the PC/SC channel takes the one "power on first" decision of
+/// `CardChannel::power_on`: the card it connected to is active, so it is not reset.
+#[test]
+fn power_on_keeps_the_connected_card_as_it_is() {
+    run(async {
+        let pcsc = FakePcsc::new(vec![vec![reader("R", true)]], None);
+        let channel = open(&pcsc).await;
+        let atr = channel.power_on(0, None).await.unwrap();
+        assert_eq!(atr, h("3B 02 14 50"));
+        assert_eq!(pcsc.log(), ["connect R"]);
+        channel.close(false).await;
+    });
+}

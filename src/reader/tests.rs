@@ -699,6 +699,181 @@ fn busy_and_bad_slot() {
     assert!(!reader.is_busy());
 }
 
+/// Issue 17: card events and an operation's result travel apart. A card swapped between
+/// two notifications (NotifySlotChange "present, changed", CCID §6.3.1) and a hardware
+/// error (RDR_to_PC_HardwareError, §6.3.2) while a transmit waits for its answer are events
+/// only: the transmit goes on and ends with its own answer.
+#[test]
+fn a_card_event_during_an_operation_does_not_complete_it() {
+    let mut reader = Reader::new(descriptor(SHORT_APDU_AUTO, 271)).unwrap();
+    power_on(&mut reader, &h(HSM_ATR));
+    let ticket = reader
+        .start(
+            Transmit {
+                slot: 0,
+                command: cmd(h("00 84 00 00 08")),
+            },
+            0,
+        )
+        .unwrap();
+    let sent = PcToRdr::decode(&reader.poll_transmit().unwrap()).unwrap();
+    let swapped = InterruptMessage::NotifySlotChange(RdrToPcNotifySlotChange::new(&[(true, true)]));
+    reader.handle_interrupt(&swapped.encode()).unwrap();
+    let overcurrent = InterruptMessage::HardwareError(crate::proto::ccid::RdrToPcHardwareError {
+        slot: 0,
+        seq: sent.seq(),
+        hard_error_code: crate::proto::ccid::RdrToPcHardwareError::OVERCURRENT,
+    });
+    reader.handle_interrupt(&overcurrent.encode()).unwrap();
+    let mut events = Vec::new();
+    while let Some(ev) = reader.poll_event() {
+        events.push(ev);
+    }
+    assert_eq!(
+        events,
+        [
+            ReaderEvent::CardRemoved(0),
+            ReaderEvent::CardInserted(0),
+            ReaderEvent::HardwareError { slot: 0, code: 1 },
+        ]
+    );
+    assert_eq!(reader.poll_completion(&ticket), None);
+    assert!(reader.is_busy());
+    assert!(reader.awaiting_response());
+    reader.handle_message(&ok_data(&sent, h("01 02 03 04 05 06 07 08 90 00")), 10);
+    assert_eq!(
+        reader.poll_completion(&ticket),
+        Some(Ok(h("01 02 03 04 05 06 07 08 90 00")))
+    );
+    assert_eq!(reader.poll_event(), None);
+}
+
+/// Issue 17: each operation completes with a value of its own type on the completion
+/// channel, never as an event: the ATR and protocol, the slot's bmICCStatus (CCID §6.2.6),
+/// the response APDU, nothing for a power off.
+#[test]
+fn each_operation_completes_with_its_own_type_and_no_event() {
+    let mut reader = Reader::new(descriptor(SHORT_APDU_AUTO, 271)).unwrap();
+    let (on, mut events) = run_keeping_events(
+        &mut reader,
+        PowerOn {
+            slot: 0,
+            protocol: None,
+        },
+    );
+    let on: PoweredOn = on.unwrap();
+    assert_eq!((on.atr, on.protocol), (h(HSM_ATR), 1));
+    let (status, more) = run_keeping_events(&mut reader, Status { slot: 0 });
+    events.extend(more);
+    let status: IccStatus = status.unwrap();
+    assert_eq!(status, IccStatus::PresentActive);
+    let (response, more) = run_keeping_events(
+        &mut reader,
+        Transmit {
+            slot: 0,
+            command: cmd(h("00 84 00 00 02")),
+        },
+    );
+    events.extend(more);
+    let response: Vec<u8> = response.unwrap();
+    assert_eq!(response, h("AB CD 90 00"));
+    let (off, more) = run_keeping_events(&mut reader, PowerOff { slot: 0 });
+    events.extend(more);
+    let (): () = off.unwrap();
+    assert_eq!(reader.atr(0), None);
+    // No event at all: a card found present by an answer is news to nobody.
+    assert_eq!(events, []);
+}
+
+/// Runs `op` against a short-APDU reader doing everything itself, with the seed card:
+/// its result and the card events that came meanwhile.
+fn run_keeping_events<O: Operation>(
+    reader: &mut Reader,
+    op: O,
+) -> (Result<O::Output, ReaderError>, Vec<ReaderEvent>) {
+    let ticket = reader.start(op, 0).expect("start");
+    let mut events = Vec::new();
+    for _ in 0..100 {
+        while let Some(ev) = reader.poll_event() {
+            events.push(ev);
+        }
+        if let Some(result) = reader.poll_completion(&ticket) {
+            while let Some(ev) = reader.poll_event() {
+                events.push(ev);
+            }
+            return (result, events);
+        }
+        let out = reader.poll_transmit().expect("a command");
+        let cmd = PcToRdr::decode(&out).unwrap();
+        let answer = match &cmd {
+            PcToRdr::IccPowerOn(_) => ok_data(&cmd, h(HSM_ATR)),
+            PcToRdr::XfrBlock(_) => ok_data(&cmd, h("AB CD 90 00")),
+            PcToRdr::IccPowerOff(_) => ok_status(&cmd, IccStatus::PresentInactive),
+            _ => ok_status(&cmd, IccStatus::PresentActive),
+        };
+        reader.handle_message(&answer, 0);
+    }
+    panic!("operation did not finish");
+}
+
+/// A result waits for the ticket of its own operation and is taken once; starting the next
+/// operation drops one nobody took; `end` abandons an operation that still runs.
+#[test]
+fn results_are_taken_once_by_their_ticket_and_end_abandons() {
+    let mut reader = Reader::new(descriptor(SHORT_APDU_AUTO, 271)).unwrap();
+    power_on(&mut reader, &h(HSM_ATR));
+    let status = reader.start(Status { slot: 0 }, 0).unwrap();
+    let sent = PcToRdr::decode(&reader.poll_transmit().unwrap()).unwrap();
+    reader.handle_message(&ok_status(&sent, IccStatus::PresentActive), 1);
+    assert!(!reader.is_busy());
+    // Not taken: the next operation drops it.
+    let transmit = reader
+        .start(
+            Transmit {
+                slot: 0,
+                command: cmd(h("00 84 00 00 08")),
+            },
+            2,
+        )
+        .unwrap();
+    assert_eq!(reader.poll_completion(&status), None);
+    assert_eq!(reader.poll_completion(&transmit), None);
+    assert!(reader.poll_transmit().is_some());
+    // Ended while it waits for its answer: abandoned, the answer is owed.
+    assert_eq!(reader.end(transmit), Err(ReaderError::Aborted));
+    assert!(!reader.is_busy());
+    assert!(reader.owed().is_some());
+    let again = reader.start(Status { slot: 0 }, 3).unwrap();
+    let sent = PcToRdr::decode(&reader.poll_transmit().unwrap()).unwrap();
+    reader.handle_message(&ok_status(&sent, IccStatus::PresentActive), 4);
+    assert_eq!(
+        reader.poll_completion(&again),
+        Some(Ok(IccStatus::PresentActive))
+    );
+    assert_eq!(reader.poll_completion(&again), None, "taken once");
+}
+
+/// Issue 17: the command is parsed once, where it enters; the reader sends the bytes it came
+/// as at the extended APDU level (CCID §6.1.4), not a re-encoding of the parse: an
+/// extended-form READ BINARY with Le 00 00 10 (7816-4 §5.1) goes unchanged.
+#[test]
+fn the_command_goes_as_given_at_the_extended_apdu_level() {
+    let mut reader = Reader::new(descriptor(EXTENDED_APDU_AUTO, 271)).unwrap();
+    power_on(&mut reader, &h(HSM_ATR));
+    let given = h("00 B0 00 00 00 00 10");
+    let command = cmd(given.clone());
+    assert_eq!(command.apdu().ne, Some(16));
+    assert_eq!(command.apdu().encode().unwrap(), h("00 B0 00 00 10"));
+    let (result, sent) = run(&mut reader, Transmit { slot: 0, command }, |cmd| {
+        vec![ok_data(cmd, h("90 00"))]
+    });
+    assert_eq!(result, Ok(h("90 00")));
+    let PcToRdr::XfrBlock(x) = &sent[0] else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(x.data, given);
+}
+
 /// A reader descriptor with a PIN pad (bPINSupport 0x03, as libccid readers/SPR532.txt).
 fn pin_pad(features: u32) -> CcidClassDescriptor {
     CcidClassDescriptor {
