@@ -43,8 +43,8 @@ use crate::proto::ccid::IccStatus;
 use crate::proto::ccid::Reassembler;
 use crate::proto::descriptor::{self, CcidClassDescriptor, CcidInterface, ExchangeLevel};
 use crate::reader::{
-    Command, Operation, Outcome, PinVerify, PowerOff, PowerOn, PoweredOn, Reader, ReaderError,
-    ReaderEvent, Start, Status, Ticket, Transmit, VerifyPin,
+    Command, Kind, Operation, Outcome, PinVerify, PowerOff, PowerOn, PoweredOn, Reader,
+    ReaderError, ReaderEvent, Start, Status, Ticket, Transmit, VerifyPin,
 };
 
 pub use error::{DriverError, ErrorCode};
@@ -363,7 +363,7 @@ impl<U: UsbTransport + 'static> CcidDriver<U> {
         abort: Option<&'a Abort>,
     ) -> Run<'a, O::Output> {
         Run {
-            exec: Box::pin(self.exec(Box::new(op), abort)),
+            exec: Box::pin(self.exec(Box::new(op), <O::Output as Outcome>::KIND, abort)),
             state: &self.state,
             result: PhantomData,
         }
@@ -376,6 +376,7 @@ impl<U: UsbTransport + 'static> CcidDriver<U> {
     async fn exec(
         &self,
         op: Box<dyn Start + '_>,
+        kind: Kind,
         abort: Option<&Abort>,
     ) -> Result<(), DriverError> {
         let guard = match abort {
@@ -401,7 +402,7 @@ impl<U: UsbTransport + 'static> CcidDriver<U> {
                     .state
                     .borrow_mut()
                     .reader
-                    .start_erased(op.as_ref(), now);
+                    .start_erased(op.as_ref(), kind, now);
                 match started {
                     Ok(()) => self.drive(abort).await,
                     Err(e) => Err(DriverError::Reader(e)),

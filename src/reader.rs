@@ -53,8 +53,8 @@ pub use operation::{
 };
 pub use pin::PinVerify;
 
-pub(crate) use operation::Start;
-use operation::{Completions, Kind};
+use operation::Completions;
+pub(crate) use operation::{Kind, Start};
 
 use power_on::PowerOnStage;
 use transmit::TransmitMode;
@@ -395,8 +395,9 @@ impl Reader {
 
     /// Starts the CCID abort of the slot that owes an answer (CCID §5.3.1): queues
     /// PC_to_RDR_Abort with a new bSeq and returns `(bSlot, bSeq)`, which the caller sends
-    /// first as the class request ABORT (wValue = bSeq << 8 | bSlot) on the control pipe.
-    /// The abort completes with the slot's status (the ticket) when the reader answers it
+    /// first as the class request ABORT (wValue = bSeq << 8 | bSlot) on the control pipe,
+    /// and the ticket of its result.
+    /// The abort completes with the slot's status when the reader answers it
     /// (after failing the aborted command with CMD_ABORTED, whose answer is dropped by
     /// bSeq); from then on nothing is owed. `None` when nothing is owed or an operation
     /// runs.
@@ -420,14 +421,19 @@ impl Reader {
         op: O,
         now: Millis,
     ) -> Result<Ticket<O::Output>, ReaderError> {
-        self.start_erased(&op, now)?;
+        self.start_erased(&op, <O::Output as Outcome>::KIND, now)?;
         Ok(Ticket::new())
     }
 
     /// [`Reader::start`] without the result's type, for the async driver's one instance
-    /// of every operation: the result is taken with `end` and a ticket of the type that
-    /// `op.kind()` names.
-    pub(crate) fn start_erased(&mut self, op: &dyn Start, now: Millis) -> Result<(), ReaderError> {
+    /// of every operation: `kind` is the kind of the operation's `Output`, whose ticket
+    /// takes the result.
+    pub(crate) fn start_erased(
+        &mut self,
+        op: &dyn Start,
+        kind: Kind,
+        now: Millis,
+    ) -> Result<(), ReaderError> {
         if self.pending.is_some() {
             return Err(ReaderError::Busy);
         }
@@ -437,7 +443,7 @@ impl Reader {
         }
         self.completions = Completions::default();
         op.begin(self, now)?;
-        self.running = Some(op.kind());
+        self.running = Some(kind);
         Ok(())
     }
 

@@ -213,9 +213,6 @@ pub trait Start: sealed::Sealed {
 
     /// Queues its first command.
     fn begin(&self, reader: &mut Reader, now: Millis) -> Result<(), ReaderError>;
-
-    /// The kind of its result.
-    fn kind(&self) -> Kind;
 }
 
 impl sealed::Sealed for PowerOn {}
@@ -235,10 +232,6 @@ impl Start for PowerOn {
     fn begin(&self, reader: &mut Reader, now: Millis) -> Result<(), ReaderError> {
         reader.begin_power_on(self.slot, self.protocol, now);
         Ok(())
-    }
-
-    fn kind(&self) -> Kind {
-        <PoweredOn as Outcome>::KIND
     }
 }
 
@@ -260,10 +253,6 @@ impl Start for PowerOff {
         reader.begin_power_off(self.slot, now);
         Ok(())
     }
-
-    fn kind(&self) -> Kind {
-        <() as Outcome>::KIND
-    }
 }
 
 impl sealed::Sealed for Status {}
@@ -283,10 +272,6 @@ impl Start for Status {
     fn begin(&self, reader: &mut Reader, now: Millis) -> Result<(), ReaderError> {
         reader.begin_status(self.slot, now);
         Ok(())
-    }
-
-    fn kind(&self) -> Kind {
-        <IccStatus as Outcome>::KIND
     }
 }
 
@@ -309,10 +294,6 @@ impl Start for Transmit {
         reader.set_transmit(self.slot, mode);
         Ok(())
     }
-
-    fn kind(&self) -> Kind {
-        <Vec<u8> as Outcome>::KIND
-    }
 }
 
 impl sealed::Sealed for VerifyPin {}
@@ -333,9 +314,5 @@ impl Start for VerifyPin {
         let mode = reader.begin_verify_pin(self.slot, &self.pin, now)?;
         reader.set_transmit(self.slot, mode);
         Ok(())
-    }
-
-    fn kind(&self) -> Kind {
-        <Vec<u8> as Outcome>::KIND
     }
 }
