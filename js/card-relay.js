@@ -16,7 +16,6 @@ import init, { PinOptions, ReaderCore, SmartCardCore, runCardUpdate, version } f
 /** @typedef {import("card-relay").CardRelayErrorCode} CardRelayErrorCode */
 /** @typedef {import("card-relay").CardReaderEventType} CardReaderEventType */
 /** @typedef {import("card-relay").UsbDeviceLike} UsbDeviceLike */
-/** @typedef {import("card-relay").ExchangeLevel} ExchangeLevel */
 /** @typedef {import("card-relay").OpenSmartCardOptions} OpenSmartCardOptions */
 /** @typedef {import("card-relay").SmartCardResourceManagerLike} SmartCardResourceManagerLike */
 /** @typedef {import("card-relay").SlotOptions} SlotOptions */
@@ -536,7 +535,7 @@ export class CardReader extends EventTarget {
   /** Number of card slots. */
   get slots() { return this.#core.slots; }
   /** "tpdu", "short-apdu" or "extended-apdu"; null on the smartcard route. */
-  get exchangeLevel() { return /** @type {ExchangeLevel | undefined} */ (this.#core.exchangeLevel) ?? null; }
+  get exchangeLevel() { return this.#core.exchangeLevel ?? null; }
   /** Whether the reader has a PIN pad. */
   get pinPad() { return this.#core.pinPad; }
   /** 11 (class 0x0B) or 255 (vendor class); null on the smartcard route. */

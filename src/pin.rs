@@ -198,14 +198,111 @@ fn tries_left(sw: StatusWord) -> Option<u8> {
     (sw.sw1() == 0x63 && sw.sw2() & 0xF0 == 0xC0).then_some(sw.sw2() & 0x0F)
 }
 
-/// VERIFY `00 20 00 <reference>` with `data` (none: ask the PIN's state, 7816-4 §11.5.6).
-fn verify_apdu(reference: u8, data: &[u8]) -> Option<Vec<u8>> {
-    let mut apdu = vec![0x00, 0x20, 0x00, reference];
-    if !data.is_empty() {
-        apdu.push(u8::try_from(data.len()).ok()?);
-        apdu.extend_from_slice(data);
+/// What the check needs next, from [`PinFlow`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum PinStep {
+    /// Send this command APDU and hand its response to [`PinFlow::on_response`].
+    Send(Vec<u8>),
+    /// Verify on the reader's PIN pad and hand the card's response to
+    /// [`PinFlow::on_response`]; a pad the reader refuses goes on with
+    /// [`PinStep::Ask`].
+    Pad {
+        /// The pad's parameters, with the check's reference.
+        pin: PinVerify,
+        /// `x` of the `63 Cx` the card reported, if it did.
+        tries_left: Option<u8>,
+    },
+    /// Ask the user and hand the PIN to [`PinFlow::with_pin`].
+    Ask {
+        /// `x` of the `63 Cx` the card reported, if it did.
+        tries_left: Option<u8>,
+    },
+    /// The card accepted the PIN (or had it verified already).
+    Done,
+}
+
+/// Where a [`PinFlow`] stands: which answer it waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waiting {
+    Select,
+    State,
+    Verify,
+}
+
+/// The PIN check as a state machine: no I/O, no clock (STYLE habit 1). Commands go out as
+/// [`PinStep`]s, the card's responses and the user's PIN come in; [`verify`] drives it over
+/// a [`CardChannel`].
+#[derive(Debug)]
+pub struct PinFlow {
+    reference: u8,
+    pad: Option<PinVerify>,
+    waiting: Waiting,
+}
+
+impl PinFlow {
+    /// Starts `check`: SELECT of its application, or VERIFY without data for the PIN's state.
+    pub fn start<E>(check: &PinCheck) -> Result<(PinFlow, PinStep), PinError<E>> {
+        let mut flow = PinFlow {
+            reference: check.reference,
+            pad: check.pad.map(|pad| PinVerify {
+                reference: check.reference,
+                ..pad
+            }),
+            waiting: Waiting::State,
+        };
+        let step = match &check.select {
+            Some(aid) => {
+                let lc = u8::try_from(aid.len()).map_err(|_| PinError::AidTooLong)?;
+                let mut select = vec![0x00, 0xA4, 0x04, 0x0C, lc];
+                select.extend_from_slice(aid);
+                flow.waiting = Waiting::Select;
+                PinStep::Send(select)
+            }
+            None => flow.state_query(),
+        };
+        Ok((flow, step))
     }
-    Some(apdu)
+
+    /// VERIFY without data: the PIN's state (7816-4 §11.5.6).
+    fn state_query(&mut self) -> PinStep {
+        self.waiting = Waiting::State;
+        PinStep::Send(vec![0x00, 0x20, 0x00, self.reference])
+    }
+
+    /// The card's response to the last [`PinStep::Send`] or [`PinStep::Pad`].
+    pub fn on_response<E>(&mut self, response: &[u8]) -> Result<PinStep, PinError<E>> {
+        let sw = status(response).ok_or(PinError::NoStatus)?;
+        match (self.waiting, sw) {
+            (_, StatusWord::SUCCESS) if self.waiting != Waiting::Select => Ok(PinStep::Done),
+            (Waiting::Select, StatusWord::SUCCESS) => Ok(self.state_query()),
+            (Waiting::Select, sw) => Err(PinError::NotSelected(sw)),
+            (_, StatusWord(0x6983)) => Err(PinError::Blocked),
+            (Waiting::State, sw) => {
+                self.waiting = Waiting::Verify;
+                let tries_left = tries_left(sw);
+                Ok(match self.pad {
+                    Some(pin) => PinStep::Pad { pin, tries_left },
+                    None => PinStep::Ask { tries_left },
+                })
+            }
+            (Waiting::Verify, sw) => Err(tries_left(sw)
+                .map_or(PinError::Refused(sw), |tries_left| PinError::Wrong {
+                    tries_left,
+                })),
+        }
+    }
+
+    /// The user's PIN (`None` or empty: cancelled): VERIFY with it. The PIN is wiped when
+    /// the command is built; the command goes to the channel by value.
+    pub fn with_pin<E>(&self, pin: Option<Pin>) -> Result<PinStep, PinError<E>> {
+        let pin = pin
+            .filter(|p| !p.bytes().is_empty())
+            .ok_or(PinError::Cancelled)?;
+        let lc = u8::try_from(pin.bytes().len()).map_err(|_| PinError::PinTooLong)?;
+        let mut apdu = vec![0x00, 0x20, 0x00, self.reference, lc];
+        apdu.extend_from_slice(pin.bytes());
+        Ok(PinStep::Send(apdu))
+    }
 }
 
 /// Runs `check` on the card in `slot` of `channel` (see the module documentation), powering
@@ -227,75 +324,35 @@ where
             .await
             .map_err(PinError::Driver)?;
     }
-    let transmit = async |apdu: Vec<u8>| {
-        channel
-            .transmit(slot, apdu, abort)
-            .await
-            .map_err(PinError::Driver)
-    };
-    if let Some(aid) = &check.select {
-        let lc = u8::try_from(aid.len()).map_err(|_| PinError::AidTooLong)?;
-        let mut select = vec![0x00, 0xA4, 0x04, 0x0C, lc];
-        select.extend_from_slice(aid);
-        match status(&transmit(select).await?) {
-            Some(StatusWord::SUCCESS) => {}
-            Some(sw) => return Err(PinError::NotSelected(sw)),
-            None => return Err(PinError::NoStatus),
-        }
-    }
-    let state = transmit(vec![0x00, 0x20, 0x00, check.reference]).await?;
-    let tries = match status(&state) {
-        Some(StatusWord::SUCCESS) => return Ok(()),
-        Some(StatusWord(0x6983)) => return Err(PinError::Blocked),
-        Some(sw) => tries_left(sw),
-        None => None,
-    };
-    let mut response = None;
-    if let Some(pad) = &check.pad {
-        let pad = PinVerify {
-            reference: check.reference,
-            ..*pad
-        };
-        entry.on_pad(tries).map_err(PinError::Entry)?;
-        match channel.verify_pin_on_pad(slot, &pad, abort).await {
-            Ok(r) => response = Some(r),
-            // The reader announces a PIN pad but refused to use it: the user types the PIN
-            // on the computer when someone can ask for it.
-            Err(e) if e.code() == ErrorCode::UnsupportedReader => {
-                if !entry.can_ask() {
-                    return Err(PinError::PadUnusable(e));
+    let (mut flow, mut step) = PinFlow::start(check)?;
+    loop {
+        let response = match step {
+            PinStep::Done => return Ok(()),
+            PinStep::Send(apdu) => channel.transmit(slot, apdu, abort).await,
+            PinStep::Pad { pin, tries_left } => {
+                entry.on_pad(tries_left).map_err(PinError::Entry)?;
+                match channel.verify_pin_on_pad(slot, &pin, abort).await {
+                    // The reader announces a PIN pad but refused to use it: the user types
+                    // the PIN on the computer when someone can ask for it.
+                    Err(e) if e.code() == ErrorCode::UnsupportedReader => {
+                        if !entry.can_ask() {
+                            return Err(PinError::PadUnusable(e));
+                        }
+                        step = PinStep::Ask { tries_left };
+                        continue;
+                    }
+                    other => other,
                 }
             }
-            Err(e) => return Err(PinError::Driver(e)),
-        }
-    }
-    let response = match response {
-        Some(r) => r,
-        None => {
-            if !entry.can_ask() {
-                return Err(PinError::NoEntry);
+            PinStep::Ask { tries_left } => {
+                if !entry.can_ask() {
+                    return Err(PinError::NoEntry);
+                }
+                let pin = entry.ask(tries_left).await.map_err(PinError::Entry)?;
+                step = flow.with_pin(pin)?;
+                continue;
             }
-            let pin = entry.ask(tries).await.map_err(PinError::Entry)?;
-            let Some(pin) = pin.filter(|p| !p.bytes().is_empty()) else {
-                return Err(PinError::Cancelled);
-            };
-            let apdu = verify_apdu(check.reference, pin.bytes()).ok_or(PinError::PinTooLong)?;
-            drop(pin);
-            // The channel takes the command by value; what it copies on the way (CCID
-            // messages, T=1 blocks) is its own.
-            transmit(apdu).await?
-        }
-    };
-    match status(&response) {
-        Some(StatusWord::SUCCESS) => Ok(()),
-        Some(StatusWord(0x6983)) => Err(PinError::Blocked),
-        Some(sw) => {
-            Err(
-                tries_left(sw).map_or(PinError::Refused(sw), |tries_left| PinError::Wrong {
-                    tries_left,
-                }),
-            )
-        }
-        None => Err(PinError::NoStatus),
+        };
+        step = flow.on_response(&response.map_err(PinError::Driver)?)?;
     }
 }

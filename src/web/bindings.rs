@@ -278,7 +278,11 @@ impl ReaderCore {
     }
 
     /// `"tpdu"`, `"short-apdu"` or `"extended-apdu"`.
-    #[wasm_bindgen(getter, js_name = exchangeLevel)]
+    #[wasm_bindgen(
+        getter,
+        js_name = exchangeLevel,
+        unchecked_return_type = "\"tpdu\" | \"short-apdu\" | \"extended-apdu\""
+    )]
     pub fn exchange_level(&self) -> String {
         self.driver.exchange_level().name().to_owned()
     }
