@@ -485,3 +485,83 @@ fn a_pin_longer_than_255_bytes_never_reaches_the_card() {
     assert!(matches!(r, Err(PinError::PinTooLong)));
     assert_eq!(channel.sent.take(), [h("00 20 00 81")]);
 }
+
+mod properties {
+    use card_relay::pin::{Pin, PinCheck, PinError, PinFlow, PinStep};
+    use card_relay::reader::PinVerify;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any answers from the card, with or without SELECT and PIN pad, never panic the
+        /// PIN check, and it ends after at most three of them (SELECT, state, VERIFY) and
+        /// one PIN: five steps.
+        #[test]
+        fn arbitrary_answers_end_the_check(
+            answers in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..6), 0..6),
+            select in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300)),
+            pad in any::<bool>(),
+            reference in any::<u8>(),
+            pin in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300)),
+        ) {
+            let check = PinCheck { reference, select, pad: pad.then(PinVerify::default) };
+            let Ok((mut flow, mut step)) = PinFlow::start::<()>(&check) else {
+                prop_assert!(check.select.as_ref().is_some_and(|aid| aid.len() > 255));
+                return Ok(());
+            };
+            let mut answers = answers.into_iter();
+            for _ in 0..5 {
+                let outcome = match step {
+                    PinStep::Done => return Ok(()),
+                    PinStep::Ask { .. } => flow.with_pin::<()>(pin.clone().map(Pin::from)),
+                    PinStep::Send(ref apdu) => {
+                        prop_assert!(apdu.len() <= 260);
+                        let Some(a) = answers.next() else { return Ok(()) };
+                        flow.on_response::<()>(&a)
+                    }
+                    PinStep::Pad { pin, .. } => {
+                        prop_assert_eq!(pin.reference, reference);
+                        let Some(a) = answers.next() else { return Ok(()) };
+                        flow.on_response::<()>(&a)
+                    }
+                };
+                match outcome {
+                    Ok(next) => step = next,
+                    Err(PinError::Entry(())) => prop_assert!(false, "no entry error here"),
+                    Err(_) => return Ok(()),
+                }
+            }
+            prop_assert_eq!(step, PinStep::Done, "the check did not end");
+        }
+    }
+}
+
+/// The longest check, every answer a success: SELECT, state, the PIN, VERIFY, done.
+#[test]
+fn the_longest_check_takes_five_steps() {
+    let check = PinCheck {
+        select: Some(APPLICATION_AID.to_vec()),
+        ..host()
+    };
+    let (mut flow, step) = pin::PinFlow::start::<()>(&check).unwrap();
+    assert!(matches!(step, pin::PinStep::Send(ref a) if a.get(..4) == Some(&h("00 A4 04 0C")[..])));
+    let step = flow.on_response::<()>(&h("90 00")).unwrap();
+    assert_eq!(step, pin::PinStep::Send(h("00 20 00 81")));
+    let step = flow.on_response::<()>(&h("63 C3")).unwrap();
+    assert_eq!(
+        step,
+        pin::PinStep::Ask {
+            tries_left: Some(3)
+        }
+    );
+    let step = flow
+        .with_pin::<()>(Some(Pin::from(RIGHT.to_owned())))
+        .unwrap();
+    assert_eq!(
+        step,
+        pin::PinStep::Send(h("00 20 00 81 06 31 32 33 34 35 36"))
+    );
+    assert_eq!(
+        flow.on_response::<()>(&h("90 00")).unwrap(),
+        pin::PinStep::Done
+    );
+}
