@@ -484,16 +484,7 @@ async fn ccid_update<U: card_relay::driver::usb::UsbTransport + 'static>(
         ),
     );
     let pad = driver.description().descriptor().pin_verify();
-    let verify_on_pad = async |pin: PinVerify| {
-        let op = card_relay::reader::Operation::VerifyPin { slot: 0, pin };
-        match driver.run(op, Some(abort)).await? {
-            card_relay::reader::Completion::Response(r) => Ok(r),
-            _ => Err(DriverError::Channel {
-                code: ErrorCode::Protocol,
-                message: "pin pad gave no response".into(),
-            }),
-        }
-    };
+    let verify_on_pad = async |pin: PinVerify| driver.verify_pin_on_pad(0, &pin, Some(abort)).await;
     let http = TemplateHttp {
         http,
         before_post: Box::new(|| {}),

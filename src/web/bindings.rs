@@ -406,9 +406,8 @@ impl ReaderCore {
         &self,
         slot: u8,
         options: PinOptions,
-        #[wasm_bindgen(unchecked_param_type = "PinPadListener | undefined")] on_pad: Option<
-            Function,
-        >,
+        #[wasm_bindgen(js_name = onPinPad, unchecked_param_type = "PinPadListener | undefined")]
+        on_pad: Option<Function>,
         #[wasm_bindgen(unchecked_param_type = "PinSource | undefined")] pin: Option<Function>,
         signal: Option<AbortSignal>,
     ) -> js_sys::Promise {

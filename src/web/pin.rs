@@ -37,8 +37,8 @@ impl PinOptions {
     #[wasm_bindgen(js_name = usePad)]
     pub fn use_pad(
         &mut self,
-        min_digits: Option<u8>,
-        max_digits: Option<u8>,
+        #[wasm_bindgen(js_name = minDigits)] min_digits: Option<u8>,
+        #[wasm_bindgen(js_name = maxDigits)] max_digits: Option<u8>,
         timeout: Option<u8>,
         padding: Option<u8>,
     ) -> Result<(), JsValue> {
