@@ -7,15 +7,16 @@
 //! [`PinEntry`], then VERIFY with it (ISO/IEC 7816-4 §11.5.6), and the status word decoded
 //! (7816-4 §5.6, table 6):
 //!
-//! | SW | meaning | outcome |
-//! |---|---|---|
-//! | `90 00` | verified (already, or by this PIN) | `Ok(())` |
-//! | `63 Cx` | not verified, `x` tries left | asks the PIN / [`PinError::Wrong`] |
-//! | `69 83` | authentication method blocked | [`PinError::Blocked`] |
-//! | other | | [`PinError::Refused`] |
+//! | SW | meaning | to VERIFY without data | to VERIFY with the PIN |
+//! |---|---|---|---|
+//! | `90 00` | verified (already, or by this PIN) | `Ok(())`, nobody is asked | `Ok(())` |
+//! | `63 Cx` | not verified, `x` tries left | the PIN is asked (`x` shown) | [`PinError::Wrong`] |
+//! | `69 83` | authentication method blocked | [`PinError::Blocked`] | [`PinError::Blocked`] |
+//! | other | | the PIN is asked (tries unknown) | [`PinError::Refused`] |
 //!
 //! A reader that announces a PIN pad but refuses to use it (`unsupported-reader`) falls back
-//! to the user's entry when there is one.
+//! to the user's entry when there is one. [`PinFlow`] is the check as a state machine (no
+//! I/O); [`verify`] drives it over a channel.
 
 use crate::channel::CardChannel;
 use crate::driver::sync::Abort;
