@@ -592,9 +592,18 @@ impl<'a> RamRun<'a> {
     }
 }
 
-/// Joins `parts` into one string (no `core::fmt`).
+/// Joins `parts` into one string: no `core::fmt`, and one non-generic body for every
+/// caller (`[&str]::concat` is an instance of `join` per element type; issue 18).
 pub(crate) fn concat<const N: usize>(parts: [&str; N]) -> String {
-    parts.concat()
+    join(&parts)
+}
+
+fn join(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        out.push_str(part);
+    }
+    out
 }
 
 /// The OpenSCDP abort reply (`E1` with `reason`) where the dialect has one, bounded in time,

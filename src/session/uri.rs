@@ -169,18 +169,20 @@ fn ascii_host(host: &str) -> Option<String> {
     if host.is_ascii() {
         return Some(host.to_ascii_lowercase());
     }
-    let labels: Option<Vec<String>> = host
-        .split('.')
-        .map(|label| {
-            let label = to_lowercase(label);
-            if label.is_ascii() {
-                Some(label)
-            } else {
-                punycode(&label).map(|p| format!("xn--{p}"))
-            }
-        })
-        .collect();
-    Some(labels?.join("."))
+    let mut out = String::with_capacity(host.len());
+    for (i, label) in host.split('.').enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        let label = to_lowercase(label);
+        if label.is_ascii() {
+            out.push_str(&label);
+        } else {
+            out.push_str("xn--");
+            out.push_str(&punycode(&label)?);
+        }
+    }
+    Some(out)
 }
 
 /// Unicode's default lowercase mapping (Unicode §3.13, SpecialCasing with Final_Sigma). In
