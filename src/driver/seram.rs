@@ -12,8 +12,8 @@
 //! - An abort after the handshake posts the `UNKNOWN_FAILURE` "session canceled" Report.
 
 use crate::driver::update::{
-    atr_from, card_failed, out_of_step, Cx, Done, HttpError, Io, Step, UpdateError, UpdateOptions,
-    UpdateResult,
+    atr_from, card_failed, failed, finished, out_of_step, Cx, Done, HttpError, Io, Step,
+    UpdateError, UpdateOptions,
 };
 use crate::driver::DriverError;
 use crate::session::seram::{
@@ -168,29 +168,20 @@ impl<'a> SeramRun<'a> {
                     self.last_notification = Some(n);
                 }
                 SeramAction::Done(outcome) => {
-                    return Step::End(Ok(UpdateResult {
-                        status: outcome.status,
-                        apdus: outcome.apdus,
-                        round_trips: outcome.round_trips,
-                        last_notification: self.last_notification.take(),
-                        duration_ms: now.saturating_sub(self.started),
-                        targeted_application: None,
-                    }));
+                    let last = self.last_notification.take();
+                    return finished(outcome, last, now.saturating_sub(self.started));
                 }
                 SeramAction::Failed(error) => {
-                    if let Some(e) = self.card_failure.take() {
-                        return Step::End(Err(UpdateError::Driver(e)));
-                    }
-                    return Step::End(Err(match error {
-                        SessionError::Server { status } => UpdateError::Server { status },
-                        SessionError::Canceled => UpdateError::Aborted,
-                        SessionError::Seram(SeramError::Unreachable {
-                            timed_out: true, ..
-                        }) => UpdateError::Http(HttpError::Timeout),
-                        SessionError::Seram(SeramError::Unreachable { last, .. }) => {
+                    return Step::End(Err(match failed(&mut self.card_failure, error) {
+                        Ok(error) => error,
+                        Err(SessionError::Seram(SeramError::Unreachable {
+                            timed_out: true,
+                            ..
+                        })) => UpdateError::Http(HttpError::Timeout),
+                        Err(SessionError::Seram(SeramError::Unreachable { last, .. })) => {
                             UpdateError::Http(HttpError::Network(last))
                         }
-                        other => UpdateError::BadScript(other),
+                        Err(other) => UpdateError::BadScript(other),
                     }));
                 }
             }

@@ -23,7 +23,8 @@ use crate::proto::apdu::{CommandApdu, ResponseApdu};
 use crate::proto::trace::{self, TraceFormatter};
 use crate::session::{
     origin, Action, CallError, CardCommand, CardResult, Dialect, EndStatus, HttpRequest,
-    HttpResponse, Notification, Session, SessionConfig, SessionError, RESUME, TARGETED_APPLICATION,
+    HttpResponse, Notification, Outcome, Session, SessionConfig, SessionError, RESUME,
+    TARGETED_APPLICATION,
 };
 
 /// Default bound on one HTTP exchange (the OpenSCDP server waits 60 s for a response too).
@@ -560,25 +561,13 @@ impl<'a> RamRun<'a> {
                     self.last_notification = Some(n);
                 }
                 Action::Done(outcome) => {
-                    return Step::End(Ok(UpdateResult {
-                        status: outcome.status,
-                        apdus: outcome.apdus,
-                        round_trips: outcome.round_trips,
-                        last_notification: self.last_notification.take(),
-                        duration_ms: cx.now.saturating_sub(self.started),
-                        targeted_application: outcome.targeted_application,
-                    }));
+                    let last = self.last_notification.take();
+                    return finished(outcome, last, cx.now.saturating_sub(self.started));
                 }
                 Action::Failed(error) => {
-                    if let Some(e) = self.card_failure.take() {
-                        return Step::End(Err(UpdateError::Driver(e)));
-                    }
-                    return match error {
-                        SessionError::Server { status } => {
-                            Step::End(Err(UpdateError::Server { status }))
-                        }
-                        SessionError::Canceled => Step::End(Err(UpdateError::Aborted)),
-                        other => {
+                    return match failed(&mut self.card_failure, error) {
+                        Ok(error) => Step::End(Err(error)),
+                        Err(other) => {
                             // Tell the server its script could not be read (OpenSCDP: an AB
                             // reply with E1; GP already posted script-format-error itself).
                             let reason = other.to_string();
@@ -589,6 +578,39 @@ impl<'a> RamRun<'a> {
                 }
             }
         }
+    }
+}
+
+/// The end of a session that ended normally, for either dialect's loop.
+pub(super) fn finished(
+    outcome: Outcome,
+    last_notification: Option<Notification>,
+    duration_ms: u64,
+) -> Step {
+    Step::End(Ok(UpdateResult {
+        status: outcome.status,
+        apdus: outcome.apdus,
+        round_trips: outcome.round_trips,
+        last_notification,
+        duration_ms,
+        targeted_application: outcome.targeted_application,
+    }))
+}
+
+/// The error a failed session ends the update with where every dialect agrees: the first
+/// card failure (the server has been told; the card's own code wins), the server's HTTP
+/// error, a cancel. `Err` gives back the dialect's own failures.
+pub(super) fn failed(
+    card_failure: &mut Option<DriverError>,
+    error: SessionError,
+) -> Result<UpdateError, SessionError> {
+    if let Some(e) = card_failure.take() {
+        return Ok(UpdateError::Driver(e));
+    }
+    match error {
+        SessionError::Server { status } => Ok(UpdateError::Server { status }),
+        SessionError::Canceled => Ok(UpdateError::Aborted),
+        other => Err(other),
     }
 }
 
