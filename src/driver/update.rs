@@ -9,7 +9,9 @@
 //!   own error code.
 //! - An abort posts the OpenSCDP cancel reply (`E1 "Session canceled"`) when a session is
 //!   running; a GP server simply gets no further POST.
-//! - Every HTTP exchange is bounded by `timeout_ms`.
+//! - Every HTTP exchange is bounded by `timeout_ms` (the cancel and abort replies by at most
+//!   5 s), on the clock as well as by the HTTP client: a client that does not enforce its
+//!   bound cannot hold the update.
 //! - A GP POST after the first that fails at the network level is repeated with
 //!   `X-Admin-Resume: true` after each of [`RESUME_DELAYS_MS`] before the update fails.
 //! - The session's own call order is kept by this loop; a slip is [`UpdateError::OutOfStep`]
