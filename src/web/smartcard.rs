@@ -756,6 +756,15 @@ impl CardChannel for SmartCardChannel {
             .map_err(|e| failure("disconnect", &e))
     }
 
+    async fn verify_pin_on_pad(
+        &self,
+        _slot: u8,
+        pin: &PinVerify,
+        abort: Option<&Abort>,
+    ) -> Result<Vec<u8>, DriverError> {
+        self.verify_on_pad(pin, abort).await
+    }
+
     fn set_event_sink(&self, sink: Box<dyn Fn(DriverEvent)>) {
         *self.sink.borrow_mut() = Some(sink);
     }
@@ -837,6 +846,18 @@ impl CardChannel for WebChannel {
         match self {
             Self::Usb(c) => c.power_off(slot).await,
             Self::SmartCard(c) => c.power_off(slot).await,
+        }
+    }
+
+    async fn verify_pin_on_pad(
+        &self,
+        slot: u8,
+        pin: &PinVerify,
+        abort: Option<&Abort>,
+    ) -> Result<Vec<u8>, DriverError> {
+        match self {
+            Self::Usb(c) => c.verify_pin_on_pad(slot, pin, abort).await,
+            Self::SmartCard(c) => c.verify_pin_on_pad(slot, pin, abort).await,
         }
     }
 
