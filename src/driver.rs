@@ -135,8 +135,15 @@ impl<T: Outcome> Future for Run<'_, T> {
             return Poll::Pending;
         };
         // `exec` started the operation, whose kind names `T`: its result is on that channel.
-        let ended = this.state.borrow_mut().reader.end(Ticket::<T>::new());
-        Poll::Ready(ran.and(ended.map_err(DriverError::Reader)))
+        // After a failure of the exchange itself that failure is the answer; the result
+        // left on the channel goes with the next start.
+        Poll::Ready(match ran {
+            Ok(()) => {
+                let ended = this.state.borrow_mut().reader.end(Ticket::<T>::new());
+                ended.map_err(DriverError::Reader)
+            }
+            Err(e) => Err(e),
+        })
     }
 }
 
