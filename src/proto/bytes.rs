@@ -31,7 +31,8 @@ impl<'a> Cursor<'a> {
 
     /// The bytes not yet consumed, without consuming them.
     pub fn rest(&self) -> &'a [u8] {
-        &self.data[self.pos..]
+        // INVARIANT: pos <= data.len(); `get` keeps core's slice panic out of the wasm.
+        self.data.get(self.pos..).unwrap_or_default()
     }
 
     /// The next byte without consuming it.
