@@ -57,10 +57,8 @@ impl<'a> Cursor<'a> {
 
     /// Consumes a fixed-size array.
     pub fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
-        let s = self.take(N)?;
-        let mut a = [0u8; N];
-        a.copy_from_slice(s);
-        Some(a)
+        // `try_into` rather than `copy_from_slice`, whose length check formats a panic.
+        self.take(N)?.try_into().ok()
     }
 
     /// Consumes a little-endian `u16`.
