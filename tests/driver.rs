@@ -700,6 +700,79 @@ mod update {
             "{lines:?}"
         );
     }
+
+    /// A server that never answers, recording when each POST came; the first POST fires
+    /// `abort_on_post` (the user aborts while the server thinks).
+    struct NeverAnswers {
+        clock: VirtualClock,
+        seen: RefCell<Vec<u64>>,
+        abort_on_post: Option<card_relay::driver::sync::Abort>,
+    }
+
+    impl HttpClient for NeverAnswers {
+        fn post(
+            &self,
+            _request: HttpRequest,
+            _timeout_ms: u64,
+        ) -> LocalBoxFuture<Result<HttpResponse, HttpError>> {
+            self.seen.borrow_mut().push(self.clock.now_ms());
+            if let Some(abort) = &self.abort_on_post {
+                abort.abort();
+            }
+            Box::pin(std::future::pending())
+        }
+    }
+
+    /// Issue 17, one HTTP timeout: the update loop bounds every exchange by `timeout_ms`,
+    /// exactly, whatever the client does (the browser's fetch client keeps no timer of its
+    /// own); the OpenSCDP "no answer in time" report is bounded the same way.
+    #[test]
+    fn the_loop_owns_the_one_http_timeout() {
+        let clock = VirtualClock::default();
+        let usb = FakeUsb::new(acr1252_config(), Box::new(card));
+        let driver = powered(&usb, &clock);
+        let server = NeverAnswers {
+            clock: clock.clone(),
+            seen: RefCell::default(),
+            abort_on_post: None,
+        };
+        let mut options = UpdateOptions::new("https://ram.example/rt/test");
+        options.timeout_ms = 3_000;
+        let start = clock.now_ms();
+        let result = block_on(
+            &clock,
+            card_update(&driver, &server, &clock, &options, &Silent, None),
+        );
+        let err = result.expect_err("no answer");
+        assert_eq!(err.code(), ErrorCode::Timeout, "{err}");
+        assert_eq!(*server.seen.borrow(), [start, start + 3_000]);
+        assert_eq!(clock.now_ms(), start + 6_000);
+    }
+
+    /// An abort while the server thinks posts the OpenSCDP cancel, and that POST is bounded
+    /// too (5 s at most): a server that never answers it cannot hold the update.
+    #[test]
+    fn the_cancel_post_is_bounded_by_the_loop() {
+        let clock = VirtualClock::default();
+        let usb = FakeUsb::new(acr1252_config(), Box::new(card));
+        let driver = powered(&usb, &clock);
+        let abort = card_relay::driver::sync::Abort::new();
+        let server = NeverAnswers {
+            clock: clock.clone(),
+            seen: RefCell::default(),
+            abort_on_post: Some(abort.clone()),
+        };
+        let options = UpdateOptions::new("https://ram.example/rt/test");
+        let start = clock.now_ms();
+        let result = block_on(
+            &clock,
+            card_update(&driver, &server, &clock, &options, &Silent, Some(&abort)),
+        );
+        let err = result.expect_err("aborted");
+        assert_eq!(err.code(), ErrorCode::Aborted, "{err}");
+        assert_eq!(server.seen.borrow().len(), 2, "the POST and the cancel");
+        assert_eq!(clock.now_ms(), start + 5_000);
+    }
 }
 
 /// One command per slot (issue 13, CCID §5.2.5): the answers a scripted reader gives, with

@@ -9,7 +9,8 @@
 //!   own error code.
 //! - An abort posts the OpenSCDP cancel reply (`E1 "Session canceled"`) when a session is
 //!   running; a GP server simply gets no further POST.
-//! - Every HTTP exchange is bounded by `timeout_ms`.
+//! - Every HTTP exchange is bounded by `timeout_ms`, here and only here ([`post`]): when it
+//!   passes the exchange's future is dropped (the browser's client aborts its `fetch` then).
 //! - A GP POST after the first that fails at the network level is repeated with
 //!   `X-Admin-Resume: true` after each of [`RESUME_DELAYS_MS`] before the update fails.
 //! - The session's own call order is kept by this loop; a slip is [`UpdateError::OutOfStep`]
@@ -62,7 +63,8 @@ pub enum HttpError {
 
 /// Sends one request and returns the whole response.
 pub trait HttpClient {
-    /// POSTs `request`; implementations give up after `timeout_ms`.
+    /// POSTs `request`. The update loop bounds the exchange by `timeout_ms` and drops the
+    /// future when it passes; a client may use the bound for resources of its own.
     fn post(
         &self,
         request: HttpRequest,
@@ -241,7 +243,7 @@ pub async fn card_update<C: CardChannel + ?Sized>(
     let mut card_failure: Option<DriverError> = None;
     loop {
         if abort.is_some_and(Abort::is_aborted) {
-            return Err(cancel(&mut session, http, options).await);
+            return Err(cancel(&mut session, http, clock, options).await);
         }
         let action = session.poll().map_err(UpdateError::OutOfStep)?;
         match action {
@@ -270,7 +272,7 @@ pub async fn card_update<C: CardChannel + ?Sized>(
                             .map_err(UpdateError::OutOfStep)?;
                     }
                     Err(UpdateError::Aborted) => {
-                        return Err(cancel(&mut session, http, options).await);
+                        return Err(cancel(&mut session, http, clock, options).await);
                     }
                     Err(e @ UpdateError::Http(HttpError::Timeout)) => {
                         // The server may still be there: tell it the client gives up.
@@ -285,7 +287,7 @@ pub async fn card_update<C: CardChannel + ?Sized>(
                 let card_result = match result {
                     Ok(r) => r,
                     Err(DriverError::Aborted) => {
-                        return Err(cancel(&mut session, http, options).await);
+                        return Err(cancel(&mut session, http, clock, options).await);
                     }
                     Err(e) => card_failed(e, &mut card_failure),
                 };
@@ -458,8 +460,8 @@ pub(super) async fn post(
     abort: Option<&Abort>,
 ) -> Result<HttpResponse, UpdateError> {
     let mut exchange = http.post(request, timeout_ms);
-    // A second bound, in case the client does not enforce its own.
-    let mut timer = clock.sleep(timeout_ms.saturating_add(1_000));
+    // The one HTTP timeout: the client need not enforce one of its own.
+    let mut timer = clock.sleep(timeout_ms);
     let mut aborted: LocalBoxFuture<()> = match abort {
         Some(a) => Box::pin(a.wait()),
         None => Box::pin(Never),
@@ -479,11 +481,12 @@ pub(super) async fn post(
 async fn cancel(
     session: &mut Session,
     http: &dyn HttpClient,
+    clock: &dyn Clock,
     options: &UpdateOptions,
 ) -> UpdateError {
     if let Some(request) = session.cancel() {
         let request = with_cookie(request, options);
-        let _ = http.post(request, options.timeout_ms.min(5_000)).await;
+        let _ = post(http, clock, request, options.timeout_ms.min(5_000), None).await;
     }
     UpdateError::Aborted
 }
