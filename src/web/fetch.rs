@@ -35,10 +35,10 @@ use crate::web::promise::Settled;
 // The exchange in JavaScript, one promise from the request to the whole body (issue 18: the
 // async state machine of a fetch, its headers and its body read cost 8.7 KB of wasm):
 // - `post(fetch, url, method, headers, body, credentials, signal, cookies)`: `headers` is
-//   [name, value, ...]; mode "cors", redirect "error" (an HTTP redirect would carry the
+//   "name\nvalue\n..." (a header name or value holds no line break, RFC 9110 §5.5); mode "cors", redirect "error" (an HTTP redirect would carry the
 //   session to a server nobody approved: a protocol-level move goes through
 //   X-Admin-Next-URI, which the update loop checks), no `cache` member (see the module
-//   documentation). Resolves to [status, [name, value, ...], Set-Cookie values, body]
+//   documentation). Resolves to [status, "name\nvalue\n...", the Set-Cookie values one a line, body]
 //   (the Set-Cookie values only with `cookies`: getSetCookie() where the platform has it,
 //   else the combined header as one value). Rejects with [stage, error, violations]:
 //   stage 0 the request (the violations are the page's `securitypolicyviolation` events
@@ -53,7 +53,8 @@ export const post = async (fetch, url, method, headers, body, credentials, signa
   let r;\n\
   try {\n\
     const h = new Headers();\n\
-    for (let i = 0; i < headers.length; i += 2) h.append(headers[i], headers[i + 1]);\n\
+    const l = headers.split('\\n');\n\
+    for (let i = 1; i < l.length; i += 2) h.append(l[i - 1], l[i]);\n\
     const init = { method, headers: h, mode: 'cors', redirect: 'error', credentials, signal };\n\
     if (body) init.body = body;\n\
     const f = fetch ?? globalThis.fetch;\n\
@@ -67,8 +68,8 @@ export const post = async (fetch, url, method, headers, body, credentials, signa
   }\n\
   const rh = r.headers;\n\
   const set = !cookies ? [] : rh.getSetCookie ? rh.getSetCookie() : [rh.get('set-cookie')].filter((v) => v != null);\n\
-  const all = [...rh].flat();\n\
-  try { return [r.status, all, set, new Uint8Array(await r.arrayBuffer())]; } catch (e) { throw [1, e]; }\n\
+  const all = [...rh].flat().join('\\n');\n\
+  try { return [r.status, all, set.join('\\n'), new Uint8Array(await r.arrayBuffer())]; } catch (e) { throw [1, e]; }\n\
 };\n")]
 extern "C" {
     #[allow(clippy::too_many_arguments)]
@@ -76,7 +77,7 @@ extern "C" {
         fetch: &JsValue,
         url: &str,
         method: &str,
-        headers: Array,
+        headers: &str,
         body: Option<Uint8Array>,
         credentials: &str,
         signal: &JsValue,
@@ -173,20 +174,23 @@ impl HttpClient for WebFetch {
         let jar = keeps_own_cookies()
             .then(|| origin(&request.url).map(|origin| (origin, Rc::clone(&self.cookies))))
             .flatten();
-        let headers = Array::new();
+        let mut headers = String::new();
+        let mut add = |name: &str, value: &str| {
+            for part in [name, "\n", value, "\n"] {
+                headers.push_str(part);
+            }
+        };
         let mut explicit = None;
         for (name, value) in &request.headers {
             if jar.is_some() && name.eq_ignore_ascii_case("cookie") {
                 explicit = Some(value.as_str());
             } else {
-                headers.push(&name.into());
-                headers.push(&value.into());
+                add(name, value);
             }
         }
         if let Some((origin, cookies)) = &jar {
             if let Some(cookie) = cookies.borrow_mut().header(origin, explicit) {
-                headers.push(&"Cookie".into());
-                headers.push(&cookie.into());
+                add("Cookie", &cookie);
             }
         }
         let credentials = match self.credentials {
@@ -205,7 +209,7 @@ impl HttpClient for WebFetch {
             &fetch,
             &request.url,
             request.method,
-            headers,
+            &headers,
             body,
             credentials,
             &signal,
@@ -233,23 +237,19 @@ impl HttpClient for WebFetch {
                     });
                 }
             };
+            let text = |i| answer.get(i).as_string().unwrap_or_default();
             if let Some((origin, cookies)) = &jar {
                 let mut cookies = cookies.borrow_mut();
-                for value in Array::from(&answer.get(2)).iter() {
-                    if let Some(value) = value.as_string() {
-                        cookies.store(origin, &value);
-                    }
+                for value in text(2).split('\n') {
+                    cookies.store(origin, value);
                 }
             }
-            let fields = Array::from(&answer.get(1));
-            let headers = (0..fields.length() / 2)
-                .filter_map(|i| {
-                    Some((
-                        fields.get(2 * i).as_string()?,
-                        fields.get(2 * i + 1).as_string()?,
-                    ))
-                })
-                .collect();
+            let fields = text(1);
+            let mut fields = fields.split('\n');
+            let mut headers = Vec::new();
+            while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
+                headers.push((name.to_owned(), value.to_owned()));
+            }
             Ok(HttpResponse {
                 status: answer.get(0).as_f64().unwrap_or(0.0) as u16,
                 headers,
