@@ -32,45 +32,10 @@ use crate::driver::usb::LocalBoxFuture;
 use crate::session::{origin, HttpRequest, HttpResponse};
 use crate::web::promise::Settled;
 
-// The exchange in JavaScript, one promise from the request to the whole body (issue 18: the
-// async state machine of a fetch, its headers and its body read cost 8.7 KB of wasm):
-// - `post(fetch, url, method, headers, body, credentials, signal, cookies)`: `headers` is
-//   "name\nvalue\n..." (a header name or value holds no line break, RFC 9110 §5.5); mode "cors", redirect "error" (an HTTP redirect would carry the
-//   session to a server nobody approved: a protocol-level move goes through
-//   X-Admin-Next-URI, which the update loop checks), no `cache` member (see the module
-//   documentation). Resolves to [status, "name\nvalue\n...", the Set-Cookie values one a line, body]
-//   (the Set-Cookie values only with `cookies`: getSetCookie() where the platform has it,
-//   else the combined header as one value). Rejects with [stage, error, violations]:
-//   stage 0 the request (the violations are the page's `securitypolicyviolation` events
-//   seen meanwhile as [effectiveDirective, blockedURI, originalPolicy]; the event is queued
-//   as a task and may follow the rejection, so a failed request waits a few timer turns
-//   for one), stage 1 the body.
-#[wasm_bindgen(inline_js = "\
-export const post = async (fetch, url, method, headers, body, credentials, signal, cookies) => {\n\
-  const seen = [];\n\
-  const listen = typeof document == 'object' ? (e) => seen.push([e.effectiveDirective, e.blockedURI, e.originalPolicy]) : null;\n\
-  if (listen) addEventListener('securitypolicyviolation', listen);\n\
-  let r;\n\
-  try {\n\
-    const h = new Headers();\n\
-    const l = headers.split('\\n');\n\
-    for (let i = 1; i < l.length; i += 2) h.append(l[i - 1], l[i]);\n\
-    const init = { method, headers: h, mode: 'cors', redirect: 'error', credentials, signal };\n\
-    if (body) init.body = body;\n\
-    const f = fetch ?? globalThis.fetch;\n\
-    if (typeof f != 'function') throw 'no fetch in this environment';\n\
-    r = await f.call(globalThis, url, init);\n\
-  } catch (e) {\n\
-    for (let i = 0; listen && i < 5 && !seen.some((v) => v[0] == 'connect-src'); i++) await new Promise((ok) => setTimeout(ok, 10));\n\
-    throw [0, e, seen];\n\
-  } finally {\n\
-    if (listen) removeEventListener('securitypolicyviolation', listen);\n\
-  }\n\
-  const rh = r.headers;\n\
-  const set = !cookies ? [] : rh.getSetCookie ? rh.getSetCookie() : [rh.get('set-cookie')].filter((v) => v != null);\n\
-  const all = [...rh].flat().join('\\n');\n\
-  try { return [r.status, all, set.join('\\n'), new Uint8Array(await r.arrayBuffer())]; } catch (e) { throw [1, e]; }\n\
-};\n")]
+// The exchange is one JavaScript helper, `post` in platform.js: one promise from the request
+// to the whole body (issue 18: the async state machine of a fetch, its headers and its body
+// read were 8.7 KB of wasm).
+#[wasm_bindgen(module = "/src/web/platform.js")]
 extern "C" {
     #[allow(clippy::too_many_arguments)]
     fn post(

@@ -55,100 +55,12 @@ mod api;
 
 pub use api::SmartCardCore;
 
-// The platform glue of the route, in JavaScript: each helper turns a sequence of API calls
-// that involves no protocol decision into one promise, so the wasm holds one awaited
-// promise where it held an async state machine per call (issue 18: the smart card route
-// was 39 KB of wasm). A helper rejects with `[call, error]`: the API method that failed and
-// its rejection, which `failure` classifies in Rust (crate::driver::smartcard); `["aborted"]`,
-// `["no-reader"]` and `["unknown-reader"]` are the helpers' own outcomes.
-//
-// - `call`: `target[name](...args)` as a promise: a missing method or a synchronous throw
-//   rejects (any object with the IDL's shape works; nothing is checked with instanceof).
-// - `change`: one `getStatusChange(states)` that the caller's `signal` ends (with `own`, the
-//   call's own AbortController, aborted with it).
-// - `scOpen`: establishContext, listReaders, the reader (the first with a card; without one,
-//   the wait for an insertion), the events' context, and whether the reader holds a card.
-// - `scWatch`: follows one reader on the events' context: `cb(state)` with 0 no card, 1 a
-//   card, 2 a card with eventCount moved (removed and inserted between two answers), 3 the
-//   reader gone (unknown or unavailable), 4 a failed call (`cb(4, error)`); an answer with
-//   no change waits 250 ms (a stack that answers at once must not spin).
-// - `scConnect`: connect(reader, "shared", { preferredProtocols: ["t0", "t1"] }), status(),
-//   and with `features` the part 10 GET_FEATURE_REQUEST control() (a failure is no pad);
-//   resolves to [connection, protocol, ATR, features].
-// - `scBegin`: startTransaction(); resolves once its callback runs to [finish, done] (the
-//   callback's promise resolver, startTransaction's promise), or to null if it settled first.
-#[wasm_bindgen(inline_js = "\
-const FLAGS = ['ignore', 'unavailable', 'empty', 'present', 'exclusive', 'inuse', 'mute', 'unpowered'];\n\
-export const call = (t, name, ...a) => { try { return Promise.resolve(t[name](...a)); } catch (e) { return Promise.reject(e); } };\n\
-const tag = (c) => (e) => { throw [c, e]; };\n\
-const bytes = (v) => (ArrayBuffer.isView(v) ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength) : typeof v?.byteLength == 'number' ? new Uint8Array(v) : null);\n\
-const stateIn = (readerName, currentState, currentCount) => (currentCount === undefined ? { readerName, currentState } : { readerName, currentState, currentCount });\n\
-const count = (out) => (typeof out?.eventCount == 'number' ? out.eventCount : undefined);\n\
-const hasCard = (ev) => !!ev?.present && !ev?.empty;\n\
-const change = (ctx, states, signal, own) => new Promise((res, rej) => {\n\
-  const stop = () => { own?.abort(); rej(['aborted']); };\n\
-  if (signal?.aborted) return stop();\n\
-  signal?.addEventListener?.('abort', stop, { once: true });\n\
-  call(ctx, 'getStatusChange', states, own ? { signal: own.signal } : {}).then(res, (e) => rej(['getStatusChange', e]))\n\
-    .finally(() => signal?.removeEventListener?.('abort', stop));\n\
-});\n\
-const context = (m) => call(m, 'establishContext').catch(tag('establishContext'));\n\
-export const scList = async (m) => {\n\
-  const ctx = await context(m);\n\
-  const names = await call(ctx, 'listReaders').catch(tag('listReaders'));\n\
-  return [ctx, Array.isArray(names) ? names.filter((n) => typeof n == 'string') : []];\n\
-};\n\
-export const scOpen = async (m, name, signal) => {\n\
-  const [ctx, names] = await scList(m);\n\
-  if (name != null && !names.includes(name)) throw ['unknown-reader'];\n\
-  if (name == null && !names.length) throw ['no-reader'];\n\
-  let states = names.map((n) => stateIn(n, { unaware: true }));\n\
-  while (name == null) {\n\
-    const out = await change(ctx, states, signal, new AbortController());\n\
-    states = names.map((n, i) => stateIn(n, Object.fromEntries(FLAGS.filter((f) => out?.[i]?.eventState?.[f]).map((f) => [f, true])), count(out?.[i])));\n\
-    name = names.find((n, i) => hasCard(out?.[i]?.eventState));\n\
-  }\n\
-  const watch = await context(m);\n\
-  const out = await change(ctx, [stateIn(name, { unaware: true })], signal);\n\
-  return [ctx, name, watch, hasCard(out?.[0]?.eventState)];\n\
-};\n\
-const watch = async (ctx, name, signal, cb) => {\n\
-  let flags = { unaware: true }, n;\n\
-  for (;;) {\n\
-    let out;\n\
-    try { out = (await call(ctx, 'getStatusChange', [stateIn(name, flags, n)], { signal }))?.[0]; }\n\
-    catch (e) { return signal.aborted || cb(4, e); }\n\
-    if (signal.aborted) return;\n\
-    const ev = out?.eventState ?? {};\n\
-    if (ev.unknown || ev.unavailable) return cb(3);\n\
-    const next = count(out);\n\
-    const same = next === n && FLAGS.every((f) => !flags[f] === !ev[f]);\n\
-    cb(hasCard(ev) ? (n !== undefined && n !== next ? 2 : 1) : 0);\n\
-    if (same) await new Promise((r) => setTimeout(r, 250));\n\
-    flags = Object.fromEntries(FLAGS.filter((f) => ev[f]).map((f) => [f, true]));\n\
-    n = next;\n\
-  }\n\
-};\n\
-export const scWatch = (ctx, name, signal, cb) => void watch(ctx, name, signal, cb).catch(() => {});\n\
-export const scConnect = async (ctx, name, features) => {\n\
-  const r = await call(ctx, 'connect', name, 'shared', { preferredProtocols: ['t0', 't1'] }).catch(tag('connect'));\n\
-  const h = r?.connection;\n\
-  const s = await call(h, 'status').catch(async (e) => { await call(h, 'disconnect', 'leave').catch(() => {}); throw ['status', e]; });\n\
-  const f = features === undefined ? null : await call(h, 'control', features, new Uint8Array(0)).then(bytes, () => null);\n\
-  return [h, typeof r?.activeProtocol == 'string' ? r.activeProtocol : s?.state, bytes(s?.answerToReset), f];\n\
-};\n\
-export const scBytes = (h, name, data, code) => call(h, name, ...(code === undefined ? [] : [code]), data.slice()).then(bytes);\n\
-export const scState = (h) => call(h, 'status').then((s) => s?.state);\n\
-export const scBegin = (h) => new Promise((res, rej) => {\n\
-  const t = [];\n\
-  const body = new Promise((r) => (t[0] = r));\n\
-  t[1] = call(h, 'startTransaction', () => (res(t), body));\n\
-  t[1].then(() => res(null), rej);\n\
-});\n\
-export const scEnd = (t) => (t[0]('leave'), t[1]);\n\
-export const scError = (e) => [e?.name, e?.responseCode, e?.message ?? e];\n\
-export const scStatus = (present, powered, atr, protocol) => ({ present, powered, atr, protocol });\n\
-")]
+// The platform glue of the route is in platform.js (`scOpen`, `scWatch`, `scConnect`,
+// `scBegin`, ...): each helper turns a sequence of API calls that involves no protocol
+// decision into one promise, so the wasm holds one awaited promise where it held an async
+// state machine per call (issue 18: the route was 39 KB of wasm). A helper rejects with
+// `[call, error]`, which [`helper_failure`] classifies.
+#[wasm_bindgen(module = "/src/web/platform.js")]
 extern "C" {
     /// `target[name](arg)` as a promise.
     fn call(target: &JsValue, name: &str, arg: &JsValue) -> Promise;
