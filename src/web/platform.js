@@ -11,14 +11,15 @@
 // settles; `settleIn` / `settleOut` reduce a WebUSB transfer result (USBInTransferResult /
 // USBOutTransferResult) to what the driver reads of it, in the same call: the status unless
 // it is "ok", else the data as a Uint8Array (empty without data) or the number of bytes
-// written. A result that cannot be read (not an object) rejects with the TypeError: never a
-// hang.
+// written. A result that cannot be read (not an object) rejects with the TypeError, and so
+// does a "promise" that is none (a fake device's method may return anything): never a hang,
+// never a throw into the wasm.
 
 const view = (d) => (d ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : new Uint8Array(0));
 const inResult = (r) => (r.status === "ok" ? view(r.data) : String(r.status));
 const outResult = (r) => (r.status === "ok" ? r.bytesWritten : String(r.status));
 const on = (p, f, i, map) =>
-  p.then(
+  Promise.resolve(p).then(
     (v) => {
       let m;
       try {
@@ -33,6 +34,9 @@ const on = (p, f, i, map) =>
 export const settle = (p, f, i) => on(p, f, i, (v) => v);
 export const settleIn = (p, f, i) => on(p, f, i, inResult);
 export const settleOut = (p, f, i) => on(p, f, i, outResult);
+
+/** A USBControlTransferParameters dictionary (WebUSB §USBControlTransferParameters). */
+export const setup = (requestType, recipient, request, value, index) => ({ requestType, recipient, request, value, index });
 
 /** `target[name](...args)` as a promise: a missing method or a synchronous throw rejects. */
 export const call = (t, name, ...a) => {
@@ -222,7 +226,16 @@ export const scBegin = (h) =>
   });
 /** Ends a transaction of scBegin with "leave"; settles once EndTransaction ran. */
 export const scEnd = (t) => (t[0]("leave"), t[1]);
-/** [name, responseCode, message] of a rejection. */
-export const scError = (e) => [e?.name, e?.responseCode, e?.message ?? e];
+/**
+ * [name, responseCode, message] of a rejection (the message, else the value as a string);
+ * a value whose members cannot be read gives [].
+ */
+export const scError = (e) => {
+  try {
+    return [e?.name, e?.responseCode, e?.message ?? String(e)];
+  } catch {
+    return [];
+  }
+};
 /** The object `SmartCardCore.status()` resolves to. */
 export const scStatus = (present, powered, atr, protocol) => ({ present, powered, atr, protocol });

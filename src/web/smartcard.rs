@@ -148,9 +148,10 @@ fn t0_error(e: T0Error) -> DriverError {
     channel_error(code, e.to_string())
 }
 
-/// The bytes a helper resolved to (`null` when the answer had none).
+/// The bytes a helper resolved to (a `Uint8Array`, or `null` when the answer had none).
 fn answer_bytes(value: &JsValue) -> Option<Vec<u8>> {
-    value.dyn_ref::<Uint8Array>().map(Uint8Array::to_vec)
+    (!value.is_null() && !value.is_undefined())
+        .then(|| value.unchecked_ref::<Uint8Array>().to_vec())
 }
 
 /// The lock of the main context, held for one channel operation.
