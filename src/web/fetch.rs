@@ -1,5 +1,6 @@
-//! The fetch adapter: [`HttpClient`] over the global `fetch` (window, worker or Node), with
-//! an `AbortController` bounding each exchange.
+//! The fetch adapter: [`HttpClient`] over the global `fetch` (window, worker or Node). The
+//! update loop bounds each exchange (the one HTTP timeout, [`crate::driver::update`]); when
+//! it drops an unfinished exchange, the request's `AbortController` aborts it.
 //!
 //! Node's `fetch` keeps no cookies, so where the global has no `document` the client keeps
 //! the session's cookies itself ([`CookieJar`]): the `name=value` pairs of every `Set-Cookie`

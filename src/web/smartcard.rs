@@ -1,10 +1,12 @@
 //! The Web Smart Card API adapter: a [`CardChannel`] over `navigator.smartCard` (WICG Web
 //! Smart Card API, `index.bs`), and [`SmartCardCore`] under `CardReader.openSmartCard()`.
 //!
-//! The resource manager is used structurally: methods are looked up by name and called with
-//! `Function.prototype.apply`, a synchronous throw becomes a rejection, nothing is checked
-//! with `instanceof`, so any object with the IDL's shape works (Chrome's, a test fake, another
-//! provider).
+//! The resource manager is used structurally: methods are called by name (`platform.js`), a
+//! synchronous throw becomes a rejection, nothing is checked with `instanceof`, so any object
+//! with the IDL's shape works (Chrome's, a test fake, another provider). The platform glue
+//! (the calls that involve no protocol decision) is JavaScript; the decisions (the FIFO lock,
+//! aborts, the T=0 follow-up, transactions per template, what a failure means, the events)
+//! are here.
 //!
 //! How the specification's rules are kept:
 //! - One operation per context at a time (`[[operationInProgress]]`, else
