@@ -425,7 +425,7 @@ export interface CardUpdateOptions {
   credentials?: RequestCredentials;
   /** Asked for servers that are neither same-origin nor already approved. */
   approve?: (origin: string) => Approval | Promise<Approval>;
-  /** Verify the PIN locally first: true, or the PIN reference (P2; default 0x81). */
+  /** Verify the PIN locally first: true (reference 0x81), or the PIN reference (P2, an integer 0 to 255). */
   pinRequired?: boolean | number;
   /** AID (hex) of the application holding the PIN, selected before VERIFY. */
   pinSelect?: string;

@@ -9,14 +9,13 @@
 // The protocol work (CCID, T=0/T=1, RAMOverHTTP) runs in WebAssembly; this layer gives it
 // JavaScript shapes: promises, options objects, EventTarget events, AbortSignal, and
 // `CardRelayError` with a stable `code`.
-import init, { ReaderCore, SmartCardCore, runCardUpdate, version } from "./card_relay.js";
+import init, { PinOptions, ReaderCore, SmartCardCore, runCardUpdate, version } from "./card_relay.js";
 
 // The published types (card-relay.d.ts) type this file: tsc checks both against each other
 // (tests/ts/tsconfig.layer.json).
 /** @typedef {import("card-relay").CardRelayErrorCode} CardRelayErrorCode */
 /** @typedef {import("card-relay").CardReaderEventType} CardReaderEventType */
 /** @typedef {import("card-relay").UsbDeviceLike} UsbDeviceLike */
-/** @typedef {import("card-relay").ExchangeLevel} ExchangeLevel */
 /** @typedef {import("card-relay").OpenSmartCardOptions} OpenSmartCardOptions */
 /** @typedef {import("card-relay").SmartCardResourceManagerLike} SmartCardResourceManagerLike */
 /** @typedef {import("card-relay").SlotOptions} SlotOptions */
@@ -166,8 +165,54 @@ function isCardReader(device) {
   );
 }
 
+/**
+ * A number the WebAssembly exports take as a byte: undefined stays undefined (the export's
+ * default), anything but an integer in `min..=max` is an `invalid-argument` (wasm-bindgen
+ * would cut it to eight bits).
+ * @param {unknown} value
+ * @param {string} name
+ * @param {number} [min]
+ * @param {number} [max]
+ * @returns {number | undefined}
+ */
+function byte(value, name, min = 0, max = 255) {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === "number" && Number.isInteger(value) && value >= min && value <= max) return value;
+  throw new CardRelayError("invalid-argument", `${name} must be an integer from ${min} to ${max}`);
+}
+
+/**
+ * @param {{ slot?: number } | undefined} options
+ * @returns {number}
+ */
 function slotOf(options) {
-  return options?.slot ?? 0;
+  return byte(options?.slot, "slot") ?? 0;
+}
+
+/**
+ * A command APDU as bytes: a Uint8Array as it is, an ArrayBuffer's bytes, or hex digits.
+ * @param {unknown} apdu
+ * @returns {Uint8Array}
+ */
+function apduBytes(apdu) {
+  if (apdu instanceof Uint8Array) return apdu;
+  if (apdu instanceof ArrayBuffer) return new Uint8Array(apdu);
+  if (typeof apdu === "string") return parseHex(apdu);
+  throw new CardRelayError("invalid-argument", "apdu must be a Uint8Array, an ArrayBuffer or hex digits");
+}
+
+/**
+ * Calls `f`; its throw becomes a rejection, as every reader method reports bad arguments.
+ * @template T
+ * @param {() => Promise<T>} f
+ * @returns {Promise<T>}
+ */
+function settle(f) {
+  try {
+    return f();
+  } catch (e) {
+    return Promise.reject(e);
+  }
 }
 
 /**
@@ -463,7 +508,10 @@ export class CardReader extends EventTarget {
    * @returns {Promise<CardReader>}
    */
   static async openSmartCard({ smartCard, reader, signal } = {}) {
-    const core = await SmartCardCore.open(smartCard, reader, signal);
+    if (reader !== undefined && reader !== null && typeof reader !== "string") {
+      throw new CardRelayError("invalid-argument", "reader must be a reader name");
+    }
+    const core = await SmartCardCore.open(smartCard, reader ?? undefined, signal);
     return new CardReader(CORE, core, null, null, "smartcard");
   }
 
@@ -487,7 +535,7 @@ export class CardReader extends EventTarget {
   /** Number of card slots. */
   get slots() { return this.#core.slots; }
   /** "tpdu", "short-apdu" or "extended-apdu"; null on the smartcard route. */
-  get exchangeLevel() { return /** @type {ExchangeLevel | undefined} */ (this.#core.exchangeLevel) ?? null; }
+  get exchangeLevel() { return this.#core.exchangeLevel ?? null; }
   /** Whether the reader has a PIN pad. */
   get pinPad() { return this.#core.pinPad; }
   /** 11 (class 0x0B) or 255 (vendor class); null on the smartcard route. */
@@ -501,7 +549,7 @@ export class CardReader extends EventTarget {
    * @returns {Promise<Uint8Array>}
    */
   powerOn(options = {}) {
-    return this.#core.powerOn(slotOf(options), options.signal);
+    return settle(() => this.#core.powerOn(slotOf(options), options.signal));
   }
 
   /**
@@ -510,7 +558,7 @@ export class CardReader extends EventTarget {
    * @returns {Promise<void>}
    */
   powerOff(options = {}) {
-    return this.#core.powerOff(slotOf(options));
+    return settle(() => this.#core.powerOff(slotOf(options)));
   }
 
   /**
@@ -519,7 +567,7 @@ export class CardReader extends EventTarget {
    * @returns {Promise<SlotStatus>}
    */
   status(options = {}) {
-    return this.#core.status(slotOf(options));
+    return settle(() => this.#core.status(slotOf(options)));
   }
 
   /**
@@ -529,7 +577,7 @@ export class CardReader extends EventTarget {
    * @returns {Promise<Uint8Array>}
    */
   transmit(apdu, options = {}) {
-    return this.#core.transmit(apdu, slotOf(options), options.signal);
+    return settle(() => this.#core.transmit(apduBytes(apdu), slotOf(options), options.signal));
   }
 
   /** Releases the interface and closes the device. */
@@ -653,17 +701,6 @@ async function approve(target, options) {
   }
 }
 
-const SW_OK = 0x9000;
-
-function sw(response) {
-  const n = response.length;
-  return n >= 2 ? (response[n - 2] << 8) | response[n - 1] : -1;
-}
-
-function hex(bytes) {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 function parseHex(text) {
   const clean = String(text).replace(/\s+/g, "");
   if (!/^([0-9a-fA-F]{2})*$/.test(clean)) {
@@ -679,76 +716,49 @@ function parseHex(text) {
  * reader with a PIN pad (unless `pinPad: false`) the user types the PIN on the reader, which
  * sends VERIFY itself, so the PIN does not even pass through the page; `pinPad` may give
  * { minDigits, maxDigits, timeout (s), padding } and `onPinPad({ triesLeft })` is called
- * when the reader starts waiting. Otherwise `pin()` supplies the PIN.
+ * when the reader starts waiting. Otherwise `pin()` supplies the PIN. The check itself
+ * (SELECT, VERIFY, 63Cx / 6983, the PIN pad's fallback) runs in WebAssembly
+ * (src/pin.rs); this function only checks the options and calls the page's callbacks.
  *
  * @param {CardReader} reader
  * @param {CardUpdateOptions} options
+ * @returns {Promise<void>}
  */
 async function verifyPin(reader, options) {
   const slot = slotOf(options);
-  const reference = typeof options.pinRequired === "number" ? options.pinRequired : 0x81;
-  if (options.pinSelect) {
-    const aid = parseHex(options.pinSelect);
-    const select = Uint8Array.of(0x00, 0xa4, 0x04, 0x0c, aid.length, ...aid);
-    const r = await reader.transmit(select, { slot, signal: options.signal });
-    if (sw(r) !== SW_OK) {
-      throw new CardRelayError("pin-failed", `the PIN application is not on the card (SW ${hex(r.slice(-2))})`);
-    }
-  }
-  const state = await reader.transmit(Uint8Array.of(0x00, 0x20, 0x00, reference), { slot, signal: options.signal });
-  if (sw(state) === SW_OK) return;
-  if (sw(state) === 0x6983) {
-    throw new CardRelayError("pin-failed", "the PIN is blocked", { hint: "Unblock the PIN with the card's issuer." });
-  }
-  const tries = (sw(state) & 0xfff0) === 0x63c0 ? sw(state) & 0x0f : null;
-  let r;
-  if (reader.pinPad && options.pinPad !== false) {
-    const pad = typeof options.pinPad === "object" && options.pinPad !== null ? options.pinPad : {};
-    options.onPinPad?.({ triesLeft: tries });
+  const reference = typeof options.pinRequired === "number" ? byte(options.pinRequired, "pinRequired") ?? 0x81 : 0x81;
+  const select = options.pinSelect ? parseHex(options.pinSelect) : undefined;
+  const pad = reader.pinPad && options.pinPad !== false
+    ? (typeof options.pinPad === "object" && options.pinPad !== null ? options.pinPad : {})
+    : null;
+  const padBytes = pad && [
+    byte(pad.minDigits, "minDigits", 1),
+    byte(pad.maxDigits, "maxDigits", 1),
+    byte(pad.timeout, "timeout", 1),
+    byte(pad.padding, "padding"),
+  ];
+  const check = new PinOptions(reference, select);
+  if (padBytes) {
     try {
-      r = await reader[CORE].verifyPin(slot, {
-        reference,
-        minDigits: pad.minDigits,
-        maxDigits: pad.maxDigits,
-        timeout: pad.timeout,
-        padding: pad.padding,
-        signal: options.signal,
-      });
+      check.usePad(...padBytes);
     } catch (e) {
-      // The reader announces a PIN pad but refused to use it: say so, and let the user
-      // type the PIN on the computer when the caller can ask for it.
-      if (e?.code !== "unsupported-reader") throw e;
-      if (typeof options.pin !== "function") {
-        throw new CardRelayError("unsupported-reader", e.message, {
-          cause: e,
-          hint: "Enter the PIN on the computer instead: pass a pin() callback, or use another reader.",
-        });
-      }
+      check.free();
+      throw e;
     }
   }
-  if (r === undefined) {
-    if (typeof options.pin !== "function") {
-      throw new CardRelayError("pin-failed", "a PIN is required but no pin() callback was given");
-    }
-    const pin = await options.pin({ triesLeft: tries });
-    if (pin === null || pin === undefined || pin === "") {
-      throw new CardRelayError("aborted", "PIN entry was cancelled");
-    }
-    const digits = new TextEncoder().encode(String(pin));
-    const verify = Uint8Array.of(0x00, 0x20, 0x00, reference, digits.length, ...digits);
-    digits.fill(0);
-    r = await reader.transmit(verify, { slot, signal: options.signal });
-    verify.fill(0);
-  }
-  const code = sw(r);
-  if (code === SW_OK) return;
-  if ((code & 0xfff0) === 0x63c0) {
-    throw new CardRelayError("pin-failed", `wrong PIN, ${code & 0x0f} tries left`);
-  }
-  if (code === 0x6983) {
-    throw new CardRelayError("pin-failed", "the PIN is blocked");
-  }
-  throw new CardRelayError("pin-failed", `the card refused the PIN (SW ${hex(r.slice(-2))})`);
+  const { onPinPad, pin } = options;
+  await reader[CORE].verifyPin(
+    slot,
+    check,
+    onPinPad && ((triesLeft) => onPinPad({ triesLeft })),
+    typeof pin === "function"
+      ? async (triesLeft) => {
+          const answer = await pin({ triesLeft });
+          return answer === null || answer === undefined ? null : String(answer);
+        }
+      : undefined,
+    options.signal,
+  );
 }
 
 /**

@@ -17,10 +17,10 @@
 
 use crate::driver::sync::Abort;
 use crate::driver::usb::UsbTransport;
-use crate::driver::{CcidDriver, DriverError, DriverEvent};
+use crate::driver::{CcidDriver, DriverError, DriverEvent, ErrorCode};
 use crate::proto::apdu::CommandApdu;
 use crate::proto::t0::{T0Error, T0Exchange, T0Step};
-use crate::reader::{Completion, Operation, ReaderError};
+use crate::reader::{Completion, Operation, PinVerify, ReaderError};
 
 /// What a slot holds, as [`CardChannel::status`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +63,25 @@ pub trait CardChannel {
 
     /// Deactivates the card in `slot`.
     async fn power_off(&self, slot: u8) -> Result<(), DriverError>;
+
+    /// Verifies a PIN typed on the reader's PIN pad: the reader completes `pin`'s VERIFY
+    /// with the digits and sends it, so the PIN never reaches the host (CCID Rev 1.1
+    /// §6.1.11 PC_to_RDR_Secure; PC/SC part 10 FEATURE_VERIFY_PIN_DIRECT). Answers the
+    /// card's response (SW1 SW2); an entry cancelled on the pad fails with `aborted`, one
+    /// that timed out with `timeout`. A channel without a PIN pad fails with
+    /// `unsupported-reader` (this default).
+    async fn verify_pin_on_pad(
+        &self,
+        slot: u8,
+        pin: &PinVerify,
+        abort: Option<&Abort>,
+    ) -> Result<Vec<u8>, DriverError> {
+        let _ = (slot, pin, abort);
+        Err(DriverError::Channel {
+            code: ErrorCode::UnsupportedReader,
+            message: "the reader has no pin pad".into(),
+        })
+    }
 
     /// Where insert and remove events ([`DriverEvent::CardInserted`],
     /// [`DriverEvent::CardRemoved`], [`DriverEvent::Disconnected`]) go.
@@ -123,6 +142,21 @@ impl<U: UsbTransport + 'static> CardChannel for CcidDriver<U> {
             .map(|_| ())
     }
 
+    async fn verify_pin_on_pad(
+        &self,
+        slot: u8,
+        pin: &PinVerify,
+        abort: Option<&Abort>,
+    ) -> Result<Vec<u8>, DriverError> {
+        match self
+            .run(Operation::VerifyPin { slot, pin: *pin }, abort)
+            .await?
+        {
+            Completion::Response(r) => Ok(r),
+            _ => Err(unexpected("pin verification gave no response")),
+        }
+    }
+
     fn set_event_sink(&self, sink: Box<dyn Fn(DriverEvent)>) {
         CcidDriver::set_event_sink(self, sink);
     }
@@ -161,6 +195,15 @@ impl<C: CardChannel + ?Sized> CardChannel for std::rc::Rc<C> {
 
     async fn power_off(&self, slot: u8) -> Result<(), DriverError> {
         C::power_off(self, slot).await
+    }
+
+    async fn verify_pin_on_pad(
+        &self,
+        slot: u8,
+        pin: &PinVerify,
+        abort: Option<&Abort>,
+    ) -> Result<Vec<u8>, DriverError> {
+        C::verify_pin_on_pad(self, slot, pin, abort).await
     }
 
     fn set_event_sink(&self, sink: Box<dyn Fn(DriverEvent)>) {

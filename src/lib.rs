@@ -16,6 +16,7 @@
 pub mod channel;
 pub mod cookie;
 pub mod driver;
+pub mod pin;
 pub mod proto;
 pub mod reader;
 pub mod session;

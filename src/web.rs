@@ -6,6 +6,7 @@
 pub mod bindings;
 pub mod clock;
 pub mod fetch;
+pub mod pin;
 pub mod promise;
 pub mod smartcard;
 pub mod usb;

@@ -130,3 +130,8 @@ fn targets_corpora_and_tests_agree() {
         );
     }
 }
+
+#[test]
+fn pin() {
+    replay("pin");
+}

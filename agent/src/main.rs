@@ -30,6 +30,7 @@ use card_relay::driver::update::{
 };
 use card_relay::driver::usb::{Clock, LocalBoxFuture};
 use card_relay::driver::{DriverError, ErrorCode};
+use card_relay::pin::PinCheck;
 use card_relay::proto::hex;
 use card_relay::proto::part10;
 use card_relay::reader::PinVerify;
@@ -39,7 +40,6 @@ use args::Options;
 use http::{check_server_url, AgentHttp};
 use pcsc_api::{Pcsc, PcscError, ReaderInfo, SystemPcsc};
 use pcsc_channel::PcscChannel;
-use pin::PinEntry;
 
 /// A failure the command line explains: `<what> failed (<code>): <message>`, the hint on the
 /// next line, exit status 1.
@@ -484,16 +484,7 @@ async fn ccid_update<U: card_relay::driver::usb::UsbTransport + 'static>(
         ),
     );
     let pad = driver.description().descriptor().pin_verify();
-    let verify_on_pad = async |pin: PinVerify| {
-        let op = card_relay::reader::Operation::VerifyPin { slot: 0, pin };
-        match driver.run(op, Some(abort)).await? {
-            card_relay::reader::Completion::Response(r) => Ok(r),
-            _ => Err(DriverError::Channel {
-                code: ErrorCode::Protocol,
-                message: "pin pad gave no response".into(),
-            }),
-        }
-    };
+    let verify_on_pad = async |pin: PinVerify| driver.verify_pin_on_pad(0, &pin, Some(abort)).await;
     let http = TemplateHttp {
         http,
         before_post: Box::new(|| {}),
@@ -547,7 +538,7 @@ async fn session<C, F>(
 ) -> Result<UpdateResult, CliError>
 where
     C: CardChannel + ?Sized,
-    F: AsyncFnOnce(PinVerify) -> Result<Vec<u8>, DriverError>,
+    F: AsyncFn(PinVerify) -> Result<Vec<u8>, DriverError>,
 {
     let url = options.url.clone().unwrap_or_default();
     // The PIN check talks to the card before the session does.
@@ -557,22 +548,24 @@ where
     }
     out.line(1, &format!("Connecting to {url}"));
     if let Some(given) = &options.pin {
-        let entry = if pin_pad {
-            PinEntry::Pad(verify_on_pad)
-        } else {
-            PinEntry::Host {
-                given: given.clone(),
-                ask: Box::new(|tries: Option<u8>| {
-                    let tries = tries.map_or(String::new(), |t| format!(" ({t} tries left)"));
-                    terminal::ask_secret(&format!("PIN{tries}: "))
-                }),
-            }
+        let check = PinCheck {
+            select: options.pin_select.clone(),
+            pad: pin_pad.then(PinVerify::default),
+            ..PinCheck::new(options.pin_reference)
         };
-        let on_pad = || out.line(0, "Enter your PIN on the reader's keypad.");
-        if let Some(aid) = &options.pin_select {
-            pin::select(channel, aid, Some(abort)).await?;
-        }
-        pin::verify(channel, options.pin_reference, entry, on_pad, Some(abort)).await?;
+        let mut terminal = pin::Terminal {
+            given: given.clone(),
+            ask: Box::new(|tries: Option<u8>| {
+                let tries = tries.map_or(String::new(), |t| format!(" ({t} tries left)"));
+                terminal::ask_secret(&format!("PIN{tries}: "))
+            }),
+            on_pad: Box::new(|| out.line(0, "Enter your PIN on the reader's keypad.")),
+        };
+        let with_pad = pin::WithPad {
+            channel,
+            pad: verify_on_pad,
+        };
+        pin::verify(&with_pad, &check, &mut terminal, Some(abort)).await?;
     }
     let mut update_options = match (options.dialect.as_str(), &options.session_id) {
         ("seram", Some(id)) => card_relay::driver::seram::options(url, id.clone()),

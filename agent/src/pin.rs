@@ -1,141 +1,129 @@
-//! `-p`: the PIN verified on the card, locally, before any server sees the session (the
-//! library's `pinRequired`, with the same messages). The PIN goes to the card only, never
-//! into a request or the trace; on a reader with a PIN pad it is typed on the reader and
-//! never reaches this program.
+//! `-p`: the PIN verified on the card, locally, before any server sees the session: the
+//! library's check ([`card_relay::pin`], the page's `pinRequired`, with the same messages)
+//! with the terminal as the user's side. The PIN goes to the card only, never into a
+//! request or the trace; on a reader with a PIN pad it is typed on the reader and never
+//! reaches this program.
 
-use card_relay::channel::CardChannel;
+use std::convert::Infallible;
+
+use card_relay::channel::{CardChannel, SlotState};
 use card_relay::driver::sync::Abort;
-use card_relay::driver::{DriverError, ErrorCode};
+use card_relay::driver::{DriverError, DriverEvent};
+use card_relay::pin::{Pin, PinCheck, PinError};
 use card_relay::reader::PinVerify;
 
 use crate::CliError;
 
 /// The PIN reference `-p` verifies (the SmartCard-HSM's user PIN, as the OCF client's).
-pub const REFERENCE: u8 = 0x81;
+pub const REFERENCE: u8 = card_relay::pin::DEFAULT_REFERENCE;
 
-fn sw(response: &[u8]) -> Option<u16> {
-    match response {
-        [.., a, b] => Some(u16::from_be_bytes([*a, *b])),
-        _ => None,
+/// The terminal's side of the check: the PIN given with `-p <pin>`, else asked with
+/// `ask(tries_left)` (`None` cancels); `on_pad` tells the user to use the keypad.
+pub struct Terminal<'a> {
+    /// The PIN given with `-p <pin>`.
+    pub given: Option<String>,
+    /// Asks the user.
+    pub ask: Box<dyn FnMut(Option<u8>) -> Option<String> + 'a>,
+    /// Says that the reader waits for the PIN.
+    pub on_pad: Box<dyn FnMut() + 'a>,
+}
+
+impl card_relay::pin::PinEntry for Terminal<'_> {
+    type Error = Infallible;
+
+    fn on_pad(&mut self, _tries_left: Option<u8>) -> Result<(), Infallible> {
+        (self.on_pad)();
+        Ok(())
+    }
+
+    fn can_ask(&self) -> bool {
+        true
+    }
+
+    async fn ask(&mut self, tries_left: Option<u8>) -> Result<Option<Pin>, Infallible> {
+        let pin = self.given.take().or_else(|| (self.ask)(tries_left));
+        Ok(pin.map(Pin::from))
     }
 }
 
-fn failed(message: impl Into<String>) -> CliError {
-    CliError::new(ErrorCode::PinFailed.as_str(), message)
+/// A channel whose PIN pad is `pad` (PC/SC: FEATURE_VERIFY_PIN_DIRECT through
+/// `SCardControl`, which the PC/SC channel leaves to its caller); everything else is the
+/// channel's own.
+pub struct WithPad<'a, C: ?Sized, F> {
+    /// The card.
+    pub channel: &'a C,
+    /// Runs the pad's verification and answers the card's response.
+    pub pad: F,
 }
 
-/// Where the PIN comes from.
-pub enum PinEntry<F> {
-    /// Typed on the reader's PIN pad: `F` runs the pad's verification and answers the card's
-    /// response.
-    Pad(F),
-    /// Given on the command line, or asked for with `ask(tries_left)`.
-    Host {
-        /// The PIN given with `-p <pin>`.
-        given: Option<String>,
-        /// Asks the user; `None` cancels.
-        ask: Box<dyn FnOnce(Option<u8>) -> Option<String>>,
-    },
-}
-
-/// SELECTs the PIN's application `aid` (ISO/IEC 7816-4 §11.2.2: by DF name, no response
-/// data) before its PIN is verified: the library's `pinSelect`, with its message.
-pub async fn select<C>(channel: &C, aid: &[u8], abort: Option<&Abort>) -> Result<(), CliError>
+impl<C, F> CardChannel for WithPad<'_, C, F>
 where
     C: CardChannel + ?Sized,
+    F: AsyncFn(PinVerify) -> Result<Vec<u8>, DriverError>,
 {
-    let Ok(lc) = u8::try_from(aid.len()) else {
-        return Err(CliError::new(
-            ErrorCode::InvalidArgument.as_str(),
-            "the application id is too long",
-        ));
-    };
-    let mut apdu = vec![0x00, 0xA4, 0x04, 0x0C, lc];
-    apdu.extend_from_slice(aid);
-    let response = channel
-        .transmit(0, apdu, abort)
-        .await
-        .map_err(CliError::from)?;
-    match sw(&response) {
-        Some(0x9000) => Ok(()),
-        _ => Err(failed(format!(
-            "the PIN application is not on the card (SW {})",
-            card_relay::proto::hex::compact(
-                response
-                    .get(response.len().saturating_sub(2)..)
-                    .unwrap_or_default()
-            )
-        ))),
+    fn reader_name(&self) -> String {
+        self.channel.reader_name()
+    }
+
+    fn atr(&self, slot: u8) -> Option<Vec<u8>> {
+        self.channel.atr(slot)
+    }
+
+    async fn power_on(&self, slot: u8, abort: Option<&Abort>) -> Result<Vec<u8>, DriverError> {
+        self.channel.power_on(slot, abort).await
+    }
+
+    async fn reset(&self, slot: u8, abort: Option<&Abort>) -> Result<Vec<u8>, DriverError> {
+        self.channel.reset(slot, abort).await
+    }
+
+    async fn transmit(
+        &self,
+        slot: u8,
+        apdu: Vec<u8>,
+        abort: Option<&Abort>,
+    ) -> Result<Vec<u8>, DriverError> {
+        self.channel.transmit(slot, apdu, abort).await
+    }
+
+    async fn status(&self, slot: u8) -> Result<SlotState, DriverError> {
+        self.channel.status(slot).await
+    }
+
+    async fn power_off(&self, slot: u8) -> Result<(), DriverError> {
+        self.channel.power_off(slot).await
+    }
+
+    async fn verify_pin_on_pad(
+        &self,
+        _slot: u8,
+        pin: &PinVerify,
+        _abort: Option<&Abort>,
+    ) -> Result<Vec<u8>, DriverError> {
+        (self.pad)(*pin).await
+    }
+
+    fn set_event_sink(&self, sink: Box<dyn Fn(DriverEvent)>) {
+        self.channel.set_event_sink(sink);
     }
 }
 
-/// Verifies the PIN `reference` on the card of `channel` (ISO/IEC 7816-4 §11.5.6): VERIFY
-/// without data first (`90 00` already verified, `63 Cx` x tries left, `69 83` blocked),
-/// then with the PIN. `on_pad` is called when the reader starts waiting for the PIN.
-pub async fn verify<C, F>(
+/// Runs `check` on slot 0 of `channel` with the terminal as the user's side.
+pub async fn verify<C>(
     channel: &C,
-    reference: u8,
-    entry: PinEntry<F>,
-    on_pad: impl FnOnce(),
+    check: &PinCheck,
+    terminal: &mut Terminal<'_>,
     abort: Option<&Abort>,
 ) -> Result<(), CliError>
 where
     C: CardChannel + ?Sized,
-    F: AsyncFnOnce(PinVerify) -> Result<Vec<u8>, DriverError>,
 {
-    let state = channel
-        .transmit(0, vec![0x00, 0x20, 0x00, reference], abort)
+    card_relay::pin::verify(channel, 0, check, terminal, abort)
         .await
-        .map_err(CliError::from)?;
-    let tries = match sw(&state) {
-        Some(0x9000) => return Ok(()),
-        Some(0x6983) => {
-            return Err(
-                failed("the PIN is blocked").with_hint("Unblock the PIN with the card's issuer.")
-            )
-        }
-        Some(s) if s & 0xFFF0 == 0x63C0 => u8::try_from(s & 0x0F).ok(),
-        _ => None,
-    };
-    let response = match entry {
-        PinEntry::Pad(verify_on_pad) => {
-            on_pad();
-            let pin = PinVerify {
-                reference,
-                ..PinVerify::default()
-            };
-            verify_on_pad(pin).await.map_err(CliError::from)?
-        }
-        PinEntry::Host { given, ask } => {
-            let pin = match given {
-                Some(pin) => Some(pin),
-                None => ask(tries),
-            };
-            let Some(pin) = pin.filter(|p| !p.is_empty()) else {
-                return Err(CliError::new(
-                    ErrorCode::Aborted.as_str(),
-                    "PIN entry was cancelled",
-                ));
-            };
-            let digits = pin.into_bytes();
-            let Ok(lc) = u8::try_from(digits.len()) else {
-                return Err(failed("the PIN is too long"));
-            };
-            let mut apdu = vec![0x00, 0x20, 0x00, reference, lc];
-            apdu.extend_from_slice(&digits);
-            channel
-                .transmit(0, apdu, abort)
-                .await
-                .map_err(CliError::from)?
-        }
-    };
-    match sw(&response) {
-        Some(0x9000) => Ok(()),
-        Some(s) if s & 0xFFF0 == 0x63C0 => {
-            Err(failed(format!("wrong PIN, {} tries left", s & 0x0F)))
-        }
-        Some(0x6983) => Err(failed("the PIN is blocked")),
-        Some(s) => Err(failed(format!("the card refused the PIN (SW {s:04x})"))),
-        None => Err(failed("the card gave no status word")),
-    }
+        .map_err(|e| match e {
+            PinError::Driver(d) => CliError::from(d),
+            other => {
+                CliError::new(other.code().as_str(), other.to_string()).with_hint(other.hint())
+            }
+        })
 }

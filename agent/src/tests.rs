@@ -16,7 +16,7 @@ use card_relay::reader::PinVerify;
 
 use crate::pcsc_api::{CardOps, Pcsc, PcscCard, PcscError, Protocol, ReaderInfo, StatusWatch};
 use crate::pcsc_channel::{Change, PcscChannel, Seen};
-use crate::pin::{self, PinEntry};
+use crate::pin;
 use crate::{open_pcsc, pin_pad_code, verify_on_pcsc_pad};
 
 /// What the fake card saw, in order.
@@ -362,14 +362,21 @@ fn pin_pad_session(answer: &str) -> (Result<(), crate::CliError>, Vec<String>) {
             verify_on_pcsc_pad(&channel, code.unwrap_or_default(), &pin, &abort).await
         };
         let asked = std::cell::Cell::new(false);
-        let result = pin::verify(
-            &channel,
-            pin::REFERENCE,
-            PinEntry::Pad(on_pad),
-            || asked.set(true),
-            None,
-        )
-        .await;
+        let check = card_relay::pin::PinCheck {
+            pad: Some(PinVerify::default()),
+            ..card_relay::pin::PinCheck::new(pin::REFERENCE)
+        };
+        let mut terminal = pin::Terminal {
+            given: None,
+            ask: Box::new(|_| panic!("the PIN is typed on the pad")),
+            on_pad: Box::new(|| asked.set(true)),
+        };
+        let with_pad = pin::WithPad {
+            channel: &channel,
+            pad: on_pad,
+        };
+        let result = pin::verify(&with_pad, &check, &mut terminal, None).await;
+        drop(terminal);
         assert!(asked.get(), "the user is told to use the keypad");
         channel.close(true).await;
         (result, pcsc.log())

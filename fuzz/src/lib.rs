@@ -7,6 +7,7 @@
 //! replays every input kept under `tests/fuzz-regressions/<target>/`.
 #![forbid(unsafe_code)]
 
+use card_relay::pin::{Pin, PinCheck, PinError, PinFlow, PinStep};
 use card_relay::proto::atr::Atr;
 use card_relay::proto::ccid::{InterruptMessage, PcToRdr, RdrToPc, Reassembler};
 use card_relay::proto::descriptor::{
@@ -17,7 +18,7 @@ use card_relay::proto::ram::{gp, openscdp};
 use card_relay::proto::seram::{HandshakeCommand, HandshakeResponse, Order, Report};
 use card_relay::proto::t1::{Block, CrcForm, Edc, T1Config, T1Event, T1};
 use card_relay::proto::tlv::{Tlv, Tlvs};
-use card_relay::reader::{Operation, Reader};
+use card_relay::reader::{Operation, PinVerify, Reader};
 use card_relay::session::seram::{SeramAction, SeramConfig, SeramSession, TransportFailure};
 use card_relay::session::{
     Action, CardCommand, CardResult, Dialect, HttpResponse, Session, SessionConfig,
@@ -41,6 +42,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("reader", reader),
     ("json", json),
     ("seram_session", seram_session),
+    ("pin", pin),
 ];
 
 /// Steps after which a state machine fed a finite input must have stopped asking for more.
@@ -513,4 +515,49 @@ pub fn seram_session(data: &[u8]) {
         }
     }
     panic!("seram session still running after {MAX_STEPS} steps");
+}
+
+/// The local PIN check ([`card_relay::pin::PinFlow`]): an arbitrary check (SELECT of any
+/// AID, PIN pad or not), then arbitrary card answers and PINs. It never panics, never sends
+/// a command longer than a short APDU, and ends after at most five steps (SELECT, state,
+/// PIN, VERIFY, done).
+pub fn pin(data: &[u8]) {
+    let mut input = Input::new(data);
+    let flags = input.byte();
+    let check = PinCheck {
+        reference: input.byte(),
+        select: (flags & 1 != 0).then(|| input.long().to_vec()),
+        pad: (flags & 2 != 0).then(PinVerify::default),
+    };
+    let (mut flow, mut step) = match PinFlow::start::<()>(&check) {
+        Ok(started) => started,
+        Err(e) => {
+            assert!(matches!(e, PinError::AidTooLong), "{e}");
+            return;
+        }
+    };
+    for _ in 0..5 {
+        let next = match &step {
+            PinStep::Done => return,
+            PinStep::Ask { .. } => {
+                let given = input.long();
+                let pin = (flags & 4 == 0).then(|| Pin::from(given.to_vec()));
+                flow.with_pin::<()>(pin)
+            }
+            PinStep::Send(apdu) => {
+                assert!(apdu.len() <= 5 + 255, "a short apdu");
+                flow.on_response::<()>(input.short())
+            }
+            PinStep::Pad { pin, .. } => {
+                assert_eq!(pin.reference, check.reference);
+                flow.on_response::<()>(input.short())
+            }
+        };
+        match next {
+            Ok(s) => step = s,
+            Err(PinError::Entry(())) => panic!("the flow made an entry error"),
+            Err(_) => return,
+        }
+    }
+    assert_eq!(step, PinStep::Done, "the pin check did not end");
 }

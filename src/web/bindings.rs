@@ -21,11 +21,11 @@ use web_sys::AbortSignal;
 use crate::driver::sync::Abort;
 use crate::driver::update::{self, UpdateError, UpdateObserver, UpdateOptions};
 use crate::driver::{CcidDriver, DriverError, DriverEvent, ErrorCode};
-use crate::proto::hex;
-use crate::reader::{Completion, Operation, PinVerify};
+use crate::reader::{Completion, Operation};
 use crate::session::{Dialect, Notification};
 use crate::web::clock::WebClock;
 use crate::web::fetch::{Credentials, WebFetch};
+use crate::web::pin::{verify_promise, PinOptions};
 use crate::web::smartcard::WebChannel;
 use crate::web::usb::WebUsb;
 
@@ -56,7 +56,12 @@ pub fn js_error(code: ErrorCode, message: &str, status: Option<u16>) -> JsValue 
 }
 
 /// [`js_error`] with a hint of its own.
-fn hinted_error(code: ErrorCode, message: &str, status: Option<u16>, hint: &str) -> JsValue {
+pub(crate) fn hinted_error(
+    code: ErrorCode,
+    message: &str,
+    status: Option<u16>,
+    hint: &str,
+) -> JsValue {
     let error = js_sys::Error::new(message);
     error.set_name("CardRelayError");
     let set = |k: &str, v: JsValue| {
@@ -126,11 +131,11 @@ impl Drop for SignalLink {
     }
 }
 
-pub(crate) fn signal_from(value: &JsValue) -> Option<AbortSignal> {
+fn signal_from(value: &JsValue) -> Option<AbortSignal> {
     (!value.is_undefined() && !value.is_null()).then(|| value.clone().unchecked_into())
 }
 
-pub(crate) fn slot_from(value: &JsValue) -> Result<u8, JsValue> {
+fn slot_from(value: &JsValue) -> Result<u8, JsValue> {
     if value.is_undefined() || value.is_null() {
         return Ok(0);
     }
@@ -140,6 +145,59 @@ pub(crate) fn slot_from(value: &JsValue) -> Result<u8, JsValue> {
         .map(|v| v as u8)
         .ok_or_else(|| invalid("slot must be an integer from 0 to 255"))
 }
+
+// The shapes the exports below take and give, for the `.d.ts` wasm-bindgen writes
+// (`unchecked_param_type` / `unchecked_return_type` name them): the JavaScript layer is
+// type-checked against these (tests/ts/tsconfig.layer.json), so they are exact.
+#[wasm_bindgen(typescript_custom_section)]
+const GLUE_TYPES: &str = r#"
+/** `(type, slot, code)` of a reader event; `code` is a hardwareerror's bHardwareErrorCode. */
+export type EventHandler = (
+  type: "cardinserted" | "cardremoved" | "hardwareerror" | "disconnected",
+  slot: number | undefined,
+  code: number | undefined,
+) => void;
+/** Called when the reader starts waiting for the PIN on its pad. */
+export type PinPadListener = (triesLeft: number | null) => void;
+/** Asks the user for the PIN; null cancels. */
+export type PinSource = (triesLeft: number | null) => Promise<string | null>;
+/** A slot's state. */
+export interface SlotState {
+  present: boolean;
+  powered: boolean;
+  atr: Uint8Array | null;
+  protocol: "T=0" | "T=1" | null;
+}
+/** A notification of the server (RAMOverHTTP `NotificationID`, `TimeToCompletion`). */
+export interface UpdateNotification {
+  code: number;
+  message: string;
+  timeToCompletion: number | null;
+}
+/** The options `runCardUpdate` reads. */
+export interface UpdateOptions {
+  fetch?: typeof fetch;
+  dialect?: "openscdp" | "gp" | "seram";
+  slot?: number;
+  timeout?: number;
+  agentId?: string;
+  credentials?: RequestCredentials;
+  showSecrets?: boolean;
+  onNotification?: (notification: UpdateNotification) => void;
+  onTrace?: (line: string) => void;
+  signal?: AbortSignal;
+  sessionId?: string;
+}
+/** What `runCardUpdate` resolves to. */
+export interface UpdateResult {
+  status: "completed" | "ended-by-server";
+  apdus: number;
+  roundTrips: number;
+  durationMs: number;
+  lastNotification: UpdateNotification | null;
+  targetedApplication: string | null;
+}
+"#;
 
 /// One open reader: the driver and its event handler.
 #[wasm_bindgen]
@@ -153,8 +211,10 @@ pub struct ReaderCore {
 impl ReaderCore {
     /// Opens `device` (a `USBDevice` or an object shaped like one) and claims its CCID
     /// interface. Resolves to a `ReaderCore`.
-    #[wasm_bindgen(js_name = open)]
-    pub fn open(device: JsValue) -> js_sys::Promise {
+    #[wasm_bindgen(js_name = open, unchecked_return_type = "Promise<ReaderCore>")]
+    pub fn open(
+        #[wasm_bindgen(unchecked_param_type = "object")] device: JsValue,
+    ) -> js_sys::Promise {
         future_to_promise(async move {
             if device.is_undefined() || device.is_null() {
                 return Err(invalid("no device given"));
@@ -184,7 +244,12 @@ impl ReaderCore {
     /// Receives `(type, slot, code)` for `cardinserted`, `cardremoved`, `hardwareerror` and
     /// `disconnected`; `code` is the `hardwareerror`'s bHardwareErrorCode, else undefined.
     #[wasm_bindgen(js_name = setEventHandler)]
-    pub fn set_event_handler(&self, handler: Option<Function>) {
+    pub fn set_event_handler(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "EventHandler | undefined")] handler: Option<
+            Function,
+        >,
+    ) {
         *self.handler.borrow_mut() = handler;
     }
 
@@ -213,7 +278,11 @@ impl ReaderCore {
     }
 
     /// `"tpdu"`, `"short-apdu"` or `"extended-apdu"`.
-    #[wasm_bindgen(getter, js_name = exchangeLevel)]
+    #[wasm_bindgen(
+        getter,
+        js_name = exchangeLevel,
+        unchecked_return_type = "\"tpdu\" | \"short-apdu\" | \"extended-apdu\""
+    )]
     pub fn exchange_level(&self) -> String {
         self.driver.exchange_level().name().to_owned()
     }
@@ -243,12 +312,11 @@ impl ReaderCore {
     }
 
     /// Powers the card on; resolves to its ATR (`Uint8Array`).
-    #[wasm_bindgen(js_name = powerOn)]
-    pub fn power_on(&self, slot: JsValue, signal: JsValue) -> js_sys::Promise {
+    #[wasm_bindgen(js_name = powerOn, unchecked_return_type = "Promise<Uint8Array>")]
+    pub fn power_on(&self, slot: u8, signal: Option<AbortSignal>) -> js_sys::Promise {
         let driver = Rc::clone(&self.driver);
         future_to_promise(async move {
-            let slot = slot_from(&slot)?;
-            let link = SignalLink::new(signal_from(&signal));
+            let link = SignalLink::new(signal);
             let op = Operation::PowerOn {
                 slot,
                 protocol: None,
@@ -264,11 +332,10 @@ impl ReaderCore {
     }
 
     /// Powers the card off.
-    #[wasm_bindgen(js_name = powerOff)]
-    pub fn power_off(&self, slot: JsValue) -> js_sys::Promise {
+    #[wasm_bindgen(js_name = powerOff, unchecked_return_type = "Promise<void>")]
+    pub fn power_off(&self, slot: u8) -> js_sys::Promise {
         let driver = Rc::clone(&self.driver);
         future_to_promise(async move {
-            let slot = slot_from(&slot)?;
             driver
                 .run(Operation::PowerOff { slot }, None)
                 .await
@@ -278,10 +345,10 @@ impl ReaderCore {
     }
 
     /// Resolves to `{ present, powered, atr, protocol }` for the slot.
-    pub fn status(&self, slot: JsValue) -> js_sys::Promise {
+    #[wasm_bindgen(unchecked_return_type = "Promise<SlotState>")]
+    pub fn status(&self, slot: u8) -> js_sys::Promise {
         let driver = Rc::clone(&self.driver);
         future_to_promise(async move {
-            let slot = slot_from(&slot)?;
             let state = driver
                 .run(Operation::Status { slot }, None)
                 .await
@@ -313,40 +380,39 @@ impl ReaderCore {
 
     /// Sends a command APDU (powering the card on first if needed); resolves to the
     /// response data followed by SW1 SW2.
-    pub fn transmit(&self, apdu: JsValue, slot: JsValue, signal: JsValue) -> js_sys::Promise {
+    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
+    pub fn transmit(
+        &self,
+        apdu: Vec<u8>,
+        slot: u8,
+        signal: Option<AbortSignal>,
+    ) -> js_sys::Promise {
         let driver = Rc::clone(&self.driver);
         future_to_promise(async move {
-            let bytes = bytes_from(&apdu).ok_or_else(|| invalid("apdu must be a Uint8Array"))?;
-            let slot = slot_from(&slot)?;
-            let link = SignalLink::new(signal_from(&signal));
-            let op = Operation::Transmit { slot, apdu: bytes };
+            let link = SignalLink::new(signal);
+            let op = Operation::Transmit { slot, apdu };
             run_for_response(&driver, slot, op, &link.abort).await
         })
     }
 
-    /// Verifies the PIN on the reader's PIN pad (CCID PC_to_RDR_Secure): the user types it
-    /// on the reader, which sends VERIFY to the card; the PIN never reaches the page.
-    /// `options` (all optional): `reference` (P2, default 0x81), `minDigits` (4),
-    /// `maxDigits` (16), `timeout` (seconds the reader waits, 30), `padding` (a byte: the
-    /// PIN goes in a fixed block of `maxDigits` bytes filled with it; default none: Lc is
-    /// the PIN's length), `signal`. Powers the card on first if needed. Resolves to the
-    /// card's response (SW1 SW2); a cancelled entry rejects with code `aborted`, an entry
-    /// that timed out with `timeout`.
-    #[wasm_bindgen(js_name = verifyPin)]
-    pub fn verify_pin(&self, slot: JsValue, options: JsValue) -> js_sys::Promise {
-        let driver = Rc::clone(&self.driver);
-        future_to_promise(async move {
-            let slot = slot_from(&slot)?;
-            let pin = pin_verify_from(&options)?;
-            let link = SignalLink::new(signal_from(&get(&options, "signal")));
-            run_for_response(
-                &driver,
-                slot,
-                Operation::VerifyPin { slot, pin },
-                &link.abort,
-            )
-            .await
-        })
+    /// The local PIN check of `cardUpdate` ([`crate::pin`]): SELECT of the PIN's
+    /// application when asked, VERIFY without data for the PIN's state, the PIN typed on
+    /// the PIN pad (CCID PC_to_RDR_Secure) when `options` says so, else asked with
+    /// `pin(triesLeft)`, VERIFY with it. Powers the card on first if needed. Resolves once
+    /// the card accepted the PIN; rejects with `pin-failed` (wrong, blocked, refused),
+    /// `aborted` (cancelled), or the error of `pin()` itself.
+    #[wasm_bindgen(js_name = verifyPin, unchecked_return_type = "Promise<void>")]
+    pub fn verify_pin(
+        &self,
+        slot: u8,
+        options: PinOptions,
+        #[wasm_bindgen(js_name = onPinPad, unchecked_param_type = "PinPadListener | undefined")]
+        on_pad: Option<Function>,
+        #[wasm_bindgen(unchecked_param_type = "PinSource | undefined")] pin: Option<Function>,
+        signal: Option<AbortSignal>,
+    ) -> js_sys::Promise {
+        let channel = WebChannel::Usb(Rc::clone(&self.driver));
+        verify_promise(channel, slot, options, on_pad, pin, signal)
     }
 
     /// Whether someone listens for card events or waits for a card: slot polling (a reader
@@ -363,6 +429,7 @@ impl ReaderCore {
     }
 
     /// Releases the interface and closes the device.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn close(&self) -> js_sys::Promise {
         let driver = Rc::clone(&self.driver);
         future_to_promise(async move {
@@ -370,38 +437,6 @@ impl ReaderCore {
             Ok(JsValue::UNDEFINED)
         })
     }
-}
-
-/// An optional integer option in `min..=max`.
-fn byte_option(options: &JsValue, key: &str, min: u8, max: u8) -> Result<Option<u8>, JsValue> {
-    let value = get(options, key);
-    if value.is_undefined() || value.is_null() {
-        return Ok(None);
-    }
-    value
-        .as_f64()
-        .filter(|v| v.fract() == 0.0 && (f64::from(min)..=f64::from(max)).contains(v))
-        .map(|v| Some(v as u8))
-        .ok_or_else(|| invalid(&format!("{key} must be an integer from {min} to {max}")))
-}
-
-/// The PIN pad parameters of [`ReaderCore::verify_pin`].
-pub(crate) fn pin_verify_from(options: &JsValue) -> Result<PinVerify, JsValue> {
-    let default = PinVerify::default();
-    let pin = PinVerify {
-        reference: byte_option(options, "reference", 0, 255)?.unwrap_or(default.reference),
-        min_digits: byte_option(options, "minDigits", 1, 255)?.unwrap_or(default.min_digits),
-        max_digits: byte_option(options, "maxDigits", 1, 255)?.unwrap_or(default.max_digits),
-        timeout_s: byte_option(options, "timeout", 1, 255)?.unwrap_or(default.timeout_s),
-        padding: byte_option(options, "padding", 0, 255)?,
-    };
-    if pin.min_digits > pin.max_digits {
-        return Err(invalid("minDigits must not exceed maxDigits"));
-    }
-    if pin.padding.is_some() && pin.max_digits > 15 {
-        return Err(invalid("with padding, maxDigits is at most 15"));
-    }
-    Ok(pin)
 }
 
 /// Runs an operation that answers with a response APDU, powering a present card on first.
@@ -440,17 +475,7 @@ pub(crate) fn event_args(event: &DriverEvent) -> (&'static str, JsValue, JsValue
     }
 }
 
-pub(crate) fn bytes_from(value: &JsValue) -> Option<Vec<u8>> {
-    if let Some(a) = value.dyn_ref::<Uint8Array>() {
-        return Some(a.to_vec());
-    }
-    if let Some(b) = value.dyn_ref::<js_sys::ArrayBuffer>() {
-        return Some(Uint8Array::new(b).to_vec());
-    }
-    value.as_string().and_then(|s| hex::parse(&s).ok())
-}
-
-pub(crate) fn get(options: &JsValue, key: &str) -> JsValue {
+fn get(options: &JsValue, key: &str) -> JsValue {
     if options.is_object() {
         Reflect::get(options, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
     } else {
@@ -488,8 +513,12 @@ impl UpdateObserver for JsObserver {
 /// `credentials` ("same-origin" | "include" | "omit"), `showSecrets`, `onNotification`,
 /// `onTrace`, `signal`, `sessionId`. Resolves to `{ status, apdus, roundTrips, durationMs,
 /// lastNotification, targetedApplication }`.
-#[wasm_bindgen(js_name = runCardUpdate)]
-pub fn run_card_update(reader: &ReaderCore, url: String, options: JsValue) -> js_sys::Promise {
+#[wasm_bindgen(js_name = runCardUpdate, unchecked_return_type = "Promise<UpdateResult>")]
+pub fn run_card_update(
+    reader: &ReaderCore,
+    url: String,
+    #[wasm_bindgen(unchecked_param_type = "UpdateOptions")] options: JsValue,
+) -> js_sys::Promise {
     update_promise(WebChannel::Usb(Rc::clone(&reader.driver)), url, options)
 }
 

@@ -49,6 +49,14 @@ extern "C" {
         signal: &JsValue,
         cookies: bool,
     ) -> Promise;
+    /// Whether this global lacks a DOM (Node.js, Deno, a worker): Node's `fetch` keeps no
+    /// cookies. In a browser worker the jar stays empty and harmless: `getSetCookie()`
+    /// returns nothing there and a `Cookie` request header is dropped as a forbidden one.
+    #[wasm_bindgen(js_name = ownCookies)]
+    fn keeps_own_cookies() -> bool;
+    /// `[name, responseCode, message]` of a rejection.
+    #[wasm_bindgen(js_name = scError)]
+    fn error_parts(e: &JsValue) -> Array;
 }
 
 /// Which cookies `fetch` sends (RequestInit `credentials`).
@@ -76,23 +84,14 @@ pub struct WebFetch {
 
 pub use crate::cookie::CookieJar;
 
-/// Whether this global lacks a DOM (Node.js, Deno, a worker): Node's `fetch` keeps no
-/// cookies. In a browser worker the jar stays empty and harmless: `getSetCookie()` returns
-/// nothing there and a `Cookie` request header is dropped as a forbidden one.
-fn keeps_own_cookies() -> bool {
-    crate::web::bindings::get(&js_sys::global(), "document").is_undefined()
-}
-
-fn text(value: &JsValue, key: &str) -> Option<String> {
-    crate::web::bindings::get(value, key).as_string()
-}
-
 fn network(e: &JsValue) -> HttpError {
-    if text(e, "name").as_deref() == Some("AbortError") {
+    let parts = error_parts(e);
+    if parts.get(0).as_string().as_deref() == Some("AbortError") {
         return HttpError::Aborted;
     }
-    let message = text(e, "message")
-        .or_else(|| e.as_string())
+    let message = parts
+        .get(2)
+        .as_string()
         .unwrap_or_else(|| "fetch failed".to_owned());
     HttpError::Network(message)
 }

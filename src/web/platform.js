@@ -61,6 +61,9 @@ export const call = (t, name, ...a) => {
 // a task and may follow the rejection, so a failed request waits a few timer turns for one),
 // stage 1 the body.
 
+/** Whether the global has no DOM (Node.js, Deno, a worker): then the client keeps cookies. */
+export const ownCookies = () => typeof document == "undefined";
+
 export const post = async (fetch, url, method, headers, body, credentials, signal, cookies) => {
   const seen = [];
   const listen =
@@ -132,6 +135,8 @@ const change = (ctx, states, signal, own) =>
       .then(res, (e) => rej(["getStatusChange", e]))
       .finally(() => signal?.removeEventListener?.("abort", stop));
   });
+/** The resource manager: `m`, else navigator.smartCard (undefined where there is none). */
+export const scManager = (m) => m ?? globalThis.navigator?.smartCard;
 const context = (m) => call(m, "establishContext").catch(tag("establishContext"));
 
 /** establishContext() and listReaders(): [context, reader names]. */

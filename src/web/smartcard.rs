@@ -66,6 +66,9 @@ pub use api::SmartCardCore;
 extern "C" {
     /// `target[name](arg)` as a promise.
     fn call(target: &JsValue, name: &str, arg: &JsValue) -> Promise;
+    /// `manager`, else `navigator.smartCard`.
+    #[wasm_bindgen(js_name = scManager)]
+    fn sc_manager(manager: &JsValue) -> JsValue;
     #[wasm_bindgen(js_name = scList)]
     fn sc_list(manager: &JsValue) -> Promise;
     #[wasm_bindgen(js_name = scOpen)]
@@ -658,6 +661,15 @@ impl CardChannel for SmartCardChannel {
             .map_err(|e| failure("disconnect", &e))
     }
 
+    async fn verify_pin_on_pad(
+        &self,
+        _slot: u8,
+        pin: &PinVerify,
+        abort: Option<&Abort>,
+    ) -> Result<Vec<u8>, DriverError> {
+        self.verify_on_pad(pin, abort).await
+    }
+
     fn set_event_sink(&self, sink: Box<dyn Fn(DriverEvent)>) {
         *self.sink.borrow_mut() = Some(sink);
     }
@@ -739,6 +751,18 @@ impl CardChannel for WebChannel {
         match self {
             Self::Usb(c) => c.power_off(slot).await,
             Self::SmartCard(c) => c.power_off(slot).await,
+        }
+    }
+
+    async fn verify_pin_on_pad(
+        &self,
+        slot: u8,
+        pin: &PinVerify,
+        abort: Option<&Abort>,
+    ) -> Result<Vec<u8>, DriverError> {
+        match self {
+            Self::Usb(c) => c.verify_pin_on_pad(slot, pin, abort).await,
+            Self::SmartCard(c) => c.verify_pin_on_pad(slot, pin, abort).await,
         }
     }
 

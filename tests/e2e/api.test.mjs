@@ -330,3 +330,55 @@ test("abort a transmit with an AbortSignal", { timeout: 30_000 }, async () => {
   assert.equal(out.code, "aborted");
   assert.equal(out.length, 6);
 });
+
+test("numbers the exports take as bytes are checked, and the PIN check's outcomes are typed", { timeout: 60_000 }, async () => {
+  const out = await page.evaluate(async () => {
+    const { relay, sim, profiles, codeOf } = globalThis.t;
+    const reader = await relay.CardReader.open(sim("default", "pin"));
+    const failure = async (promise) => {
+      try {
+        await promise;
+        return "resolved";
+      } catch (e) {
+        return { code: e.code, message: e.message, hint: e.hint, own: e instanceof relay.CardRelayError ? null : e.message };
+      }
+    };
+    const pin = (answer) => () => answer;
+    const slots = {
+      big: await codeOf(reader.transmit("00 84 00 00 08", { slot: 256 })),
+      fraction: await codeOf(reader.powerOn({ slot: 1.5 })),
+      text: await codeOf(reader.status({ slot: /** @type {any} */ ("0") })),
+    };
+    // P2 is one byte: 0x181 is refused, not cut to 0x81.
+    const reference = await failure(relay.cardUpdate(reader, "/rt/pin-test", { pinRequired: 0x181, pin: pin("123456") }));
+    const noApp = await failure(
+      relay.cardUpdate(reader, "/rt/pin-test", { pinRequired: true, pinSelect: "A0 00 00 00 FF", pin: pin("123456") }),
+    );
+    const thrown = await failure(
+      relay.cardUpdate(reader, "/rt/pin-test", { pinRequired: true, pin: () => { throw new TypeError("the page's own"); } }),
+    );
+    const wrong = [];
+    for (let i = 0; i < 3; i++) wrong.push(await failure(relay.cardUpdate(reader, "/rt/pin-test", { pinRequired: true, pin: pin("000000") })));
+    const blocked = await failure(relay.cardUpdate(reader, "/rt/pin-test", { pinRequired: true, pin: pin("123456") }));
+    await reader.close();
+    const pad = await relay.CardReader.open(
+      relay.createSimulatedReader({ profile: "GemPCPinpad", profileText: profiles.GemPCPinpad, card: "pin" }),
+    );
+    const padOptions = {
+      zero: await codeOf(relay.cardUpdate(pad, "/rt/pin-test", { pinRequired: true, pinPad: { minDigits: 0 } })),
+      big: await codeOf(relay.cardUpdate(pad, "/rt/pin-test", { pinRequired: true, pinPad: { maxDigits: 300 } })),
+      crossed: await codeOf(relay.cardUpdate(pad, "/rt/pin-test", { pinRequired: true, pinPad: { minDigits: 8, maxDigits: 6 } })),
+    };
+    await pad.close();
+    return { slots, reference, noApp, thrown, wrong, blocked, padOptions };
+  });
+  assert.deepEqual(out.slots, { big: "invalid-argument", fraction: "invalid-argument", text: "invalid-argument" });
+  assert.equal(out.reference.code, "invalid-argument", JSON.stringify(out.reference));
+  // SELECT by AID of an application the card lacks: 6A 82 (ISO/IEC 7816-4 §5.6).
+  assert.deepEqual([out.noApp.code, out.noApp.message], ["pin-failed", "the PIN application is not on the card (SW 6a82)"]);
+  assert.equal(out.thrown.own, "the page's own", "pin()'s own exception comes back as it is");
+  // The PIN card: three tries, 63 Cx with the tries left, the third wrong PIN blocks (69 83).
+  assert.deepEqual(out.wrong.map((e) => e.message), ["wrong PIN, 2 tries left", "wrong PIN, 1 tries left", "the PIN is blocked"]);
+  assert.deepEqual([out.blocked.code, out.blocked.message, out.blocked.hint], ["pin-failed", "the PIN is blocked", "Unblock the PIN with the card's issuer."]);
+  assert.deepEqual(out.padOptions, { zero: "invalid-argument", big: "invalid-argument", crossed: "invalid-argument" });
+});

@@ -9,6 +9,7 @@ import * as impl from "./impl/card-relay.js";
 import type * as published from "card-relay";
 import type * as simulator from "../../js/simulator";
 import { createSimulatedReader as wasmSimulatedReader } from "../../pkg-sim/card_relay.js";
+import type * as glue from "../../pkg/card_relay.js";
 
 declare const pub: typeof published;
 
@@ -83,3 +84,24 @@ same<Equal<Exclude<Mismatched<impl.CardReader, published.CardReader>, Listening>
 same<Equal<Mismatched<impl.CardAgent, published.CardAgent>, never>>();
 same<Equal<Mismatched<impl.CardRelayError, published.CardRelayError>, never>>();
 same<Equal<Exclude<Mismatched<impl.CardReaderEvent, published.CardReaderEvent>, "type">, never>>();
+
+// wasm-bindgen's own types (pkg/card_relay.d.ts, generated from the `#[wasm_bindgen]`
+// exports in src/web/) are exact: no export the layer calls takes or gives `any`, nor a
+// Promise of `any`, so the calls above are checked too (the exports take typed parameters;
+// a JsValue would be `any`). `InitOutput`, the raw wasm ABI, is left out.
+type IsAny<T> = 0 extends 1 & T ? true : false;
+type Loose<T> = {
+  [K in keyof T]: T[K] extends (...args: infer A) => infer R
+    ? true extends IsAny<R> | IsAny<Awaited<R>> | { [I in keyof A]: IsAny<A[I]> }[number]
+      ? K
+      : never
+    : IsAny<T[K]> extends true
+      ? K
+      : never;
+}[keyof T];
+same<Equal<Loose<glue.ReaderCore>, never>>();
+same<Equal<Loose<typeof glue.ReaderCore>, never>>();
+same<Equal<Loose<glue.SmartCardCore>, never>>();
+same<Equal<Loose<typeof glue.SmartCardCore>, never>>();
+same<Equal<Loose<glue.PinOptions>, never>>();
+same<Equal<Loose<Pick<typeof glue, "runCardUpdate" | "version">>, never>>();

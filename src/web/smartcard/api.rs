@@ -7,25 +7,21 @@ use std::rc::Rc;
 
 use js_sys::{Array, Function, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
-use web_sys::AbortController;
+use web_sys::{AbortController, AbortSignal};
 
 use crate::channel::CardChannel;
 use crate::driver::sync::FifoLock;
 use crate::driver::{DriverError, ErrorCode};
-use crate::web::bindings::{
-    bytes_from, driver_error, future_to_promise, get, invalid, pin_verify_from, signal_from,
-    slot_from, update_promise, SignalLink,
-};
+use crate::web::bindings::{driver_error, future_to_promise, invalid, update_promise, SignalLink};
+use crate::web::pin::{verify_promise, PinOptions};
 use crate::web::promise::Settled;
 
-use super::{helper_failure, sc_list, sc_open, sc_status, Protocol, SmartCardChannel, WebChannel};
+use super::{
+    helper_failure, sc_list, sc_manager, sc_open, sc_status, Protocol, SmartCardChannel, WebChannel,
+};
 
 fn manager_from(value: JsValue) -> Result<JsValue, JsValue> {
-    let manager = if value.is_undefined() || value.is_null() {
-        get(&get(&js_sys::global(), "navigator"), "smartCard")
-    } else {
-        value
-    };
+    let manager = sc_manager(&value);
     if manager.is_object() {
         return Ok(manager);
     }
@@ -58,7 +54,10 @@ pub struct SmartCardCore {
 impl SmartCardCore {
     /// Lists the reader names of `manager` (a `SmartCardResourceManager`; default
     /// `navigator.smartCard`).
-    pub fn list(manager: JsValue) -> Promise {
+    #[wasm_bindgen(unchecked_return_type = "Promise<string[]>")]
+    pub fn list(
+        #[wasm_bindgen(unchecked_param_type = "object | undefined")] manager: JsValue,
+    ) -> Promise {
         future_to_promise(async move {
             let manager = manager_from(manager)?;
             Ok(helper(sc_list(&manager)).await?.get(1))
@@ -67,16 +66,20 @@ impl SmartCardCore {
 
     /// Opens `reader` (a name; default: the first reader with a card, waiting for one when
     /// none has) of `manager`; connects when a card is present (the permission prompt).
-    pub fn open(manager: JsValue, reader: JsValue, signal: JsValue) -> Promise {
+    #[wasm_bindgen(unchecked_return_type = "Promise<SmartCardCore>")]
+    pub fn open(
+        #[wasm_bindgen(unchecked_param_type = "object | undefined")] manager: JsValue,
+        reader: Option<String>,
+        signal: Option<AbortSignal>,
+    ) -> Promise {
         future_to_promise(async move {
             let manager = manager_from(manager)?;
-            if !(reader.is_undefined() || reader.is_null() || reader.is_string()) {
-                return Err(invalid("reader must be a reader name"));
-            }
             // establishContext, listReaders, the reader (waiting for a card where none was
             // named), the events' context, and whether a card is there.
-            let opened = helper(sc_open(&manager, &reader, &signal)).await?;
-            let link = SignalLink::new(signal_from(&signal));
+            let named = reader.map_or(JsValue::UNDEFINED, JsValue::from);
+            let until = signal.as_ref().map_or(JsValue::UNDEFINED, JsValue::from);
+            let opened = helper(sc_open(&manager, &named, &until)).await?;
+            let link = SignalLink::new(signal);
             let channel = Rc::new(SmartCardChannel {
                 context: opened.get(0),
                 reader: opened.get(1).as_string().unwrap_or_default(),
@@ -120,7 +123,12 @@ impl SmartCardCore {
 
     /// Receives `(type, slot)` for `cardinserted`, `cardremoved` and `disconnected`.
     #[wasm_bindgen(js_name = setEventHandler)]
-    pub fn set_event_handler(&self, handler: Option<Function>) {
+    pub fn set_event_handler(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "EventHandler | undefined")] handler: Option<
+            Function,
+        >,
+    ) {
         *self.handler.borrow_mut() = handler;
     }
 
@@ -148,21 +156,22 @@ impl SmartCardCore {
         matches!(self.channel.pin_pad.get(), Some(Some(_)))
     }
 
-    /// Verifies the PIN on the reader's PIN pad (see `ReaderCore.verifyPin` for `options`);
-    /// resolves to the card's SW1 SW2.
-    #[wasm_bindgen(js_name = verifyPin)]
-    pub fn verify_pin(&self, slot: JsValue, options: JsValue) -> Promise {
-        let channel = Rc::clone(&self.channel);
-        future_to_promise(async move {
-            one_slot(&slot)?;
-            let pin = pin_verify_from(&options)?;
-            let link = SignalLink::new(signal_from(&get(&options, "signal")));
-            let sw = channel
-                .verify_on_pad(&pin, Some(&link.abort))
-                .await
-                .map_err(|e| driver_error(&e))?;
-            Ok(Uint8Array::from(sw.as_slice()).into())
-        })
+    /// The local PIN check (see `ReaderCore.verifyPin`); the PIN pad is FEATURE_VERIFY_PIN_DIRECT.
+    #[wasm_bindgen(js_name = verifyPin, unchecked_return_type = "Promise<void>")]
+    pub fn verify_pin(
+        &self,
+        slot: u8,
+        options: PinOptions,
+        #[wasm_bindgen(js_name = onPinPad, unchecked_param_type = "PinPadListener | undefined")]
+        on_pad: Option<Function>,
+        #[wasm_bindgen(unchecked_param_type = "PinSource | undefined")] pin: Option<Function>,
+        signal: Option<AbortSignal>,
+    ) -> Promise {
+        if let Err(e) = one_slot(slot) {
+            return Promise::reject(&e);
+        }
+        let channel = WebChannel::SmartCard(Rc::clone(&self.channel));
+        verify_promise(channel, slot, options, on_pad, pin, signal)
     }
 
     /// Whether the reader can still be used (not closed, not gone).
@@ -172,12 +181,12 @@ impl SmartCardCore {
     }
 
     /// Connects to the card (the permission prompt, the first time); resolves to its ATR.
-    #[wasm_bindgen(js_name = powerOn)]
-    pub fn power_on(&self, slot: JsValue, signal: JsValue) -> Promise {
+    #[wasm_bindgen(js_name = powerOn, unchecked_return_type = "Promise<Uint8Array>")]
+    pub fn power_on(&self, slot: u8, signal: Option<AbortSignal>) -> Promise {
         let channel = Rc::clone(&self.channel);
         future_to_promise(async move {
-            let slot = one_slot(&slot)?;
-            let link = SignalLink::new(signal_from(&signal));
+            one_slot(slot)?;
+            let link = SignalLink::new(signal);
             let atr = channel
                 .power_on(slot, Some(&link.abort))
                 .await
@@ -187,11 +196,11 @@ impl SmartCardCore {
     }
 
     /// `disconnect("unpower")`.
-    #[wasm_bindgen(js_name = powerOff)]
-    pub fn power_off(&self, slot: JsValue) -> Promise {
+    #[wasm_bindgen(js_name = powerOff, unchecked_return_type = "Promise<void>")]
+    pub fn power_off(&self, slot: u8) -> Promise {
         let channel = Rc::clone(&self.channel);
         future_to_promise(async move {
-            let slot = one_slot(&slot)?;
+            one_slot(slot)?;
             channel
                 .power_off(slot)
                 .await
@@ -201,10 +210,11 @@ impl SmartCardCore {
     }
 
     /// Resolves to `{ present, powered, atr, protocol }`.
-    pub fn status(&self, slot: JsValue) -> Promise {
+    #[wasm_bindgen(unchecked_return_type = "Promise<SlotState>")]
+    pub fn status(&self, slot: u8) -> Promise {
         let channel = Rc::clone(&self.channel);
         future_to_promise(async move {
-            let slot = one_slot(&slot)?;
+            one_slot(slot)?;
             let state = channel.status(slot).await.map_err(|e| driver_error(&e))?;
             let protocol = match channel.handle().map(|(_, p)| p) {
                 Some(Protocol::T0) => JsValue::from_str("T=0"),
@@ -222,18 +232,18 @@ impl SmartCardCore {
 
     /// Sends a command APDU (connecting first if needed); resolves to the response data
     /// followed by SW1 SW2.
-    pub fn transmit(&self, apdu: JsValue, slot: JsValue, signal: JsValue) -> Promise {
+    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
+    pub fn transmit(&self, apdu: Vec<u8>, slot: u8, signal: Option<AbortSignal>) -> Promise {
         let channel = Rc::clone(&self.channel);
         future_to_promise(async move {
-            let bytes = bytes_from(&apdu).ok_or_else(|| invalid("apdu must be a Uint8Array"))?;
-            let slot = one_slot(&slot)?;
-            let link = SignalLink::new(signal_from(&signal));
+            one_slot(slot)?;
+            let link = SignalLink::new(signal);
             let abort = Some(&link.abort);
             let run = async {
                 if channel.atr(slot).is_none() {
                     channel.power_on(slot, abort).await?;
                 }
-                channel.transmit(slot, bytes, abort).await
+                channel.transmit(slot, apdu, abort).await
             };
             let response = run.await.map_err(|e| driver_error(&e))?;
             Ok(Uint8Array::from(response.as_slice()).into())
@@ -241,6 +251,7 @@ impl SmartCardCore {
     }
 
     /// Ends the events' wait and any transaction, then `disconnect("leave")`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn close(&self) -> Promise {
         let channel = Rc::clone(&self.channel);
         future_to_promise(async move {
@@ -250,8 +261,12 @@ impl SmartCardCore {
     }
 
     /// Runs a card update session (see `runCardUpdate`), one transaction per template.
-    #[wasm_bindgen(js_name = runUpdate)]
-    pub fn run_update(&self, url: String, options: JsValue) -> Promise {
+    #[wasm_bindgen(js_name = runUpdate, unchecked_return_type = "Promise<UpdateResult>")]
+    pub fn run_update(
+        &self,
+        url: String,
+        #[wasm_bindgen(unchecked_param_type = "UpdateOptions")] options: JsValue,
+    ) -> Promise {
         let channel = Rc::clone(&self.channel);
         channel.templates.set(true);
         let update = update_promise(WebChannel::SmartCard(Rc::clone(&channel)), url, options);
@@ -264,9 +279,9 @@ impl SmartCardCore {
     }
 }
 
-fn one_slot(value: &JsValue) -> Result<u8, JsValue> {
-    match slot_from(value)? {
-        0 => Ok(0),
+fn one_slot(slot: u8) -> Result<(), JsValue> {
+    match slot {
+        0 => Ok(()),
         _ => Err(invalid("a smart card reader has one slot, 0")),
     }
 }
