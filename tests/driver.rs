@@ -440,7 +440,9 @@ fn an_abandoned_t1_exchange_resynchronises_before_the_next_apdu() {
 
 mod update {
     use super::*;
+    use card_relay::driver::sync::Abort;
     use card_relay::driver::update::{card_update, HttpClient, HttpError, Silent, UpdateOptions};
+    use card_relay::driver::usb::Clock;
     use card_relay::driver::usb::LocalBoxFuture;
     use card_relay::session::{Dialect, HttpRequest, HttpResponse};
     use std::collections::VecDeque;
@@ -499,6 +501,74 @@ mod update {
             server.urls.borrow().as_slice(),
             ["https://ram.example/admin".to_owned()]
         );
+    }
+
+    /// A server that answers the first POST and never any later one, as an HTTP client that
+    /// does not enforce its own timeout would; it records when each POST came, with its
+    /// bound.
+    struct AnswersOnce {
+        clock: VirtualClock,
+        first: RefCell<Option<HttpResponse>>,
+        seen: RefCell<Vec<(u64, HttpRequest, u64)>>,
+    }
+
+    impl HttpClient for AnswersOnce {
+        fn post(
+            &self,
+            request: HttpRequest,
+            timeout_ms: u64,
+        ) -> LocalBoxFuture<Result<HttpResponse, HttpError>> {
+            let now = self.clock.now_ms();
+            self.seen.borrow_mut().push((now, request, timeout_ms));
+            match self.first.borrow_mut().take() {
+                Some(answer) => Box::pin(std::future::ready(Ok(answer))),
+                None => Box::pin(std::future::pending()),
+            }
+        }
+    }
+
+    #[test]
+    fn an_abort_ends_the_update_when_the_cancel_reply_is_never_answered() {
+        // The loop's guarantee "every HTTP exchange is bounded by timeout_ms" holds for the
+        // OpenSCDP cancel reply too (5 s at most, plus the loop's own second): an abort ends
+        // the update even when the server, and a client that does not bound its requests,
+        // never answer it.
+        let clock = VirtualClock::default();
+        let usb = FakeUsb::new(acr1252_config(), Box::new(card));
+        let driver = powered(&usb, &clock);
+        let server = AnswersOnce {
+            clock: clock.clone(),
+            first: RefCell::new(Some(HttpResponse {
+                status: 200,
+                headers: Vec::new(),
+                body: h("AA 07 22 05 00 84 00 00 08"),
+            })),
+            seen: RefCell::default(),
+        };
+        let options = UpdateOptions::new("https://ram.example/rt/test");
+        let abort = Abort::new();
+        let start = clock.now_ms();
+        let update = card_update(&driver, &server, &clock, &options, &Silent, Some(&abort));
+        let timer = clock.clone();
+        let fire = async {
+            timer.sleep(10_000).await;
+            abort.abort();
+            std::future::pending::<()>().await
+        };
+        let result = match block_on(&clock, race(Box::pin(update), Box::pin(fire))) {
+            Either::Left(r) => r,
+            Either::Right(()) => unreachable!("the trigger never ends"),
+        };
+        assert_eq!(result.expect_err("aborted").code(), ErrorCode::Aborted);
+        let seen = server.seen.take();
+        // The initiation, the reply the abort cut short, the cancel reply.
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        let (at, cancel, bound) = &seen[2];
+        assert_eq!(at - start, 10_000);
+        assert_eq!(*bound, 5_000);
+        let text = String::from_utf8_lossy(&cancel.body);
+        assert!(text.contains("Session canceled"), "{text}");
+        assert!(clock.now_ms() - start <= 10_000 + 5_000 + 1_000);
     }
 
     /// A server that answers (or fails) POSTs in order and records when each came, with
@@ -701,28 +771,6 @@ mod update {
         );
     }
 
-    /// A server that never answers, recording when each POST came; the first POST fires
-    /// `abort_on_post` (the user aborts while the server thinks).
-    struct NeverAnswers {
-        clock: VirtualClock,
-        seen: RefCell<Vec<u64>>,
-        abort_on_post: Option<card_relay::driver::sync::Abort>,
-    }
-
-    impl HttpClient for NeverAnswers {
-        fn post(
-            &self,
-            _request: HttpRequest,
-            _timeout_ms: u64,
-        ) -> LocalBoxFuture<Result<HttpResponse, HttpError>> {
-            self.seen.borrow_mut().push(self.clock.now_ms());
-            if let Some(abort) = &self.abort_on_post {
-                abort.abort();
-            }
-            Box::pin(std::future::pending())
-        }
-    }
-
     /// Issue 17, one HTTP timeout: the update loop bounds every exchange by `timeout_ms`,
     /// exactly, whatever the client does (the browser's fetch client keeps no timer of its
     /// own); the OpenSCDP "no answer in time" report is bounded the same way.
@@ -731,10 +779,10 @@ mod update {
         let clock = VirtualClock::default();
         let usb = FakeUsb::new(acr1252_config(), Box::new(card));
         let driver = powered(&usb, &clock);
-        let server = NeverAnswers {
+        let server = AnswersOnce {
             clock: clock.clone(),
+            first: RefCell::new(None),
             seen: RefCell::default(),
-            abort_on_post: None,
         };
         let mut options = UpdateOptions::new("https://ram.example/rt/test");
         options.timeout_ms = 3_000;
@@ -745,33 +793,14 @@ mod update {
         );
         let err = result.expect_err("no answer");
         assert_eq!(err.code(), ErrorCode::Timeout, "{err}");
-        assert_eq!(*server.seen.borrow(), [start, start + 3_000]);
+        let seen: Vec<(u64, u64)> = server
+            .seen
+            .take()
+            .iter()
+            .map(|(at, _, bound)| (*at, *bound))
+            .collect();
+        assert_eq!(seen, [(start, 3_000), (start + 3_000, 3_000)]);
         assert_eq!(clock.now_ms(), start + 6_000);
-    }
-
-    /// An abort while the server thinks posts the OpenSCDP cancel, and that POST is bounded
-    /// too (5 s at most): a server that never answers it cannot hold the update.
-    #[test]
-    fn the_cancel_post_is_bounded_by_the_loop() {
-        let clock = VirtualClock::default();
-        let usb = FakeUsb::new(acr1252_config(), Box::new(card));
-        let driver = powered(&usb, &clock);
-        let abort = card_relay::driver::sync::Abort::new();
-        let server = NeverAnswers {
-            clock: clock.clone(),
-            seen: RefCell::default(),
-            abort_on_post: Some(abort.clone()),
-        };
-        let options = UpdateOptions::new("https://ram.example/rt/test");
-        let start = clock.now_ms();
-        let result = block_on(
-            &clock,
-            card_update(&driver, &server, &clock, &options, &Silent, Some(&abort)),
-        );
-        let err = result.expect_err("aborted");
-        assert_eq!(err.code(), ErrorCode::Aborted, "{err}");
-        assert_eq!(server.seen.borrow().len(), 2, "the POST and the cancel");
-        assert_eq!(clock.now_ms(), start + 5_000);
     }
 }
 
