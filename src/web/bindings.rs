@@ -314,68 +314,19 @@ impl ReaderCore {
     /// Powers the card on; resolves to its ATR (`Uint8Array`).
     #[wasm_bindgen(js_name = powerOn, unchecked_return_type = "Promise<Uint8Array>")]
     pub fn power_on(&self, slot: u8, signal: Option<AbortSignal>) -> js_sys::Promise {
-        let driver = Rc::clone(&self.driver);
-        future_to_promise(async move {
-            let link = SignalLink::new(signal);
-            let op = Operation::PowerOn {
-                slot,
-                protocol: None,
-            };
-            match driver.run(op, Some(&link.abort)).await {
-                Ok(Completion::PoweredOn { atr, .. }) => {
-                    Ok(Uint8Array::from(atr.as_slice()).into())
-                }
-                Ok(_) => Err(js_error(ErrorCode::Protocol, "power on gave no atr", None)),
-                Err(e) => Err(driver_error(&e)),
-            }
-        })
+        self.request(Request::PowerOn(slot), signal)
     }
 
     /// Powers the card off.
     #[wasm_bindgen(js_name = powerOff, unchecked_return_type = "Promise<void>")]
     pub fn power_off(&self, slot: u8) -> js_sys::Promise {
-        let driver = Rc::clone(&self.driver);
-        future_to_promise(async move {
-            driver
-                .run(Operation::PowerOff { slot }, None)
-                .await
-                .map(|_| JsValue::UNDEFINED)
-                .map_err(|e| driver_error(&e))
-        })
+        self.request(Request::PowerOff(slot), None)
     }
 
     /// Resolves to `{ present, powered, atr, protocol }` for the slot.
     #[wasm_bindgen(unchecked_return_type = "Promise<SlotState>")]
     pub fn status(&self, slot: u8) -> js_sys::Promise {
-        let driver = Rc::clone(&self.driver);
-        future_to_promise(async move {
-            let state = driver
-                .run(Operation::Status { slot }, None)
-                .await
-                .map_err(|e| driver_error(&e))?;
-            let present = match state {
-                Completion::Status(icc) => !matches!(icc, crate::proto::ccid::IccStatus::Absent),
-                _ => false,
-            };
-            let out = Object::new();
-            let set = |k: &str, v: JsValue| {
-                let _ = Reflect::set(&out, &JsValue::from_str(k), &v);
-            };
-            let atr = driver.atr(slot);
-            set("present", JsValue::from(present));
-            set("powered", JsValue::from(atr.is_some()));
-            set(
-                "atr",
-                atr.map_or(JsValue::NULL, |a| Uint8Array::from(a.as_slice()).into()),
-            );
-            set(
-                "protocol",
-                driver.protocol(slot).map_or(JsValue::NULL, |p| {
-                    JsValue::from_str(if p == 1 { "T=1" } else { "T=0" })
-                }),
-            );
-            Ok(out.into())
-        })
+        self.request(Request::Status(slot), None)
     }
 
     /// Sends a command APDU (powering the card on first if needed); resolves to the
@@ -387,12 +338,7 @@ impl ReaderCore {
         slot: u8,
         signal: Option<AbortSignal>,
     ) -> js_sys::Promise {
-        let driver = Rc::clone(&self.driver);
-        future_to_promise(async move {
-            let link = SignalLink::new(signal);
-            let op = Operation::Transmit { slot, apdu };
-            run_for_response(&driver, slot, op, &link.abort).await
-        })
+        self.request(Request::Transmit(slot, apdu), signal)
     }
 
     /// The local PIN check of `cardUpdate` ([`crate::pin`]): SELECT of the PIN's
@@ -431,36 +377,96 @@ impl ReaderCore {
     /// Releases the interface and closes the device.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn close(&self) -> js_sys::Promise {
+        self.request(Request::Close, None)
+    }
+}
+
+/// What an export of [`ReaderCore`] asks of the driver (the slot first).
+#[derive(Debug)]
+enum Request {
+    PowerOn(u8),
+    PowerOff(u8),
+    Status(u8),
+    Transmit(u8, Vec<u8>),
+    Close,
+}
+
+impl ReaderCore {
+    /// The promise of every export that waits for the driver. One future type for all of
+    /// them, so the wasm holds one state machine, one drop and one instance of the task
+    /// machinery instead of one per export (issue 18: each distinct async state machine
+    /// across the JS boundary costs bundle bytes). Power on and transmit heed `signal`.
+    fn request(&self, request: Request, signal: Option<AbortSignal>) -> js_sys::Promise {
         let driver = Rc::clone(&self.driver);
         future_to_promise(async move {
-            driver.close().await;
-            Ok(JsValue::UNDEFINED)
+            let link = SignalLink::new(signal);
+            let abort = Some(&link.abort);
+            let (slot, op, abort) = match request {
+                Request::PowerOn(slot) => {
+                    let op = Operation::PowerOn {
+                        slot,
+                        protocol: None,
+                    };
+                    (slot, op, abort)
+                }
+                Request::PowerOff(slot) => (slot, Operation::PowerOff { slot }, None),
+                Request::Status(slot) => (slot, Operation::Status { slot }, None),
+                Request::Transmit(slot, apdu) => {
+                    // A command goes to a powered card: a present card is powered on first.
+                    if driver.atr(slot).is_none() {
+                        let power_on = Operation::PowerOn {
+                            slot,
+                            protocol: None,
+                        };
+                        let on = driver.run(power_on, abort).await;
+                        on.map_err(|e| driver_error(&e))?;
+                    }
+                    (slot, Operation::Transmit { slot, apdu }, abort)
+                }
+                Request::Close => {
+                    driver.close().await;
+                    return Ok(JsValue::UNDEFINED);
+                }
+            };
+            match driver.run(op, abort).await {
+                Ok(Completion::PoweredOn { atr: bytes, .. } | Completion::Response(bytes)) => {
+                    Ok(Uint8Array::from(bytes.as_slice()).into())
+                }
+                Ok(Completion::PoweredOff) => Ok(JsValue::UNDEFINED),
+                Ok(Completion::Status(icc)) => Ok(slot_state(&driver, slot, icc)),
+                Err(e) => Err(driver_error(&e)),
+            }
         })
     }
 }
 
-/// Runs an operation that answers with a response APDU, powering a present card on first.
-async fn run_for_response(
+/// `{ present, powered, atr, protocol }` of `slot` after its GetSlotStatus answered `icc`.
+fn slot_state(
     driver: &CcidDriver<WebUsb>,
     slot: u8,
-    op: Operation,
-    abort: &Abort,
-) -> Result<JsValue, JsValue> {
-    if driver.atr(slot).is_none() {
-        let power_on = Operation::PowerOn {
-            slot,
-            protocol: None,
-        };
-        driver
-            .run(power_on, Some(abort))
-            .await
-            .map_err(|e| driver_error(&e))?;
-    }
-    match driver.run(op, Some(abort)).await {
-        Ok(Completion::Response(r)) => Ok(Uint8Array::from(r.as_slice()).into()),
-        Ok(_) => Err(js_error(ErrorCode::Protocol, "no response apdu", None)),
-        Err(e) => Err(driver_error(&e)),
-    }
+    icc: crate::proto::ccid::IccStatus,
+) -> JsValue {
+    let out = Object::new();
+    let set = |k: &str, v: JsValue| {
+        let _ = Reflect::set(&out, &JsValue::from_str(k), &v);
+    };
+    let atr = driver.atr(slot);
+    set(
+        "present",
+        JsValue::from(!matches!(icc, crate::proto::ccid::IccStatus::Absent)),
+    );
+    set("powered", JsValue::from(atr.is_some()));
+    set(
+        "atr",
+        atr.map_or(JsValue::NULL, |a| Uint8Array::from(a.as_slice()).into()),
+    );
+    set(
+        "protocol",
+        driver.protocol(slot).map_or(JsValue::NULL, |p| {
+            JsValue::from_str(if p == 1 { "T=1" } else { "T=0" })
+        }),
+    );
+    out.into()
 }
 
 /// The `(type, slot, code)` a driver event reaches the JavaScript layer as: `slot` is
