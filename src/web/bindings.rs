@@ -37,7 +37,15 @@ use crate::web::usb::WebUsb;
 pub(crate) fn future_to_promise(
     future: impl Future<Output = Result<JsValue, JsValue>> + 'static,
 ) -> js_sys::Promise {
-    let mut future: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>> = Box::pin(future);
+    promise_of(Box::pin(future))
+}
+
+/// [`future_to_promise`] past the boxing: not generic, so its code is in the wasm once
+/// rather than inlined at every export.
+#[inline(never)]
+fn promise_of(
+    mut future: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>,
+) -> js_sys::Promise {
     // A waker that does nothing is enough: the task polls the future again when it starts,
     // and every future of the driver registers the waker of its latest poll.
     match future
