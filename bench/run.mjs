@@ -6,6 +6,10 @@
 //   node bench/run.mjs            full run: writes bench/results.json and the table in README.md,
 //                                 then exits 1 if the production bundle is over its target
 //   node bench/run.mjs --smoke    a few iterations, checks that every figure is sane, writes nothing
+//   node bench/run.mjs --help     this text
+//
+// Both runs fail when the production wasm carries core's panic formatting of a failed str
+// slice again (PANIC_FORMATTING_TEXTS below).
 import { execFileSync } from "node:child_process";
 import { measureAgent, agentTable } from "./agent.mjs";
 import { readFileSync, writeFileSync, mkdtempSync, copyFileSync, rmSync, readdirSync, existsSync } from "node:fs";
@@ -14,6 +18,13 @@ import path from "node:path";
 import { gzipSync, constants as zlib } from "node:zlib";
 import { startServer, launchBrowser, root } from "../tests/e2e/harness.mjs";
 import { measureViteApp, viteAppTable } from "./vite-app.mjs";
+
+if (process.argv.includes("--help") || process.argv.includes("-h")) {
+  const self = readFileSync(new URL(import.meta.url), "utf8");
+  const head = self.slice(0, self.indexOf("\nimport "));
+  console.log(head.replace(/^\/\/ ?/gm, ""));
+  process.exit(0);
+}
 
 const smoke = process.argv.includes("--smoke");
 
@@ -44,6 +55,16 @@ const TARGETS = {
   // "≈ 0 after a forced GC": allowed noise of the collector, not a budget for leaks.
   heap_growth_bytes: 65_536,
 };
+
+/**
+ * Texts that only core's panic message for a str slice off a char boundary carries. Their
+ * presence in the production wasm means a `&str` pattern search (`split_once("://")`,
+ * `contains("..")`) or a `str::contains(char)` of a non-ASCII char is back in code the
+ * bundle reaches: with it come core's substring searcher, the char and range `Debug`
+ * formatting and Unicode's printable tables (issue 18: about 5 000 bytes gzipped). The
+ * crate searches bytes instead (`session::uri::origin`).
+ */
+const PANIC_FORMATTING_TEXTS = ["is not a char boundary"];
 
 function stats(values) {
   const sorted = [...values].sort((a, b) => a - b);
@@ -184,6 +205,8 @@ function measureBundle() {
     }
     const before = readFileSync(input);
     const parts = Object.entries(files).map(([file, bytes]) => ({ file, raw_bytes: bytes.length, gzip_bytes: gz(bytes) }));
+    const optimised = files["card_relay_bg.wasm (wasm-opt -Oz)"];
+    const panicFormatting = PANIC_FORMATTING_TEXTS.filter((text) => optimised.includes(Buffer.from(text)));
     return {
       wasm_opt: version,
       optimised: files["card_relay_bg.wasm (wasm-opt -Oz)"],
@@ -192,6 +215,7 @@ function measureBundle() {
         files: parts,
         raw_bytes: parts.reduce((a, p) => a + p.raw_bytes, 0),
         gzip_bytes: parts.reduce((a, p) => a + p.gzip_bytes, 0),
+        panic_formatting_texts: panicFormatting,
       },
     };
   } finally {
@@ -332,6 +356,7 @@ function table(results) {
     `| \`overhead_us_per_extra_message\` (worst multi-message case) | ${us(f.overhead_us_per_extra_message)} µs | reported | |`,
     `| \`round_trips\` / \`round_trips_minimum\` (every session) | ${f.round_trips} / ${f.round_trips_minimum} | equal | ${met(results.targets.round_trips)} |`,
     `| \`bundle_gzip_bytes\` | ${f.bundle_gzip_bytes} | ≤ ${TARGETS.bundle_gzip_bytes} | ${met(results.targets.bundle_gzip_bytes)} |`,
+    `| core's str-slice panic formatting in the wasm (\`PANIC_FORMATTING_TEXTS\`) | ${b.panic_formatting_texts.length ? b.panic_formatting_texts.join(", ") : "none"} | none | ${met(b.panic_formatting_texts.length === 0)} |`,
     `| \`heap_growth_bytes\` after ${h.apdus} APDUs, forced GC | ${f.heap_growth_bytes} | ≈ 0 (≤ ${TARGETS.heap_growth_bytes}) | ${met(results.targets.heap_growth_bytes)} |`,
     `| heap growth once idle ${h.idle_ms / 1000} s after the last APDU, forced GC | ${h.heap_growth_after_idle_bytes} | reported | |`,
     `| instantiate (compile + instantiate, median) | ${results.instantiate_ms.median.toFixed(1)} ms | reported | |`,
@@ -417,20 +442,28 @@ async function main() {
     const rounded = round(results);
     const markdown = `${table(rounded)}\n\n${agentTable(rounded.agent)}`;
     console.log(`\n${markdown}\n`);
+    // Issue 18: a regression of the size lever "no panicking paths that pull in formatting"
+    // fails both runs, with its cause, whatever the total.
+    const found = bundle.result.panic_formatting_texts;
+    const formatting = found.length
+      ? `the production wasm carries core's str-slice panic formatting again (${found.map((t) => JSON.stringify(t)).join(", ")}): ` +
+        "a &str pattern search or a non-ASCII str::contains(char) is back; search bytes instead (bench/run.mjs PANIC_FORMATTING_TEXTS)"
+      : null;
     const over = results.targets.bundle_gzip_bytes
       ? null
       : `the production bundle is ${bundle.result.gzip_bytes} bytes gzipped, over its target of ${TARGETS.bundle_gzip_bytes}`;
     if (smoke) {
       // The smoke run (part of npm test) only reports the bundle target; the full run fails on it.
       if (over) console.warn(`bench smoke: ${over}`);
+      check(!formatting, formatting);
       console.log("bench smoke: ok");
     } else {
       writeFileSync(path.join(root, "bench/results.json"), `${JSON.stringify(rounded, null, 2)}\n`);
       writeReadmeTable(markdown);
       console.log("wrote bench/results.json and the table in README.md");
       // Issue 18: the bundle target holds for every dialect and transport that lands later.
-      if (over) {
-        console.error(`bench: FAILED: ${over}`);
+      for (const failure of [over, formatting].filter(Boolean)) {
+        console.error(`bench: FAILED: ${failure}`);
         process.exitCode = 1;
       }
     }

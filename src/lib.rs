@@ -44,3 +44,11 @@ mod testing {
     #[cfg(target_arch = "wasm32")]
     wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 }
+
+/// The browser build's allocator: talc instead of the standard library's dlmalloc — about
+/// 7 KB less raw wasm (3 KB gzipped) for the same work (issue 18's bundle target). It grows
+/// the wasm memory on demand like dlmalloc and reuses freed chunks (the bench's heap-growth
+/// figure after 100 000 APDUs checks that nothing accumulates).
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();

@@ -440,7 +440,9 @@ fn an_abandoned_t1_exchange_resynchronises_before_the_next_apdu() {
 
 mod update {
     use super::*;
+    use card_relay::driver::sync::Abort;
     use card_relay::driver::update::{card_update, HttpClient, HttpError, Silent, UpdateOptions};
+    use card_relay::driver::usb::Clock;
     use card_relay::driver::usb::LocalBoxFuture;
     use card_relay::session::{Dialect, HttpRequest, HttpResponse};
     use std::collections::VecDeque;
@@ -499,6 +501,74 @@ mod update {
             server.urls.borrow().as_slice(),
             ["https://ram.example/admin".to_owned()]
         );
+    }
+
+    /// A server that answers the first POST and never any later one, as an HTTP client that
+    /// does not enforce its own timeout would; it records when each POST came, with its
+    /// bound.
+    struct AnswersOnce {
+        clock: VirtualClock,
+        first: RefCell<Option<HttpResponse>>,
+        seen: RefCell<Vec<(u64, HttpRequest, u64)>>,
+    }
+
+    impl HttpClient for AnswersOnce {
+        fn post(
+            &self,
+            request: HttpRequest,
+            timeout_ms: u64,
+        ) -> LocalBoxFuture<Result<HttpResponse, HttpError>> {
+            let now = self.clock.now_ms();
+            self.seen.borrow_mut().push((now, request, timeout_ms));
+            match self.first.borrow_mut().take() {
+                Some(answer) => Box::pin(std::future::ready(Ok(answer))),
+                None => Box::pin(std::future::pending()),
+            }
+        }
+    }
+
+    #[test]
+    fn an_abort_ends_the_update_when_the_cancel_reply_is_never_answered() {
+        // The loop's guarantee "every HTTP exchange is bounded by timeout_ms" holds for the
+        // OpenSCDP cancel reply too (5 s at most, plus the loop's own second): an abort ends
+        // the update even when the server, and a client that does not bound its requests,
+        // never answer it.
+        let clock = VirtualClock::default();
+        let usb = FakeUsb::new(acr1252_config(), Box::new(card));
+        let driver = powered(&usb, &clock);
+        let server = AnswersOnce {
+            clock: clock.clone(),
+            first: RefCell::new(Some(HttpResponse {
+                status: 200,
+                headers: Vec::new(),
+                body: h("AA 07 22 05 00 84 00 00 08"),
+            })),
+            seen: RefCell::default(),
+        };
+        let options = UpdateOptions::new("https://ram.example/rt/test");
+        let abort = Abort::new();
+        let start = clock.now_ms();
+        let update = card_update(&driver, &server, &clock, &options, &Silent, Some(&abort));
+        let timer = clock.clone();
+        let fire = async {
+            timer.sleep(10_000).await;
+            abort.abort();
+            std::future::pending::<()>().await
+        };
+        let result = match block_on(&clock, race(Box::pin(update), Box::pin(fire))) {
+            Either::Left(r) => r,
+            Either::Right(()) => unreachable!("the trigger never ends"),
+        };
+        assert_eq!(result.expect_err("aborted").code(), ErrorCode::Aborted);
+        let seen = server.seen.take();
+        // The initiation, the reply the abort cut short, the cancel reply.
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        let (at, cancel, bound) = &seen[2];
+        assert_eq!(at - start, 10_000);
+        assert_eq!(*bound, 5_000);
+        let text = String::from_utf8_lossy(&cancel.body);
+        assert!(text.contains("Session canceled"), "{text}");
+        assert!(clock.now_ms() - start <= 10_000 + 5_000 + 1_000);
     }
 
     /// A server that answers (or fails) POSTs in order and records when each came, with

@@ -9,7 +9,9 @@
 //!   own error code.
 //! - An abort posts the OpenSCDP cancel reply (`E1 "Session canceled"`) when a session is
 //!   running; a GP server simply gets no further POST.
-//! - Every HTTP exchange is bounded by `timeout_ms`.
+//! - Every HTTP exchange is bounded by `timeout_ms` (the cancel and abort replies by at most
+//!   5 s), on the clock as well as by the HTTP client: a client that does not enforce its
+//!   bound cannot hold the update.
 //! - A GP POST after the first that fails at the network level is repeated with
 //!   `X-Admin-Resume: true` after each of [`RESUME_DELAYS_MS`] before the update fails.
 //! - The session's own call order is kept by this loop; a slip is [`UpdateError::OutOfStep`]
@@ -23,7 +25,8 @@ use crate::proto::apdu::{CommandApdu, ResponseApdu};
 use crate::proto::trace::{self, TraceFormatter};
 use crate::session::{
     origin, Action, CallError, CardCommand, CardResult, Dialect, EndStatus, HttpRequest,
-    HttpResponse, Notification, Session, SessionConfig, SessionError, RESUME, TARGETED_APPLICATION,
+    HttpResponse, Notification, Outcome, Session, SessionConfig, SessionError, RESUME,
+    TARGETED_APPLICATION,
 };
 
 /// Default bound on one HTTP exchange (the OpenSCDP server waits 60 s for a response too).
@@ -205,6 +208,72 @@ impl UpdateError {
     }
 }
 
+/// One I/O step a dialect's loop ([`RamRun`], [`super::seram::SeramRun`]) asks for. The
+/// dialect loops are synchronous: they say what to do next and are fed what it gave
+/// ([`Done`]); [`card_update`] alone awaits, at one point, so the update's future is one
+/// small state machine whatever the dialect (issue 18: the bundle).
+#[derive(Debug)]
+pub(super) enum Io {
+    /// Power the card on: there is no ATR yet. Gives [`Done::Atr`].
+    PowerOn,
+    /// Run a command on the card, traced. Gives [`Done::Card`].
+    Card(CardCommand),
+    /// POST `request`, bounded by `timeout_ms`; the signal ends it when `abortable`. Gives
+    /// [`Done::Http`].
+    Post {
+        /// The request.
+        request: HttpRequest,
+        /// Bound on the exchange.
+        timeout_ms: u64,
+        /// Whether the caller's signal ends the exchange.
+        abortable: bool,
+    },
+    /// Sleep until the clock reads `until_ms`, or until the signal fires. Gives
+    /// [`Done::Slept`].
+    Sleep {
+        /// The end of the pause, in clock milliseconds.
+        until_ms: u64,
+    },
+}
+
+/// What an [`Io`] gave.
+#[derive(Debug)]
+pub(super) enum Done {
+    /// The ATR of [`Io::PowerOn`].
+    Atr(Result<Vec<u8>, DriverError>),
+    /// The card's answer to [`Io::Card`].
+    Card(Result<CardResult, DriverError>),
+    /// The server's answer to [`Io::Post`].
+    Http(Result<HttpResponse, UpdateError>),
+    /// [`Io::Sleep`] ended (in time, or by the signal).
+    Slept,
+}
+
+/// What a dialect's loop says next.
+#[derive(Debug)]
+pub(super) enum Step {
+    /// Perform this, then feed what it gave.
+    Io(Io),
+    /// The update is over.
+    End(Result<UpdateResult, UpdateError>),
+}
+
+/// What a dialect's loop sees at each step besides what its last [`Io`] gave.
+pub(super) struct Cx<'a> {
+    /// The clock's reading.
+    pub(super) now: u64,
+    /// Whether the caller's signal fired.
+    pub(super) aborted: bool,
+    /// Where notifications and trace lines go.
+    pub(super) observer: &'a dyn UpdateObserver,
+}
+
+/// The loop of a dialect, one per update.
+enum Run<'a> {
+    Ram(RamRun<'a>),
+    Seram(super::seram::SeramRun<'a>),
+}
+
 /// Runs a whole card update session.
 pub async fn card_update<C: CardChannel + ?Sized>(
     driver: &C,
@@ -214,181 +283,388 @@ pub async fn card_update<C: CardChannel + ?Sized>(
     observer: &dyn UpdateObserver,
     abort: Option<&Abort>,
 ) -> Result<UpdateResult, UpdateError> {
-    if options.dialect == Dialect::Seram {
-        return super::seram::card_update(driver, http, clock, options, observer, abort).await;
-    }
     let started = clock.now();
     let slot = options.slot;
     let tracer = TraceFormatter {
         slot_id: trace::slot_id(&driver.reader_name(), slot),
         show_secrets: options.show_secrets,
     };
-    let atr = match driver.atr(slot) {
-        Some(atr) => atr,
-        None => power_on(driver, slot, abort).await?,
+    let atr = driver.atr(slot);
+    let mut run = match options.dialect {
+        Dialect::Seram => Run::Seram(super::seram::SeramRun::new(options, started, atr)?),
+        _ => Run::Ram(RamRun::new(options, started, atr)),
     };
-    let mut session = Session::new(SessionConfig {
-        dialect: options.dialect,
-        url: options.url.clone(),
-        atr,
-        max_capdu: Some(65_544),
-        max_rapdu: Some(65_538),
-        agent_id: options.agent_id.clone(),
-    });
-    let mut last_notification = None;
+    let mut done = None;
+    // INVARIANT: the only await of the update: one future type for every kind of wait.
+    loop {
+        let cx = Cx {
+            now: clock.now(),
+            aborted: abort.is_some_and(Abort::is_aborted),
+            observer,
+        };
+        let step = match &mut run {
+            Run::Ram(r) => r.step(done.take(), &cx),
+            Run::Seram(r) => r.step(done.take(), &cx),
+        };
+        match step {
+            Step::End(result) => return result,
+            Step::Io(io) => {
+                done = Some(perform(driver, http, clock, &tracer, observer, slot, abort, io).await);
+            }
+        }
+    }
+}
+
+/// Performs one [`Io`].
+#[allow(clippy::too_many_arguments)]
+async fn perform<C: CardChannel + ?Sized>(
+    driver: &C,
+    http: &dyn HttpClient,
+    clock: &dyn Clock,
+    tracer: &TraceFormatter,
+    observer: &dyn UpdateObserver,
+    slot: u8,
+    abort: Option<&Abort>,
+    io: Io,
+) -> Done {
+    match io {
+        Io::PowerOn => Done::Atr(driver.power_on(slot, abort).await),
+        Io::Card(command) => {
+            Done::Card(run_card(driver, tracer, observer, slot, command, abort).await)
+        }
+        Io::Post {
+            request,
+            timeout_ms,
+            abortable,
+        } => {
+            let signal = if abortable { abort } else { None };
+            Done::Http(post(http, clock, request, timeout_ms, signal).await)
+        }
+        Io::Sleep { until_ms } => {
+            let mut sleep = clock.sleep(until_ms.saturating_sub(clock.now()));
+            let mut aborted: LocalBoxFuture<()> = match abort {
+                Some(a) => Box::pin(a.wait()),
+                None => Box::pin(Never),
+            };
+            // An abort is seen by the dialect's next step.
+            let _ = race(&mut sleep, &mut aborted).await;
+            Done::Slept
+        }
+    }
+}
+
+/// A [`Done`] that is not what the [`Io`] asked for: a slip of the loop, never the peer's.
+pub(super) fn out_of_step() -> Step {
+    Step::End(Err(UpdateError::OutOfStep(CallError::UnexpectedCardResult)))
+}
+
+/// The session's ATR: the card's if it is powered, else an [`Io::PowerOn`] first. `Err`
+/// carries the step to return.
+pub(super) fn atr_from(
+    atr: &mut Option<Vec<u8>>,
+    asked: bool,
+    done: Option<Done>,
+) -> Result<Vec<u8>, Step> {
+    if let Some(atr) = atr.take() {
+        return Ok(atr);
+    }
+    match (asked, done) {
+        (false, None) => Err(Step::Io(Io::PowerOn)),
+        (true, Some(Done::Atr(Ok(atr)))) => Ok(atr),
+        (true, Some(Done::Atr(Err(DriverError::Aborted)))) => {
+            Err(Step::End(Err(UpdateError::Aborted)))
+        }
+        (true, Some(Done::Atr(Err(e)))) => Err(Step::End(Err(UpdateError::Driver(e)))),
+        _ => Err(out_of_step()),
+    }
+}
+
+/// What the OpenSCDP / GP loop waits for.
+#[derive(Debug)]
+enum Wait {
+    /// Nothing: poll the session (or start it).
+    Nothing,
+    /// The ATR of the power-on.
+    PowerOn,
+    /// The card's answer.
+    Card,
+    /// The server's answer; `resume` is the request to repeat with `X-Admin-Resume` when
+    /// the POST fails at the network level (GP, after the first exchange), `attempt` the
+    /// repetitions so far.
+    Post {
+        resume: Option<HttpRequest>,
+        attempt: usize,
+    },
+    /// The pause before repetition `attempt` + 1 of `request`.
+    Resume {
+        request: HttpRequest,
+        attempt: usize,
+    },
+    /// A last POST telling the server (the cancel reply, the abort reply): the update then
+    /// ends with this error, whatever the answer.
+    Last(UpdateError),
+}
+
+/// The loop of the OpenSCDP and GP Amd B dialects over a [`Session`].
+struct RamRun<'a> {
+    options: &'a UpdateOptions,
+    started: u64,
+    atr: Option<Vec<u8>>,
+    session: Option<Session>,
+    wait: Wait,
+    last_notification: Option<Notification>,
     // The first card failure of the session, kept to reject with its own code once the
     // server has been told.
-    let mut card_failure: Option<DriverError> = None;
-    loop {
-        if abort.is_some_and(Abort::is_aborted) {
-            return Err(cancel(&mut session, http, options).await);
+    card_failure: Option<DriverError>,
+}
+
+impl<'a> RamRun<'a> {
+    fn new(options: &'a UpdateOptions, started: u64, atr: Option<Vec<u8>>) -> Self {
+        Self {
+            options,
+            started,
+            atr,
+            session: None,
+            wait: Wait::Nothing,
+            last_notification: None,
+            card_failure: None,
         }
-        let action = session.poll().map_err(UpdateError::OutOfStep)?;
-        match action {
-            Action::Post(request) => {
-                if let (Some(first), Some(next)) = (origin(&options.url), origin(&request.url)) {
-                    if first != next {
-                        return Err(UpdateError::OriginChanged { to: next });
-                    }
+    }
+
+    fn step(&mut self, done: Option<Done>, cx: &Cx<'_>) -> Step {
+        let options = self.options;
+        let Some(session) = &mut self.session else {
+            let asked = matches!(self.wait, Wait::PowerOn);
+            match atr_from(&mut self.atr, asked, done) {
+                Ok(atr) => {
+                    self.wait = Wait::Nothing;
+                    self.session = Some(Session::new(SessionConfig {
+                        dialect: options.dialect,
+                        url: options.url.clone(),
+                        atr,
+                        max_capdu: Some(65_544),
+                        max_rapdu: Some(65_538),
+                        agent_id: options.agent_id.clone(),
+                    }));
+                    return self.step(None, cx);
                 }
-                let request = with_cookie(request, options);
-                // GP Amd B resume applies inside a session: after the first exchange.
-                let resumable =
-                    options.dialect == Dialect::GlobalPlatform && session.round_trips() > 0;
-                let response =
-                    post_resuming(http, clock, request, options, abort, observer, resumable).await;
-                match response {
-                    Ok(r) if r.body.len() > MAX_SCRIPT_BYTES => {
-                        let size = r.body.len();
-                        tell_server(&session, http, clock, options, "script too large").await;
-                        return Err(UpdateError::ScriptTooLarge { size });
-                    }
-                    Ok(r) => {
-                        trace_targeted_application(observer, &r);
-                        session
-                            .on_http_response(r)
-                            .map_err(UpdateError::OutOfStep)?;
-                    }
-                    Err(UpdateError::Aborted) => {
-                        return Err(cancel(&mut session, http, options).await);
-                    }
-                    Err(e @ UpdateError::Http(HttpError::Timeout)) => {
-                        // The server may still be there: tell it the client gives up.
-                        tell_server(&session, http, clock, options, "no answer in time").await;
-                        return Err(e);
-                    }
-                    Err(e) => return Err(e),
+                Err(step) => {
+                    self.wait = Wait::PowerOn;
+                    return step;
                 }
             }
-            Action::Card(command) => {
-                let result = run_card(driver, &tracer, observer, slot, command, abort).await;
+        };
+        match (std::mem::replace(&mut self.wait, Wait::Nothing), done) {
+            (Wait::Nothing, None) => {}
+            (Wait::Last(error), Some(Done::Http(_))) => return Step::End(Err(error)),
+            (Wait::Card, Some(Done::Card(result))) => {
                 let card_result = match result {
                     Ok(r) => r,
-                    Err(DriverError::Aborted) => {
-                        return Err(cancel(&mut session, http, options).await);
-                    }
-                    Err(e) => card_failed(e, &mut card_failure),
+                    Err(DriverError::Aborted) => return cancel(session, &mut self.wait, options),
+                    Err(e) => card_failed(e, &mut self.card_failure),
                 };
-                session
-                    .on_card_response(card_result)
-                    .map_err(UpdateError::OutOfStep)?;
-            }
-            Action::Notify(n) => {
-                observer.notification(&n);
-                last_notification = Some(n);
-            }
-            Action::Done(outcome) => {
-                return Ok(UpdateResult {
-                    status: outcome.status,
-                    apdus: outcome.apdus,
-                    round_trips: outcome.round_trips,
-                    last_notification,
-                    duration_ms: clock.now().saturating_sub(started),
-                    targeted_application: outcome.targeted_application,
-                });
-            }
-            Action::Failed(error) => {
-                if let Some(e) = card_failure {
-                    return Err(UpdateError::Driver(e));
+                if let Err(e) = session.on_card_response(card_result) {
+                    return Step::End(Err(UpdateError::OutOfStep(e)));
                 }
-                return Err(match error {
-                    SessionError::Server { status } => UpdateError::Server { status },
-                    SessionError::Canceled => UpdateError::Aborted,
-                    other => {
-                        // Tell the server its script could not be read (OpenSCDP: an AB
-                        // reply with E1; GP already posted script-format-error itself).
-                        tell_server(&session, http, clock, options, &other.to_string()).await;
-                        UpdateError::BadScript(other)
+            }
+            (Wait::Post { resume, attempt }, Some(Done::Http(result))) => match result {
+                Err(UpdateError::Http(HttpError::Network(_) | HttpError::Body(_)))
+                    if resume.is_some() && attempt < RESUME_DELAYS_MS.len() =>
+                {
+                    if let Some(request) = resume {
+                        self.wait = Wait::Resume { request, attempt };
                     }
+                    let until_ms = cx.now.saturating_add(RESUME_DELAYS_MS[attempt]);
+                    return Step::Io(Io::Sleep { until_ms });
+                }
+                Ok(r) if r.body.len() > MAX_SCRIPT_BYTES => {
+                    let error = UpdateError::ScriptTooLarge { size: r.body.len() };
+                    return tell_server(
+                        session,
+                        &mut self.wait,
+                        options,
+                        "script too large",
+                        error,
+                    );
+                }
+                Ok(r) => {
+                    if let Some(target) = r.header(TARGETED_APPLICATION) {
+                        cx.observer
+                            .trace(&concat([TARGETED_APPLICATION, ": ", target]));
+                    }
+                    if let Err(e) = session.on_http_response(r) {
+                        return Step::End(Err(UpdateError::OutOfStep(e)));
+                    }
+                }
+                Err(UpdateError::Aborted) => return cancel(session, &mut self.wait, options),
+                Err(e @ UpdateError::Http(HttpError::Timeout)) => {
+                    // The server may still be there: tell it the client gives up.
+                    return tell_server(session, &mut self.wait, options, "no answer in time", e);
+                }
+                Err(e) => return Step::End(Err(e)),
+            },
+            (Wait::Resume { request, attempt }, Some(Done::Slept)) => {
+                if cx.aborted {
+                    return cancel(session, &mut self.wait, options);
+                }
+                let n = ["1", "2", "3"].get(attempt).copied().unwrap_or("?");
+                cx.observer
+                    .trace(&concat([RESUME, ": true (attempt ", n, " of 3)"]));
+                self.wait = Wait::Post {
+                    resume: Some(request.clone()),
+                    attempt: attempt + 1,
+                };
+                return Step::Io(Io::Post {
+                    request,
+                    timeout_ms: options.timeout_ms,
+                    abortable: true,
                 });
+            }
+            _ => return out_of_step(),
+        }
+        loop {
+            if cx.aborted {
+                return cancel(session, &mut self.wait, options);
+            }
+            let action = match session.poll() {
+                Ok(action) => action,
+                Err(e) => return Step::End(Err(UpdateError::OutOfStep(e))),
+            };
+            match action {
+                Action::Post(request) => {
+                    if let (Some(first), Some(next)) = (origin(&options.url), origin(&request.url))
+                    {
+                        if first != next {
+                            return Step::End(Err(UpdateError::OriginChanged { to: next }));
+                        }
+                    }
+                    let request = with_cookie(request, options);
+                    // GP Amd B resume applies inside a session: after the first exchange.
+                    let resumable =
+                        options.dialect == Dialect::GlobalPlatform && session.round_trips() > 0;
+                    let resume = resumable.then(|| {
+                        let mut resume = request.clone();
+                        resume.headers.push((RESUME.to_owned(), "true".to_owned()));
+                        resume
+                    });
+                    self.wait = Wait::Post { resume, attempt: 0 };
+                    return Step::Io(Io::Post {
+                        request,
+                        timeout_ms: options.timeout_ms,
+                        abortable: true,
+                    });
+                }
+                Action::Card(command) => {
+                    self.wait = Wait::Card;
+                    return Step::Io(Io::Card(command));
+                }
+                Action::Notify(n) => {
+                    cx.observer.notification(&n);
+                    self.last_notification = Some(n);
+                }
+                Action::Done(outcome) => {
+                    let last = self.last_notification.take();
+                    return finished(outcome, last, cx.now.saturating_sub(self.started));
+                }
+                Action::Failed(error) => {
+                    return match failed(&mut self.card_failure, error) {
+                        Ok(error) => Step::End(Err(error)),
+                        Err(other) => {
+                            // Tell the server its script could not be read (OpenSCDP: an AB
+                            // reply with E1; GP already posted script-format-error itself).
+                            let reason = other.to_string();
+                            let error = UpdateError::BadScript(other);
+                            tell_server(session, &mut self.wait, options, &reason, error)
+                        }
+                    };
+                }
             }
         }
     }
 }
 
-/// Posts the OpenSCDP abort reply (`E1` with `reason`) where the dialect has one, bounded
-/// in time, ignoring its outcome: the session is over either way.
-async fn tell_server(
+/// The end of a session that ended normally, for either dialect's loop.
+pub(super) fn finished(
+    outcome: Outcome,
+    last_notification: Option<Notification>,
+    duration_ms: u64,
+) -> Step {
+    Step::End(Ok(UpdateResult {
+        status: outcome.status,
+        apdus: outcome.apdus,
+        round_trips: outcome.round_trips,
+        last_notification,
+        duration_ms,
+        targeted_application: outcome.targeted_application,
+    }))
+}
+
+/// The error a failed session ends the update with where every dialect agrees: the first
+/// card failure (the server has been told; the card's own code wins), the server's HTTP
+/// error, a cancel. `Err` gives back the dialect's own failures.
+pub(super) fn failed(
+    card_failure: &mut Option<DriverError>,
+    error: SessionError,
+) -> Result<UpdateError, SessionError> {
+    if let Some(e) = card_failure.take() {
+        return Ok(UpdateError::Driver(e));
+    }
+    match error {
+        SessionError::Server { status } => Ok(UpdateError::Server { status }),
+        SessionError::Canceled => Ok(UpdateError::Aborted),
+        other => Err(other),
+    }
+}
+
+/// Joins `parts` into one string: no `core::fmt`, and one non-generic body for every
+/// caller (`[&str]::concat` is an instance of `join` per element type; issue 18).
+pub(crate) fn concat<const N: usize>(parts: [&str; N]) -> String {
+    join(&parts)
+}
+
+fn join(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        out.push_str(part);
+    }
+    out
+}
+
+/// The OpenSCDP abort reply (`E1` with `reason`) where the dialect has one, bounded in time,
+/// its outcome ignored: the update then ends with `error`.
+fn tell_server(
     session: &Session,
-    http: &dyn HttpClient,
-    clock: &dyn Clock,
+    wait: &mut Wait,
     options: &UpdateOptions,
     reason: &str,
-) {
-    if let Some(request) = session.abort_request(&format!("card-relay: {reason}")) {
-        let request = with_cookie(request, options);
-        let timeout = options.timeout_ms.min(5_000);
-        let _ = post(http, clock, request, timeout, None).await;
-    }
+    error: UpdateError,
+) -> Step {
+    let request = session.abort_request(&concat(["card-relay: ", reason]));
+    last_post(wait, request, options, error)
 }
 
-/// Shows a GP server's `X-Admin-Targeted-Application` in the trace.
-fn trace_targeted_application(observer: &dyn UpdateObserver, response: &HttpResponse) {
-    if let Some(target) = response.header(TARGETED_APPLICATION) {
-        observer.trace(&format!("{TARGETED_APPLICATION}: {target}"));
-    }
+/// Tells the server the session is cancelled where the dialect allows (OpenSCDP), bounded
+/// by the usual timeout; the update then ends as aborted.
+fn cancel(session: &mut Session, wait: &mut Wait, options: &UpdateOptions) -> Step {
+    let request = session.cancel();
+    last_post(wait, request, options, UpdateError::Aborted)
 }
 
-/// [`post`], and when `resumable` (a GP session under way) and the POST fails at the network
-/// level, the same request again with `X-Admin-Resume: true` after each of
-/// [`RESUME_DELAYS_MS`]; the last failure is returned. Timeouts and aborts end at once.
-async fn post_resuming(
-    http: &dyn HttpClient,
-    clock: &dyn Clock,
-    request: HttpRequest,
+fn last_post(
+    wait: &mut Wait,
+    request: Option<HttpRequest>,
     options: &UpdateOptions,
-    abort: Option<&Abort>,
-    observer: &dyn UpdateObserver,
-    resumable: bool,
-) -> Result<HttpResponse, UpdateError> {
-    let first = post(http, clock, request.clone(), options.timeout_ms, abort).await;
-    if !resumable {
-        return first;
-    }
-    let mut result = first;
-    let mut resume = request;
-    resume.headers.push((RESUME.to_owned(), "true".to_owned()));
-    for (attempt, delay) in RESUME_DELAYS_MS.iter().enumerate() {
-        if !matches!(
-            result,
-            Err(UpdateError::Http(
-                HttpError::Network(_) | HttpError::Body(_)
-            ))
-        ) {
-            break;
-        }
-        let mut timer = clock.sleep(*delay);
-        let mut aborted: LocalBoxFuture<()> = match abort {
-            Some(a) => Box::pin(a.wait()),
-            None => Box::pin(Never),
-        };
-        if let Either::Right(()) = race(&mut timer, &mut aborted).await {
-            return Err(UpdateError::Aborted);
-        }
-        observer.trace(&format!("{RESUME}: true (attempt {} of 3)", attempt + 1));
-        result = post(http, clock, resume.clone(), options.timeout_ms, abort).await;
-    }
-    result
+    error: UpdateError,
+) -> Step {
+    let Some(request) = request else {
+        return Step::End(Err(error));
+    };
+    *wait = Wait::Last(error);
+    Step::Io(Io::Post {
+        request: with_cookie(request, options),
+        timeout_ms: options.timeout_ms.min(5_000),
+        abortable: false,
+    })
 }
 
 /// Adds `Cookie: JSESSIONID=<id>` when the caller gave a session id (the OCF client's way).
@@ -396,7 +672,7 @@ fn with_cookie(mut request: HttpRequest, options: &UpdateOptions) -> HttpRequest
     if let Some(id) = &options.session_id {
         request
             .headers
-            .push(("Cookie".to_owned(), format!("JSESSIONID={id}")));
+            .push(("Cookie".to_owned(), concat(["JSESSIONID=", id])));
     }
     request
 }
@@ -409,19 +685,7 @@ pub(super) fn card_failed(error: DriverError, first: &mut Option<DriverError>) -
     CardResult::Error(text)
 }
 
-pub(super) async fn power_on<C: CardChannel + ?Sized>(
-    driver: &C,
-    slot: u8,
-    abort: Option<&Abort>,
-) -> Result<Vec<u8>, UpdateError> {
-    match driver.power_on(slot, abort).await {
-        Ok(atr) => Ok(atr),
-        Err(DriverError::Aborted) => Err(UpdateError::Aborted),
-        Err(e) => Err(UpdateError::Driver(e)),
-    }
-}
-
-pub(super) async fn run_card<C: CardChannel + ?Sized>(
+async fn run_card<C: CardChannel + ?Sized>(
     driver: &C,
     tracer: &TraceFormatter,
     observer: &dyn UpdateObserver,
@@ -450,7 +714,7 @@ pub(super) async fn run_card<C: CardChannel + ?Sized>(
     }
 }
 
-pub(super) async fn post(
+async fn post(
     http: &dyn HttpClient,
     clock: &dyn Clock,
     request: HttpRequest,
@@ -472,20 +736,6 @@ pub(super) async fn post(
         Either::Left(Err(e)) => Err(UpdateError::Http(e)),
         Either::Right(Either::Left(())) => Err(UpdateError::Http(HttpError::Timeout)),
     }
-}
-
-/// Tells the server the session is cancelled where the dialect allows (OpenSCDP), bounded
-/// by the usual timeout, and returns the abort error.
-async fn cancel(
-    session: &mut Session,
-    http: &dyn HttpClient,
-    options: &UpdateOptions,
-) -> UpdateError {
-    if let Some(request) = session.cancel() {
-        let request = with_cookie(request, options);
-        let _ = http.post(request, options.timeout_ms.min(5_000)).await;
-    }
-    UpdateError::Aborted
 }
 
 #[cfg(test)]

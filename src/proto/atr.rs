@@ -18,8 +18,6 @@
 //! The reader hands over the ATR already decoded in its own convention: an inverse-convention
 //! card shows TS as `3F` and all later bytes with their logical values.
 
-use std::collections::BTreeSet;
-
 use crate::proto::bytes::Cursor;
 
 /// The longest ATR allowed by ISO/IEC 7816-3 §8.2.1: TS plus 32 bytes.
@@ -364,10 +362,13 @@ impl Atr {
     /// The protocols offered, in the order the TD bytes name them (T=15 excluded, as it is not
     /// a transmission protocol). Without TD1 only T=0 is offered (7816-3 §8.2.3).
     pub fn protocols(&self) -> Vec<u8> {
-        let mut seen = BTreeSet::new();
+        // T is a nibble: one bit per protocol seen (no set type, issue 18: the bundle).
+        let mut seen = 0u16;
         let mut out = Vec::new();
         for t in self.groups.iter().filter_map(|g| g.td).map(|td| td & 0x0F) {
-            if t != 15 && seen.insert(t) {
+            let bit = 1u16 << t;
+            if t != 15 && seen & bit == 0 {
+                seen |= bit;
                 out.push(t);
             }
         }
@@ -559,6 +560,18 @@ mod tests {
 
     /// SmartCard-HSM, seed.md.
     const SC_HSM: &str = "3B FE 18 00 00 81 31 FE 45 80 31 81 54 48 53 4D 31 73 80 21 40 81 07 FA";
+
+    #[test]
+    fn protocols_are_listed_once_in_td_order_without_t15() {
+        // TD1 = 81 (T=1), TD2 = 81 (T=1 again), TD3 = 80 (T=0), TD4 = 0F (T=15), then TCK.
+        let mut v = h("3B 80 81 81 80 0F");
+        let tck = v.iter().skip(1).fold(0, |a, b| a ^ b);
+        v.push(tck);
+        let atr = Atr::parse(&v).unwrap();
+        assert_eq!(atr.protocols(), vec![1, 0]);
+        assert_eq!(atr.default_protocol(), 1);
+        assert!(atr.offers(0) && atr.offers(1) && !atr.offers(15));
+    }
 
     #[test]
     fn smartcard_hsm() {

@@ -101,7 +101,9 @@ fn remove_dot_segments(path: &str) -> String {
 /// IDNA's full mapping (UTS #46: NFC, width folding) is not applied: a host is lowercased
 /// character by character, which covers hosts typed in their usual form.
 pub fn origin(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
+    // A byte search rather than `split_once("://")`: see `forbidden_host_char`.
+    let at = url.as_bytes().windows(3).position(|w| w == b"://")?;
+    let (scheme, rest) = (url.get(..at)?, url.get(at + 3..)?);
     let scheme = scheme.to_ascii_lowercase();
     let default_port = match scheme.as_str() {
         "http" => 80,
@@ -125,10 +127,7 @@ pub fn origin(url: &str) -> Option<String> {
                     .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
         }
         // WHATWG URL "forbidden host code points", and '%' (percent-decoding is not done).
-        None => {
-            !host.is_empty()
-                && !host.contains(|c: char| c.is_control() || " #%/:<>?@[\\]^|".contains(c))
-        }
+        None => !host.is_empty() && !host.chars().any(forbidden_host_char),
     };
     if !valid_host {
         return None;
@@ -158,23 +157,32 @@ pub fn origin(url: &str) -> Option<String> {
     })
 }
 
+/// A WHATWG URL "forbidden host code point", or '%' (percent-decoding is not done). A byte
+/// table rather than `str::contains(char)`, whose search of a non-ASCII char brings core's
+/// substring searcher and its panic formatting into the wasm (issue 18).
+fn forbidden_host_char(c: char) -> bool {
+    c.is_control() || u8::try_from(c).is_ok_and(|b| b" #%/:<>?@[\\]^|".contains(&b))
+}
+
 /// The host lowercased, each non-ASCII label as `xn--` and its Punycode.
 fn ascii_host(host: &str) -> Option<String> {
     if host.is_ascii() {
         return Some(host.to_ascii_lowercase());
     }
-    let labels: Option<Vec<String>> = host
-        .split('.')
-        .map(|label| {
-            let label = to_lowercase(label);
-            if label.is_ascii() {
-                Some(label)
-            } else {
-                punycode(&label).map(|p| format!("xn--{p}"))
-            }
-        })
-        .collect();
-    Some(labels?.join("."))
+    let mut out = String::with_capacity(host.len());
+    for (i, label) in host.split('.').enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        let label = to_lowercase(label);
+        if label.is_ascii() {
+            out.push_str(&label);
+        } else {
+            out.push_str("xn--");
+            out.push_str(&punycode(&label)?);
+        }
+    }
+    Some(out)
 }
 
 /// Unicode's default lowercase mapping (Unicode §3.13, SpecialCasing with Final_Sigma). In

@@ -545,7 +545,13 @@ pub(crate) fn update_promise(driver: WebChannel, url: String, options: JsValue) 
             None | Some("openscdp") => Dialect::OpenScdp,
             Some("gp") => Dialect::GlobalPlatform,
             Some("seram") => Dialect::Seram,
-            Some(other) => return Err(invalid(&format!("unknown dialect {other:?}"))),
+            Some(other) => {
+                return Err(invalid(&update::concat([
+                    "unknown dialect \"",
+                    other,
+                    "\"",
+                ])))
+            }
         };
         if opts.dialect == Dialect::Seram {
             opts.timeout_ms = crate::session::seram::RESPONSE_TIMEOUT_MS;
@@ -567,7 +573,10 @@ pub(crate) fn update_promise(driver: WebChannel, url: String, options: JsValue) 
             None | Some("same-origin") => Credentials::SameOrigin,
             Some("include") => Credentials::Include,
             Some("omit") => Credentials::Omit,
-            Some(other) => return Err(invalid(&format!("unknown credentials mode {other:?}"))),
+            Some(other) => {
+                let text = update::concat(["unknown credentials mode \"", other, "\""]);
+                return Err(invalid(&text));
+            }
         };
         let observer = JsObserver {
             on_notification: get(&options, "onNotification").dyn_into().ok(),
