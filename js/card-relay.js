@@ -802,33 +802,22 @@ export async function cardUpdate(reader, url, options = {}) {
   }
   const fetch = await sessionFetch();
   try {
-    const core = reader[CORE];
-    // The exports take their parameters typed one by one (src/web/bindings.rs,
-    // runCardUpdate); a value of another type is left out, as the options bag before them
-    // ignored it. The dialect and credentials strings are checked in Rust (an unknown one
-    // rejects with invalid-argument).
-    const text = (v) => (typeof v === "string" ? v : undefined);
-    const call = (f) => (typeof f === "function" ? f : undefined);
-    /** @typedef {Parameters<typeof runCardUpdate> extends [any, any, ...infer P] ? P : never} UpdateParams */
-    /** @type {UpdateParams} */
-    const args = [
-      /** @type {UpdateParams[0]} */ (text(options.dialect)),
-      slotOf(options),
-      typeof options.timeout === "number" ? options.timeout : undefined,
-      /** @type {UpdateParams[3]} */ (
-        options.credentials == null ? (target.sameOrigin ? "same-origin" : "include") : text(options.credentials)
-      ),
-      Boolean(options.showSecrets),
-      text(options.sessionId),
-      text(options.agentId),
+    const run = reader.route === "smartcard"
+      ? (url, opts) => /** @type {SmartCardCore} */ (reader[CORE]).runUpdate(url, opts)
+      : (url, opts) => runCardUpdate(/** @type {ReaderCore} */ (reader[CORE]), url, opts);
+    return await run(target.url, {
       fetch,
-      call(options.onNotification),
-      call(options.onTrace),
-      options.signal,
-    ];
-    return await (reader.route === "smartcard"
-      ? /** @type {SmartCardCore} */ (core).runUpdate(target.url, ...args)
-      : runCardUpdate(/** @type {ReaderCore} */ (core), target.url, ...args));
+      dialect: options.dialect,
+      slot: options.slot,
+      timeout: options.timeout,
+      agentId: options.agentId,
+      credentials: options.credentials ?? (target.sameOrigin ? "same-origin" : "include"),
+      showSecrets: options.showSecrets,
+      onNotification: options.onNotification,
+      onTrace: options.onTrace,
+      signal: options.signal,
+      sessionId: options.sessionId,
+    });
   } finally {
     fetch?.close();
   }

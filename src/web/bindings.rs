@@ -139,6 +139,21 @@ impl Drop for SignalLink {
     }
 }
 
+fn signal_from(value: &JsValue) -> Option<AbortSignal> {
+    (!value.is_undefined() && !value.is_null()).then(|| value.clone().unchecked_into())
+}
+
+fn slot_from(value: &JsValue) -> Result<u8, JsValue> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(0);
+    }
+    value
+        .as_f64()
+        .filter(|v| v.fract() == 0.0 && (0.0..=255.0).contains(v))
+        .map(|v| v as u8)
+        .ok_or_else(|| invalid("slot must be an integer from 0 to 255"))
+}
+
 // The shapes the exports below take and give, for the `.d.ts` wasm-bindgen writes
 // (`unchecked_param_type` / `unchecked_return_type` name them): the JavaScript layer is
 // type-checked against these (tests/ts/tsconfig.layer.json), so they are exact.
@@ -167,10 +182,20 @@ export interface UpdateNotification {
   message: string;
   timeToCompletion: number | null;
 }
-/** The function a card update makes its requests with. */
-export type Fetch = typeof fetch;
-/** The dialect of a card update. */
-export type UpdateDialect = "openscdp" | "gp" | "seram";
+/** The options `runCardUpdate` reads. */
+export interface UpdateOptions {
+  fetch?: typeof fetch;
+  dialect?: "openscdp" | "gp" | "seram";
+  slot?: number;
+  timeout?: number;
+  agentId?: string;
+  credentials?: RequestCredentials;
+  showSecrets?: boolean;
+  onNotification?: (notification: UpdateNotification) => void;
+  onTrace?: (line: string) => void;
+  signal?: AbortSignal;
+  sessionId?: string;
+}
 /** What `runCardUpdate` resolves to. */
 export interface UpdateResult {
   status: "completed" | "ended-by-server";
@@ -464,6 +489,14 @@ pub(crate) fn event_args(event: &DriverEvent) -> (&'static str, JsValue, JsValue
     }
 }
 
+fn get(options: &JsValue, key: &str) -> JsValue {
+    if options.is_object() {
+        Reflect::get(options, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+    } else {
+        JsValue::UNDEFINED
+    }
+}
+
 struct JsObserver {
     on_notification: Option<Function>,
     on_trace: Option<Function>,
@@ -488,76 +521,27 @@ impl UpdateObserver for JsObserver {
     }
 }
 
-/// Runs a card update session on `reader` against `url`: `dialect` (default "openscdp";
-/// "seram" needs `sessionId`), `slot`, `timeout` (ms per HTTP exchange; 40 s by default for
-/// "seram"), `credentials` ("same-origin" by default, "include", "omit"), `showSecrets`,
-/// `sessionId`, `agentId`, `fetch` (the function that makes the requests), `onNotification`,
-/// `onTrace`, `signal`. The JavaScript layer checks the types first; the values are checked
-/// here. Resolves to `{ status, apdus, roundTrips, durationMs, lastNotification,
-/// targetedApplication }`.
-#[allow(clippy::too_many_arguments)] // The parameters of the JS call, typed one by one.
+/// Runs a card update session on `reader` against `url`. `options` (all optional):
+/// `dialect` ("openscdp" | "gp" | "seram"), `slot`, `timeout` (ms per HTTP exchange; 40 s by
+/// default for "seram"), `sessionId` (required for "seram"), `agentId`,
+/// `credentials` ("same-origin" | "include" | "omit"), `showSecrets`, `onNotification`,
+/// `onTrace`, `signal`, `sessionId`. Resolves to `{ status, apdus, roundTrips, durationMs,
+/// lastNotification, targetedApplication }`.
 #[wasm_bindgen(js_name = runCardUpdate, unchecked_return_type = "Promise<UpdateResult>")]
 pub fn run_card_update(
     reader: &ReaderCore,
     url: String,
-    #[wasm_bindgen(unchecked_param_type = "UpdateDialect | undefined")] dialect: JsValue,
-    slot: u8,
-    timeout: Option<f64>,
-    #[wasm_bindgen(unchecked_param_type = "RequestCredentials | undefined")] credentials: JsValue,
-    #[wasm_bindgen(js_name = showSecrets)] show_secrets: bool,
-    #[wasm_bindgen(js_name = sessionId, unchecked_param_type = "string | undefined")]
-    session_id: JsValue,
-    #[wasm_bindgen(js_name = agentId, unchecked_param_type = "string | undefined")]
-    agent_id: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "Fetch | undefined")] fetch: JsValue,
-    #[wasm_bindgen(
-        js_name = onNotification,
-        unchecked_param_type = "((notification: UpdateNotification) => void) | undefined"
-    )]
-    on_notification: JsValue,
-    #[wasm_bindgen(js_name = onTrace, unchecked_param_type = "((line: string) => void) | undefined")]
-    on_trace: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "AbortSignal | undefined")] signal: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "UpdateOptions")] options: JsValue,
 ) -> js_sys::Promise {
-    let args = UpdateArgs {
-        dialect,
-        slot,
-        timeout,
-        credentials,
-        show_secrets,
-        session_id,
-        agent_id,
-        fetch,
-        on_notification,
-        on_trace,
-        signal,
-    };
-    update_promise(WebChannel::Usb(Rc::clone(&reader.driver)), url, args)
-}
-
-/// The parameters of a card update as both exports take them (`runCardUpdate`,
-/// `SmartCardCore.runUpdate`), unchecked.
-#[derive(Debug)]
-pub(crate) struct UpdateArgs {
-    pub(crate) dialect: JsValue,
-    pub(crate) slot: u8,
-    pub(crate) timeout: Option<f64>,
-    pub(crate) credentials: JsValue,
-    pub(crate) show_secrets: bool,
-    pub(crate) session_id: JsValue,
-    pub(crate) agent_id: JsValue,
-    pub(crate) fetch: JsValue,
-    pub(crate) on_notification: JsValue,
-    pub(crate) on_trace: JsValue,
-    pub(crate) signal: JsValue,
+    update_promise(WebChannel::Usb(Rc::clone(&reader.driver)), url, options)
 }
 
 /// [`run_card_update`] over either card channel of the browser build (one type, so the
 /// update loop is compiled once).
-pub(crate) fn update_promise(driver: WebChannel, url: String, args: UpdateArgs) -> js_sys::Promise {
+pub(crate) fn update_promise(driver: WebChannel, url: String, options: JsValue) -> js_sys::Promise {
     future_to_promise(async move {
         let mut opts = UpdateOptions::new(url);
-        opts.dialect = match args.dialect.as_string().as_deref() {
+        opts.dialect = match get(&options, "dialect").as_string().as_deref() {
             None | Some("openscdp") => Dialect::OpenScdp,
             Some("gp") => Dialect::GlobalPlatform,
             Some("seram") => Dialect::Seram,
@@ -572,20 +556,20 @@ pub(crate) fn update_promise(driver: WebChannel, url: String, args: UpdateArgs) 
         if opts.dialect == Dialect::Seram {
             opts.timeout_ms = crate::session::seram::RESPONSE_TIMEOUT_MS;
         }
-        opts.slot = args.slot;
-        if let Some(t) = args.timeout {
+        opts.slot = slot_from(&get(&options, "slot"))?;
+        if let Some(t) = get(&options, "timeout").as_f64() {
             if !(t.is_finite() && t > 0.0) {
                 return Err(invalid("timeout must be a positive number of milliseconds"));
             }
             opts.timeout_ms = t as u64;
         }
-        opts.agent_id = args.agent_id.as_string();
-        opts.show_secrets = args.show_secrets;
-        opts.session_id = args.session_id.as_string();
+        opts.agent_id = get(&options, "agentId").as_string();
+        opts.show_secrets = get(&options, "showSecrets").is_truthy();
+        opts.session_id = get(&options, "sessionId").as_string();
         if opts.dialect == Dialect::Seram && opts.session_id.as_deref().is_none_or(str::is_empty) {
             return Err(invalid("the seram dialect needs a sessionId"));
         }
-        let credentials = match args.credentials.as_string().as_deref() {
+        let credentials = match get(&options, "credentials").as_string().as_deref() {
             None | Some("same-origin") => Credentials::SameOrigin,
             Some("include") => Credentials::Include,
             Some("omit") => Credentials::Omit,
@@ -595,16 +579,13 @@ pub(crate) fn update_promise(driver: WebChannel, url: String, args: UpdateArgs) 
             }
         };
         let observer = JsObserver {
-            on_notification: args.on_notification.dyn_into().ok(),
-            on_trace: args.on_trace.dyn_into().ok(),
+            on_notification: get(&options, "onNotification").dyn_into().ok(),
+            on_trace: get(&options, "onTrace").dyn_into().ok(),
         };
-        let signal = args.signal;
-        let link = SignalLink::new(
-            (!signal.is_undefined() && !signal.is_null()).then(|| signal.unchecked_into()),
-        );
+        let link = SignalLink::new(signal_from(&get(&options, "signal")));
         let http = driver.http(WebFetch {
             credentials,
-            fetch: args.fetch.dyn_into().ok(),
+            fetch: get(&options, "fetch").dyn_into().ok(),
             ..WebFetch::default()
         });
         let result = update::card_update(

@@ -13,9 +13,7 @@ use crate::channel::CardChannel;
 use crate::driver::smartcard::classify;
 use crate::driver::sync::{race, Abort, Either, FifoLock};
 use crate::driver::{DriverError, ErrorCode};
-use crate::web::bindings::{
-    driver_error, future_to_promise, invalid, update_promise, SignalLink, UpdateArgs,
-};
+use crate::web::bindings::{driver_error, future_to_promise, invalid, update_promise, SignalLink};
 use crate::web::pin::{verify_promise, PinOptions};
 use crate::web::promise::Settled;
 
@@ -364,52 +362,16 @@ impl SmartCardCore {
         })
     }
 
-    /// Runs a card update session (see `runCardUpdate`, the same parameters after `url`),
-    /// one transaction per template.
-    #[allow(clippy::too_many_arguments)] // The parameters of the JS call, typed one by one.
+    /// Runs a card update session (see `runCardUpdate`), one transaction per template.
     #[wasm_bindgen(js_name = runUpdate, unchecked_return_type = "Promise<UpdateResult>")]
     pub fn run_update(
         &self,
         url: String,
-        #[wasm_bindgen(unchecked_param_type = "UpdateDialect | undefined")] dialect: JsValue,
-        slot: u8,
-        timeout: Option<f64>,
-        #[wasm_bindgen(unchecked_param_type = "RequestCredentials | undefined")]
-        credentials: JsValue,
-        #[wasm_bindgen(js_name = showSecrets)] show_secrets: bool,
-        #[wasm_bindgen(js_name = sessionId, unchecked_param_type = "string | undefined")]
-        session_id: JsValue,
-        #[wasm_bindgen(js_name = agentId, unchecked_param_type = "string | undefined")]
-        agent_id: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "Fetch | undefined")] fetch: JsValue,
-        #[wasm_bindgen(
-            js_name = onNotification,
-            unchecked_param_type = "((notification: UpdateNotification) => void) | undefined"
-        )]
-        on_notification: JsValue,
-        #[wasm_bindgen(
-            js_name = onTrace,
-            unchecked_param_type = "((line: string) => void) | undefined"
-        )]
-        on_trace: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "AbortSignal | undefined")] signal: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "UpdateOptions")] options: JsValue,
     ) -> Promise {
-        let args = UpdateArgs {
-            dialect,
-            slot,
-            timeout,
-            credentials,
-            show_secrets,
-            session_id,
-            agent_id,
-            fetch,
-            on_notification,
-            on_trace,
-            signal,
-        };
         let channel = Rc::clone(&self.channel);
         channel.templates.set(true);
-        let update = update_promise(WebChannel::SmartCard(Rc::clone(&channel)), url, args);
+        let update = update_promise(WebChannel::SmartCard(Rc::clone(&channel)), url, options);
         future_to_promise(async move {
             let outcome = Settled::new(&update).await;
             channel.end_template().await;
