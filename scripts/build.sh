@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 unset RUSTFLAGS
+# wasm-pack leaves snippets of earlier builds behind; the bench counts every one.
+rm -rf pkg/snippets pkg-sim/snippets
 wasm-pack build --release --target web --out-dir pkg --out-name card_relay . --locked
 # npm's binaryen (Debian's wasm-opt is too old for wasm-bindgen's output); wasm-pack's own
 # wasm-opt step is off in Cargo.toml for the same reason.

@@ -1,12 +1,12 @@
 // Turns wasm-pack's output folder into the card-relay npm package: adds the JavaScript API
 // layer (js/card-relay.js and its types) as the entry point and names the package. The
 // package has no command line: that is the native agent (agent/, binary `card-relay`).
-// Both JavaScript files of the package (the API layer and wasm-bindgen's glue) are minified
-// by esbuild: comments and local names are half of their gzipped size (the bundle target in
-// bench/run.mjs). Property and export names are kept, so the wasm imports and the public
+// The JavaScript files of the package (the API layer, wasm-bindgen's glue and its inline
+// snippets) are minified by esbuild: comments and local names are half of their gzipped size
+// (the bundle target in bench/run.mjs). Property and export names are kept, so the wasm imports and the public
 // API are unchanged.
 // Usage: node scripts/package.mjs <out-dir> [--simulator]
-import { readFileSync, writeFileSync, copyFileSync, existsSync } from "node:fs";
+import { readFileSync, writeFileSync, copyFileSync, existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { transformSync } from "esbuild";
@@ -36,6 +36,12 @@ const minify = (code) => transformSync(code, { minify: true, format: "esm", lega
 writeFileSync(path.join(out, "card-relay.js"), minify(entry));
 const glue = path.join(out, "card_relay.js");
 writeFileSync(glue, minify(readFileSync(glue, "utf8")));
+// wasm-bindgen's inline JS snippets (the platform glue of src/web/) ship as written.
+const snippets = path.join(out, "snippets");
+for (const file of existsSync(snippets) ? readdirSync(snippets, { recursive: true }) : []) {
+  const full = path.join(snippets, String(file));
+  if (full.endsWith(".js")) writeFileSync(full, minify(readFileSync(full, "utf8")));
+}
 writeFileSync(path.join(out, "card-relay.d.ts"), types);
 copyFileSync(path.join(root, "README.md"), path.join(out, "README.md"));
 

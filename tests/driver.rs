@@ -770,6 +770,38 @@ mod update {
             "{lines:?}"
         );
     }
+
+    /// Issue 17, one HTTP timeout: the update loop bounds every exchange by `timeout_ms`,
+    /// exactly, whatever the client does (the browser's fetch client keeps no timer of its
+    /// own); the OpenSCDP "no answer in time" report is bounded the same way.
+    #[test]
+    fn the_loop_owns_the_one_http_timeout() {
+        let clock = VirtualClock::default();
+        let usb = FakeUsb::new(acr1252_config(), Box::new(card));
+        let driver = powered(&usb, &clock);
+        let server = AnswersOnce {
+            clock: clock.clone(),
+            first: RefCell::new(None),
+            seen: RefCell::default(),
+        };
+        let mut options = UpdateOptions::new("https://ram.example/rt/test");
+        options.timeout_ms = 3_000;
+        let start = clock.now_ms();
+        let result = block_on(
+            &clock,
+            card_update(&driver, &server, &clock, &options, &Silent, None),
+        );
+        let err = result.expect_err("no answer");
+        assert_eq!(err.code(), ErrorCode::Timeout, "{err}");
+        let seen: Vec<(u64, u64)> = server
+            .seen
+            .take()
+            .iter()
+            .map(|(at, _, bound)| (*at, *bound))
+            .collect();
+        assert_eq!(seen, [(start, 3_000), (start + 3_000, 3_000)]);
+        assert_eq!(clock.now_ms(), start + 6_000);
+    }
 }
 
 /// One command per slot (issue 13, CCID §5.2.5): the answers a scripted reader gives, with

@@ -155,4 +155,17 @@ mod promise {
         let r = Settled::with_shape(&nothing, Shape::InTransfer).await;
         assert!(r.is_err_and(|e| e.is_instance_of::<js_sys::TypeError>()));
     }
+
+    /// A fake device's method may return anything instead of a promise (the adapters cast
+    /// its result unchecked): that is its value, or a rejection for a transfer, never an
+    /// exception thrown into the wasm.
+    #[wasm_bindgen_test]
+    async fn a_promise_that_is_none_is_its_value() {
+        let none: Promise = JsValue::UNDEFINED.unchecked_into();
+        let r = Settled::new(&none).await;
+        assert!(r.is_ok_and(|v| v.is_undefined()));
+        let null: Promise = JsValue::NULL.unchecked_into();
+        let r = Settled::with_shape(&null, Shape::OutTransfer).await;
+        assert!(r.is_err_and(|e| e.is_instance_of::<js_sys::TypeError>()));
+    }
 }

@@ -10,8 +10,9 @@
 //! - An abort posts the OpenSCDP cancel reply (`E1 "Session canceled"`) when a session is
 //!   running; a GP server simply gets no further POST.
 //! - Every HTTP exchange is bounded by `timeout_ms` (the cancel and abort replies by at most
-//!   5 s), on the clock as well as by the HTTP client: a client that does not enforce its
-//!   bound cannot hold the update.
+//!   5 s), here and only here ([`post`], the one HTTP timeout): when it passes, the exchange's
+//!   future is dropped (the browser's client aborts its `fetch` then), so a client that does
+//!   not enforce a bound of its own cannot hold the update.
 //! - A GP POST after the first that fails at the network level is repeated with
 //!   `X-Admin-Resume: true` after each of [`RESUME_DELAYS_MS`] before the update fails.
 //! - The session's own call order is kept by this loop; a slip is [`UpdateError::OutOfStep`]
@@ -65,7 +66,8 @@ pub enum HttpError {
 
 /// Sends one request and returns the whole response.
 pub trait HttpClient {
-    /// POSTs `request`; implementations give up after `timeout_ms`.
+    /// POSTs `request`. The update loop bounds the exchange by `timeout_ms` and drops the
+    /// future when it passes; a client may use the bound for resources of its own.
     fn post(
         &self,
         request: HttpRequest,
@@ -722,8 +724,8 @@ async fn post(
     abort: Option<&Abort>,
 ) -> Result<HttpResponse, UpdateError> {
     let mut exchange = http.post(request, timeout_ms);
-    // A second bound, in case the client does not enforce its own.
-    let mut timer = clock.sleep(timeout_ms.saturating_add(1_000));
+    // The one HTTP timeout: the client need not enforce one of its own.
+    let mut timer = clock.sleep(timeout_ms);
     let mut aborted: LocalBoxFuture<()> = match abort {
         Some(a) => Box::pin(a.wait()),
         None => Box::pin(Never),

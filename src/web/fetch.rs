@@ -1,5 +1,6 @@
-//! The fetch adapter: [`HttpClient`] over the global `fetch` (window, worker or Node), with
-//! an `AbortController` bounding each exchange.
+//! The fetch adapter: [`HttpClient`] over the global `fetch` (window, worker or Node). The
+//! update loop bounds each exchange (the one HTTP timeout, [`crate::driver::update`]); when
+//! it drops an unfinished exchange, the request's `AbortController` aborts it.
 //!
 //! Node's `fetch` keeps no cookies, so where the global has no `document` the client keeps
 //! the session's cookies itself ([`CookieJar`]): the `name=value` pairs of every `Set-Cookie`
@@ -23,17 +24,40 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::{Array, Function, Reflect, Uint8Array};
-use wasm_bindgen::{closure::Closure, JsCast, JsValue};
-use web_sys::{
-    AbortController, EventTarget, Headers, RequestCredentials, RequestInit, RequestMode,
-    RequestRedirect, Response,
-};
+use js_sys::{Array, Function, Promise, Uint8Array};
+use wasm_bindgen::prelude::*;
+use web_sys::AbortController;
 
 use crate::driver::update::{HttpClient, HttpError};
-use crate::driver::usb::{Clock, LocalBoxFuture};
+use crate::driver::usb::LocalBoxFuture;
 use crate::session::{origin, HttpRequest, HttpResponse};
-use crate::web::clock::WebClock;
+use crate::web::promise::Settled;
+
+// The exchange is one JavaScript helper, `post` in platform.js: one promise from the request
+// to the whole body (issue 18: the async state machine of a fetch, its headers and its body
+// read were 8.7 KB of wasm).
+#[wasm_bindgen(module = "/src/web/platform.js")]
+extern "C" {
+    #[allow(clippy::too_many_arguments)]
+    fn post(
+        fetch: &JsValue,
+        url: &str,
+        method: &str,
+        headers: &str,
+        body: Option<Uint8Array>,
+        credentials: &str,
+        signal: &JsValue,
+        cookies: bool,
+    ) -> Promise;
+    /// Whether this global lacks a DOM (Node.js, Deno, a worker): Node's `fetch` keeps no
+    /// cookies. In a browser worker the jar stays empty and harmless: `getSetCookie()`
+    /// returns nothing there and a `Cookie` request header is dropped as a forbidden one.
+    #[wasm_bindgen(js_name = ownCookies)]
+    fn keeps_own_cookies() -> bool;
+    /// `[name, responseCode, message]` of a rejection.
+    #[wasm_bindgen(js_name = scError)]
+    fn error_parts(e: &JsValue) -> Array;
+}
 
 /// Which cookies `fetch` sends (RequestInit `credentials`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -60,216 +84,143 @@ pub struct WebFetch {
 
 pub use crate::cookie::CookieJar;
 
-/// Whether this global lacks a DOM (Node.js, Deno, a worker): Node's `fetch` keeps no
-/// cookies. In a browser worker the jar stays empty and harmless: `getSetCookie()` returns
-/// nothing there and a `Cookie` request header is dropped as a forbidden one.
-fn keeps_own_cookies() -> bool {
-    let global: JsValue = js_sys::global().into();
-    !Reflect::has(&global, &JsValue::from_str("document")).unwrap_or(false)
-}
-
-fn network(e: JsValue) -> HttpError {
-    let name = Reflect::get(&e, &JsValue::from_str("name"))
-        .ok()
-        .and_then(|v| v.as_string());
-    if name.as_deref() == Some("AbortError") {
+fn network(e: &JsValue) -> HttpError {
+    let parts = error_parts(e);
+    if parts.get(0).as_string().as_deref() == Some("AbortError") {
         return HttpError::Aborted;
     }
-    let message = Reflect::get(&e, &JsValue::from_str("message"))
-        .ok()
-        .and_then(|v| v.as_string())
-        .or_else(|| e.as_string())
+    let message = parts
+        .get(2)
+        .as_string()
         .unwrap_or_else(|| "fetch failed".to_owned());
     HttpError::Network(message)
 }
 
-fn global_fetch() -> Result<Function, HttpError> {
-    let global: JsValue = js_sys::global().into();
-    Reflect::get(&global, &JsValue::from_str("fetch"))
-        .ok()
-        .and_then(|f| f.dyn_into::<Function>().ok())
-        .ok_or_else(|| HttpError::Network("no fetch in this environment".into()))
-}
+/// Aborts the request when the exchange is dropped unfinished: the update loop owns the
+/// one HTTP timeout (`crate::driver::update`) and drops the exchange when it passes.
+struct Cancel(Option<AbortController>);
 
-fn response_headers(headers: &Headers) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let Ok(Some(iter)) = js_sys::try_iter(headers) else {
-        return out;
-    };
-    for entry in iter.flatten() {
-        let pair = Array::from(&entry);
-        if let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
-            out.push((name, value));
+impl Drop for Cancel {
+    fn drop(&mut self) {
+        if let Some(controller) = self.0.take() {
+            controller.abort();
         }
     }
-    out
+}
+
+/// The `connect-src` violation among `violations` (see `post`) that names the request's
+/// origin (CSP Level 3 §5.3), as the page policy's `connect-src` (or `default-src`)
+/// directive.
+fn csp_blocked(url: &str, violations: &JsValue) -> Option<String> {
+    let wanted = origin(url);
+    Array::from(violations).iter().find_map(|v| {
+        let v = Array::from(&v);
+        let field = |i| v.get(i).as_string().unwrap_or_default();
+        if field(0) != "connect-src" {
+            return None;
+        }
+        if let (Some(wanted), Some(blocked)) = (&wanted, origin(&field(1))) {
+            if *wanted != blocked {
+                return None;
+            }
+        }
+        Some(connect_src(&field(2)))
+    })
 }
 
 impl HttpClient for WebFetch {
+    /// POSTs `request`. `_timeout_ms` is not enforced here: the update loop bounds every
+    /// exchange and drops this future when the bound passes, which aborts the request.
     fn post(
         &self,
         request: HttpRequest,
-        timeout_ms: u64,
+        _timeout_ms: u64,
     ) -> LocalBoxFuture<Result<HttpResponse, HttpError>> {
-        let credentials = self.credentials;
-        let custom_fetch = self.fetch.clone();
         let jar = keeps_own_cookies()
             .then(|| origin(&request.url).map(|origin| (origin, Rc::clone(&self.cookies))))
             .flatten();
+        let mut headers = String::new();
+        let mut add = |name: &str, value: &str| {
+            for part in [name, "\n", value, "\n"] {
+                headers.push_str(part);
+            }
+        };
+        let mut explicit = None;
+        for (name, value) in &request.headers {
+            if jar.is_some() && name.eq_ignore_ascii_case("cookie") {
+                explicit = Some(value.as_str());
+            } else {
+                add(name, value);
+            }
+        }
+        if let Some((origin, cookies)) = &jar {
+            if let Some(cookie) = cookies.borrow_mut().header(origin, explicit) {
+                add("Cookie", &cookie);
+            }
+        }
+        let credentials = match self.credentials {
+            Credentials::SameOrigin => "same-origin",
+            Credentials::Include => "include",
+            Credentials::Omit => "omit",
+        };
+        let body = (!request.body.is_empty()).then(|| Uint8Array::from(request.body.as_slice()));
+        let mut cancel = Cancel(AbortController::new().ok());
+        let signal = cancel
+            .0
+            .as_ref()
+            .map_or(JsValue::UNDEFINED, |c| c.signal().into());
+        let fetch = self.fetch.clone().map_or(JsValue::UNDEFINED, JsValue::from);
+        let exchange = Settled::new(&post(
+            &fetch,
+            &request.url,
+            request.method,
+            &headers,
+            body,
+            credentials,
+            &signal,
+            jar.is_some(),
+        ));
+        let url = request.url;
         Box::pin(async move {
-            let fetch = match custom_fetch {
-                Some(f) => f,
-                None => global_fetch()?,
-            };
-            let headers = Headers::new().map_err(network)?;
-            let mut explicit = None;
-            for (name, value) in &request.headers {
-                if jar.is_some() && name.eq_ignore_ascii_case("cookie") {
-                    explicit = Some(value.as_str());
-                } else {
-                    headers.append(name, value).map_err(network)?;
+            let outcome = exchange.await;
+            // Finished: nothing left to abort.
+            drop(cancel.0.take());
+            let answer = match outcome {
+                Ok(answer) => Array::from(&answer),
+                Err(e) => {
+                    let e = Array::from(&e);
+                    let error = network(&e.get(1));
+                    return Err(match (e.get(0).as_f64(), error) {
+                        (Some(0.0), HttpError::Network(m)) => match csp_blocked(&url, &e.get(2)) {
+                            Some(policy) => HttpError::CspBlocked(format!(
+                                "{url} (connect-src of the page: {policy})"
+                            )),
+                            None => HttpError::Network(m),
+                        },
+                        (_, HttpError::Network(m)) => HttpError::Body(m),
+                        (_, other) => other,
+                    });
                 }
-            }
+            };
+            let text = |i| answer.get(i).as_string().unwrap_or_default();
             if let Some((origin, cookies)) = &jar {
-                if let Some(cookie) = cookies.borrow_mut().header(origin, explicit) {
-                    headers.append("Cookie", &cookie).map_err(network)?;
-                }
-            }
-            let init = RequestInit::new();
-            init.set_method(request.method);
-            init.set_headers(&headers);
-            init.set_mode(RequestMode::Cors);
-            // An HTTP redirect would carry the session to a server nobody approved: a
-            // protocol-level move goes through X-Admin-Next-URI, which the update loop checks.
-            init.set_redirect(RequestRedirect::Error);
-            init.set_credentials(match credentials {
-                Credentials::SameOrigin => RequestCredentials::SameOrigin,
-                Credentials::Include => RequestCredentials::Include,
-                Credentials::Omit => RequestCredentials::Omit,
-            });
-            if !request.body.is_empty() {
-                let body = Uint8Array::from(request.body.as_slice());
-                init.set_body(&body);
-            }
-            let controller = AbortController::new().map_err(network)?;
-            init.set_signal(Some(&controller.signal()));
-            let abort = {
-                let controller = controller.clone();
-                Closure::once(move || controller.abort())
-            };
-            let global: JsValue = js_sys::global().into();
-            let timer = Reflect::get(&global, &JsValue::from_str("setTimeout"))
-                .ok()
-                .and_then(|f| f.dyn_into::<Function>().ok())
-                .and_then(|set_timeout| {
-                    let delay = JsValue::from_f64(timeout_ms.min(i32::MAX as u64) as f64);
-                    set_timeout.call2(&global, abort.as_ref(), &delay).ok()
-                });
-            let watch = CspWatch::start(&request.url);
-            let mut result = exchange(&fetch, &request.url, &init).await;
-            if let (Err(HttpError::Network(_)), Some(watch)) = (&result, &watch) {
-                if let Some(policy) = watch.blocked().await {
-                    result = Err(HttpError::CspBlocked(format!(
-                        "{} (connect-src of the page: {policy})",
-                        request.url
-                    )));
-                }
-            }
-            drop(watch);
-            if let (Ok((_, set_cookies)), Some((origin, cookies))) = (&result, &jar) {
                 let mut cookies = cookies.borrow_mut();
-                for value in set_cookies {
+                for value in text(2).split('\n') {
                     cookies.store(origin, value);
                 }
             }
-            let result = result.map(|(response, _)| response);
-            if let Some(id) = timer {
-                if let Some(clear) = Reflect::get(&global, &JsValue::from_str("clearTimeout"))
-                    .ok()
-                    .and_then(|f| f.dyn_into::<Function>().ok())
-                {
-                    let _ = clear.call1(&global, &id);
-                }
+            let fields = text(1);
+            let mut fields = fields.split('\n');
+            let mut headers = Vec::new();
+            while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
+                headers.push((name.to_owned(), value.to_owned()));
             }
-            drop(abort);
-            match result {
-                // The controller fired: that is our timeout, not the caller's abort.
-                Err(HttpError::Aborted) => Err(HttpError::Timeout),
-                other => other,
-            }
+            Ok(HttpResponse {
+                status: answer.get(0).as_f64().unwrap_or(0.0) as u16,
+                headers,
+                body: Uint8Array::from(answer.get(3)).to_vec(),
+            })
         })
-    }
-}
-
-/// Records `securitypolicyviolation` events for `connect-src` that name one request's
-/// origin, while the request runs (CSP Level 3 §5.3: the event goes to the global object's
-/// document and bubbles to the window). Browsers only: `None` where there is no `document`.
-struct CspWatch {
-    target: EventTarget,
-    listener: Closure<dyn FnMut(JsValue)>,
-    /// The page policy's `connect-src` (or `default-src`) directive, once a violation came.
-    seen: Rc<RefCell<Option<String>>>,
-}
-
-impl CspWatch {
-    fn start(url: &str) -> Option<Self> {
-        let global: JsValue = js_sys::global().into();
-        if !Reflect::has(&global, &JsValue::from_str("document")).unwrap_or(false) {
-            return None;
-        }
-        let target: EventTarget = global.dyn_into().ok()?;
-        let wanted = origin(url);
-        let seen = Rc::new(RefCell::new(None));
-        let record = Rc::clone(&seen);
-        let listener = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
-            let text = |name: &str| {
-                Reflect::get(&event, &JsValue::from_str(name))
-                    .ok()
-                    .and_then(|v| v.as_string())
-                    .unwrap_or_default()
-            };
-            if text("effectiveDirective") != "connect-src" {
-                return;
-            }
-            if let (Some(wanted), Some(blocked)) = (&wanted, origin(&text("blockedURI"))) {
-                if *wanted != blocked {
-                    return;
-                }
-            }
-            *record.borrow_mut() = Some(connect_src(&text("originalPolicy")));
-        });
-        target
-            .add_event_listener_with_callback(
-                "securitypolicyviolation",
-                listener.as_ref().unchecked_ref(),
-            )
-            .ok()?;
-        Some(CspWatch {
-            target,
-            listener,
-            seen,
-        })
-    }
-
-    /// After `fetch` failed: the directive that blocked it, if a violation came. The event
-    /// is queued as a task and may follow the rejection, so this waits a few timer turns.
-    async fn blocked(&self) -> Option<String> {
-        for _ in 0..5 {
-            if let Some(policy) = self.seen.borrow().clone() {
-                return Some(policy);
-            }
-            WebClock.sleep(10).await;
-        }
-        self.seen.borrow().clone()
-    }
-}
-
-impl Drop for CspWatch {
-    fn drop(&mut self) {
-        let _ = self.target.remove_event_listener_with_callback(
-            "securitypolicyviolation",
-            self.listener.as_ref().unchecked_ref(),
-        );
     }
 }
 
@@ -286,67 +237,6 @@ fn connect_src(policy: &str) -> String {
     directive("connect-src")
         .or_else(|| directive("default-src"))
         .unwrap_or_else(|| policy.trim().to_owned())
-}
-
-/// The `Set-Cookie` values of a response: `getSetCookie()` where the platform has it (each
-/// value on its own), else the combined `set-cookie` header, which only a DOM-less platform
-/// exposes and which cannot be split reliably, taken as one value.
-fn set_cookies(headers: &Headers) -> Vec<String> {
-    let get = Reflect::get(headers, &JsValue::from_str("getSetCookie"))
-        .ok()
-        .and_then(|f| f.dyn_into::<Function>().ok());
-    match get {
-        Some(get) => get
-            .call0(headers)
-            .map(|list| {
-                Array::from(&list)
-                    .iter()
-                    .filter_map(|v| v.as_string())
-                    .collect()
-            })
-            .unwrap_or_default(),
-        None => headers
-            .get("set-cookie")
-            .ok()
-            .flatten()
-            .into_iter()
-            .collect(),
-    }
-}
-
-/// One fetch: the response and its `Set-Cookie` values.
-async fn exchange(
-    fetch: &Function,
-    url: &str,
-    init: &RequestInit,
-) -> Result<(HttpResponse, Vec<String>), HttpError> {
-    let global: JsValue = js_sys::global().into();
-    let promise = fetch
-        .call2(&global, &JsValue::from_str(url), init)
-        .map_err(network)?;
-    let promise: js_sys::Promise = promise.unchecked_into();
-    let response: Response = crate::web::promise::Settled::new(&promise)
-        .await
-        .map_err(network)?
-        .unchecked_into();
-    let status = response.status();
-    let cookies = set_cookies(&response.headers());
-    let headers = response_headers(&response.headers());
-    let body_promise = response.array_buffer().map_err(network)?;
-    let body = crate::web::promise::Settled::new(&body_promise)
-        .await
-        .map_err(|e| match network(e) {
-            HttpError::Network(m) => HttpError::Body(m),
-            other => other,
-        })?;
-    Ok((
-        HttpResponse {
-            status,
-            headers,
-            body: Uint8Array::new(&body).to_vec(),
-        },
-        cookies,
-    ))
 }
 
 #[cfg(test)]

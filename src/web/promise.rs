@@ -15,23 +15,8 @@ use std::task::{Context, Poll, Waker};
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
-// `settle` passes the value on; `settleIn` and `settleOut` reduce a WebUSB transfer result
-// (USBInTransferResult / USBOutTransferResult) to what the driver reads of it, in the same
-// call: the status unless it is "ok", else the data as a Uint8Array (empty without data) or
-// the number of bytes written. That saves the getter calls across the boundary per transfer.
-// A result that cannot be read (not an object) rejects with the TypeError: never a hang.
-#[wasm_bindgen(inline_js = "\
-const view = (d) => (d ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : new Uint8Array(0));\n\
-const inResult = (r) => (r.status === 'ok' ? view(r.data) : String(r.status));\n\
-const outResult = (r) => (r.status === 'ok' ? r.bytesWritten : String(r.status));\n\
-const on = (p, f, i, map) => p.then((v) => {\n\
-  let m;\n\
-  try { m = map(v); } catch (e) { return f(i, e, false); }\n\
-  f(i, m, true);\n\
-}, (e) => f(i, e, false));\n\
-export const settle = (p, f, i) => on(p, f, i, (v) => v);\n\
-export const settleIn = (p, f, i) => on(p, f, i, inResult);\n\
-export const settleOut = (p, f, i) => on(p, f, i, outResult);\n")]
+// The helpers are in platform.js (`settle`, `settleIn`, `settleOut`).
+#[wasm_bindgen(module = "/src/web/platform.js")]
 extern "C" {
     /// Calls `callback(slot, value, fulfilled)` once `promise` settles.
     fn settle(promise: &Promise, callback: &JsValue, slot: u32);

@@ -1,10 +1,12 @@
 //! The Web Smart Card API adapter: a [`CardChannel`] over `navigator.smartCard` (WICG Web
 //! Smart Card API, `index.bs`), and [`SmartCardCore`] under `CardReader.openSmartCard()`.
 //!
-//! The resource manager is used structurally: methods are looked up by name and called with
-//! `Function.prototype.apply`, a synchronous throw becomes a rejection, nothing is checked
-//! with `instanceof`, so any object with the IDL's shape works (Chrome's, a test fake, another
-//! provider).
+//! The resource manager is used structurally: methods are called by name (`platform.js`), a
+//! synchronous throw becomes a rejection, nothing is checked with `instanceof`, so any object
+//! with the IDL's shape works (Chrome's, a test fake, another provider). The platform glue
+//! (the calls that involve no protocol decision) is JavaScript; the decisions (the FIFO lock,
+//! aborts, the T=0 follow-up, transactions per template, what a failure means, the events)
+//! are here.
 //!
 //! How the specification's rules are kept:
 //! - One operation per context at a time (`[[operationInProgress]]`, else
@@ -32,24 +34,21 @@
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
-use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use js_sys::{Array, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
-use web_sys::{AbortController, AbortSignal};
+use web_sys::AbortController;
 
 use crate::channel::{start_t0, CardChannel, SlotState};
-use crate::driver::smartcard::{
-    classify, pin_verify_structure, verify_pin_code, GET_FEATURE_REQUEST,
-};
+use crate::driver::smartcard::{classify, pin_verify_structure, GET_FEATURE_REQUEST};
 use crate::driver::sync::{race, Abort, Either, FifoLock, LockGuard};
 use crate::driver::update::{HttpClient, HttpError};
-use crate::driver::usb::{Clock, LocalBoxFuture};
+use crate::driver::usb::LocalBoxFuture;
 use crate::driver::{CcidDriver, DriverError, DriverEvent, ErrorCode};
 use crate::proto::t0::{T0Error, T0Step};
 use crate::reader::PinVerify;
 use crate::session::{HttpRequest, HttpResponse};
-use crate::web::clock::WebClock;
 use crate::web::fetch::WebFetch;
 use crate::web::promise::Settled;
 use crate::web::usb::WebUsb;
@@ -57,6 +56,42 @@ use crate::web::usb::WebUsb;
 mod api;
 
 pub use api::SmartCardCore;
+
+// The platform glue of the route is in platform.js (`scOpen`, `scWatch`, `scConnect`,
+// `scBegin`, ...): each helper turns a sequence of API calls that involves no protocol
+// decision into one promise, so the wasm holds one awaited promise where it held an async
+// state machine per call (issue 18: the route was 39 KB of wasm). A helper rejects with
+// `[call, error]`, which [`helper_failure`] classifies.
+#[wasm_bindgen(module = "/src/web/platform.js")]
+extern "C" {
+    /// `target[name](arg)` as a promise.
+    fn call(target: &JsValue, name: &str, arg: &JsValue) -> Promise;
+    /// `manager`, else `navigator.smartCard`.
+    #[wasm_bindgen(js_name = scManager)]
+    fn sc_manager(manager: &JsValue) -> JsValue;
+    #[wasm_bindgen(js_name = scList)]
+    fn sc_list(manager: &JsValue) -> Promise;
+    #[wasm_bindgen(js_name = scOpen)]
+    fn sc_open(manager: &JsValue, reader: &JsValue, signal: &JsValue) -> Promise;
+    #[wasm_bindgen(js_name = scWatch)]
+    fn sc_watch(context: &JsValue, reader: &str, signal: &JsValue, callback: &JsValue);
+    #[wasm_bindgen(js_name = scConnect)]
+    fn sc_connect(context: &JsValue, reader: &str, features: Option<u32>) -> Promise;
+    /// `handle[name]([code,] data)`, resolving to the bytes of the answer (null without).
+    #[wasm_bindgen(js_name = scBytes)]
+    fn sc_bytes(handle: &JsValue, name: &str, data: &[u8], code: Option<u32>) -> Promise;
+    #[wasm_bindgen(js_name = scState)]
+    fn sc_state(handle: &JsValue) -> Promise;
+    #[wasm_bindgen(js_name = scBegin)]
+    fn sc_begin(handle: &JsValue) -> Promise;
+    #[wasm_bindgen(js_name = scEnd)]
+    fn sc_end(transaction: &JsValue) -> Promise;
+    #[wasm_bindgen(js_name = scError)]
+    fn sc_error(e: &JsValue) -> Array;
+    #[wasm_bindgen(js_name = scStatus)]
+    fn sc_status(present: bool, powered: bool, atr: Option<Vec<u8>>, protocol: &JsValue)
+        -> JsValue;
+}
 
 /// The card's transmission protocol, as `connect()` or `status()` reported it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,44 +107,35 @@ struct Connection {
     protocol: Protocol,
 }
 
-/// A running `startTransaction()`: `finish` settles the callback's promise, `done` is the
-/// promise `startTransaction()` returned (settled once `EndTransaction` ran).
-#[derive(Debug)]
-struct Transaction {
-    finish: Function,
-    done: Promise,
-}
-
-fn key(object: &JsValue, name: &str) -> JsValue {
-    if object.is_object() || object.is_function() {
-        Reflect::get(object, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
-    } else {
-        JsValue::UNDEFINED
-    }
-}
-
-/// `target[name](...args)` as a promise: a missing method or a synchronous throw rejects.
-fn invoke(target: &JsValue, name: &str, args: &Array) -> Promise {
-    let method = key(target, name);
-    if !method.is_function() {
-        let e = js_sys::TypeError::new(&format!("{name} is not a function"));
-        return Promise::reject(&e.into());
-    }
-    match method.unchecked_ref::<Function>().apply(target, args) {
-        Ok(value) => Promise::resolve(&value),
-        Err(e) => Promise::reject(&e),
-    }
-}
-
 /// Classifies a rejection of `call` ([`crate::driver::smartcard`]).
 fn failure(call: &str, e: &JsValue) -> DriverError {
-    let name = key(e, "name").as_string().unwrap_or_default();
-    let response_code = key(e, "responseCode").as_string();
-    let message = key(e, "message")
-        .as_string()
-        .or_else(|| e.as_string())
-        .unwrap_or_default();
-    classify(call, &name, response_code.as_deref(), &message)
+    let parts = sc_error(e);
+    let text = |i| parts.get(i).as_string();
+    classify(
+        call,
+        &text(0).unwrap_or_default(),
+        text(1).as_deref(),
+        &text(2).unwrap_or_default(),
+    )
+}
+
+/// Classifies a helper's `[call, error]` rejection (see the helpers above).
+fn helper_failure(e: &JsValue) -> DriverError {
+    if !Array::is_array(e) {
+        return failure("open", e);
+    }
+    let parts: &Array = e.unchecked_ref();
+    match parts.get(0).as_string().as_deref() {
+        Some("aborted") => DriverError::Aborted,
+        Some("no-reader") => DriverError::SmartCard {
+            code: ErrorCode::Disconnected,
+            message: "open: no smart card reader".into(),
+            hint: "The smart card service lists no reader. Plug one in and try again.",
+        },
+        Some("unknown-reader") => classify("open", "SmartCardError", Some("unknown-reader"), ""),
+        Some(call) => failure(call, &parts.get(1)),
+        None => failure("open", &parts.get(1)),
+    }
 }
 
 fn channel_error(code: ErrorCode, message: impl Into<String>) -> DriverError {
@@ -127,100 +153,17 @@ fn t0_error(e: T0Error) -> DriverError {
     channel_error(code, e.to_string())
 }
 
-/// The bytes of an `ArrayBuffer` or of a view on one (its own offset and length).
-fn buffer_bytes(value: &JsValue) -> Option<Vec<u8>> {
-    if js_sys::ArrayBuffer::is_view(value) {
-        let offset = key(value, "byteOffset").as_f64()? as u32;
-        let length = key(value, "byteLength").as_f64()? as u32;
-        let buffer = key(value, "buffer");
-        return Some(Uint8Array::new_with_byte_offset_and_length(&buffer, offset, length).to_vec());
-    }
-    key(value, "byteLength").as_f64()?;
-    Some(Uint8Array::new(value).to_vec())
-}
-
-fn strings(value: &JsValue) -> Vec<String> {
-    if !Array::is_array(value) {
-        return Vec::new();
-    }
-    value
-        .unchecked_ref::<Array>()
-        .iter()
-        .filter_map(|v| v.as_string())
-        .collect()
-}
-
-/// The `SmartCardReaderStateFlagsIn` members that `SmartCardReaderStateFlagsOut` shares.
-const STATE_FLAGS: [&str; 8] = [
-    "ignore",
-    "unavailable",
-    "empty",
-    "present",
-    "exclusive",
-    "inuse",
-    "mute",
-    "unpowered",
-];
-
-/// `{ unaware: true }`: the state of a reader not seen yet (answered at once).
-fn unaware() -> Object {
-    let flags = Object::new();
-    let _ = Reflect::set(&flags, &"unaware".into(), &JsValue::TRUE);
-    flags
-}
-
-/// A `SmartCardReaderStateIn`: the state last seen and its event count.
-fn state_in(reader: &str, flags: &Object, count: Option<f64>) -> Object {
-    let state = Object::new();
-    let _ = Reflect::set(&state, &"readerName".into(), &reader.into());
-    let _ = Reflect::set(&state, &"currentState".into(), flags);
-    if let Some(n) = count {
-        let _ = Reflect::set(&state, &"currentCount".into(), &n.into());
-    }
-    state
-}
-
-/// The flags of an `eventState` as the next `currentState`.
-fn flags_in(event: &JsValue) -> Object {
-    let flags = Object::new();
-    for name in STATE_FLAGS {
-        if key(event, name).is_truthy() {
-            let _ = Reflect::set(&flags, &name.into(), &JsValue::TRUE);
-        }
-    }
-    flags
-}
-
-/// Whether an `eventState` shows a card.
-fn has_card(event: &JsValue) -> bool {
-    key(event, "present").is_truthy() && !key(event, "empty").is_truthy()
-}
-
-/// `getStatusChange(states, { signal })` on `context`.
-fn status_change(context: &JsValue, states: &Array, signal: Option<&AbortSignal>) -> Settled {
-    let options = Object::new();
-    if let Some(signal) = signal {
-        let _ = Reflect::set(&options, &"signal".into(), signal);
-    }
-    Settled::new(&invoke(
-        context,
-        "getStatusChange",
-        &Array::of2(states, &options),
-    ))
-}
-
-/// A new promise and the function that resolves it.
-fn deferred() -> (Promise, Option<Function>) {
-    let mut resolver = None;
-    let promise = Promise::new(&mut |resolve, _reject| resolver = Some(resolve));
-    (promise, resolver)
+/// The bytes a helper resolved to (a `Uint8Array`, or `null` when the answer had none).
+fn answer_bytes(value: &JsValue) -> Option<Vec<u8>> {
+    (!value.is_null() && !value.is_undefined())
+        .then(|| value.unchecked_ref::<Uint8Array>().to_vec())
 }
 
 /// The lock of the main context, held for one channel operation.
 struct Held(Option<LockGuard>);
 
 /// What to do with the outcome of a call nobody waits for any more.
-type Cleanup = Box<dyn FnOnce(Result<JsValue, JsValue>) -> LocalBoxFuture<()>>;
+type Cleanup = fn(Result<JsValue, JsValue>) -> LocalBoxFuture<()>;
 
 /// Runs a task on the page's event loop (one boxed type: one copy of the executor's code).
 fn spawn(task: LocalBoxFuture<()>) {
@@ -261,20 +204,34 @@ impl Held {
 }
 
 async fn disconnect(handle: &JsValue, disposition: &str) -> Result<(), JsValue> {
-    let args = Array::of1(&JsValue::from_str(disposition));
-    Settled::new(&invoke(handle, "disconnect", &args))
+    Settled::new(&call(handle, "disconnect", &JsValue::from_str(disposition)))
         .await
         .map(|_| ())
 }
 
-/// A connection `connect()` gave after its caller stopped waiting: left as it is.
+/// A connection `scConnect` gave after its caller stopped waiting: left as it is.
 fn leave_late_connection(outcome: Result<JsValue, JsValue>) -> LocalBoxFuture<()> {
     Box::pin(async move {
         if let Ok(result) = outcome {
-            let _ = disconnect(&key(&result, "connection"), "leave").await;
+            let _ = disconnect(&Array::from(&result).get(0), "leave").await;
         }
     })
 }
+
+/// A transaction `scBegin` started after its caller stopped waiting: ended at once.
+fn end_late_transaction(outcome: Result<JsValue, JsValue>) -> LocalBoxFuture<()> {
+    Box::pin(async move {
+        match outcome {
+            Ok(transaction) if !transaction.is_null() => {
+                let _ = Settled::new(&sc_end(&transaction)).await;
+            }
+            _ => {}
+        }
+    })
+}
+
+/// The callback of `scWatch`: `(state, error)`.
+type Watcher = Closure<dyn FnMut(u32, JsValue)>;
 
 /// Where the channel's events go.
 type EventSink = Box<dyn Fn(DriverEvent)>;
@@ -294,9 +251,12 @@ pub struct SmartCardChannel {
     /// The reader's PIN-pad control code, once asked (GET_FEATURE_REQUEST after the first
     /// connection).
     pin_pad: Cell<Option<Option<u32>>>,
-    transaction: RefCell<Option<Transaction>>,
+    /// The running `startTransaction()` as `scBegin` gave it: `[finish, done]`.
+    transaction: RefCell<Option<JsValue>>,
     sink: RefCell<Option<EventSink>>,
-    watch_stop: Option<AbortController>,
+    watch_stop: AbortController,
+    /// The callback of `scWatch`, alive as long as the channel.
+    watcher: RefCell<Option<Watcher>>,
 }
 
 impl std::fmt::Debug for SmartCardChannel {
@@ -306,6 +266,13 @@ impl std::fmt::Debug for SmartCardChannel {
             .field("present", &self.present.get())
             .field("closed", &self.closed.get())
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for SmartCardChannel {
+    /// Ends the events' wait: its callback goes with the channel.
+    fn drop(&mut self) {
+        self.watch_stop.abort();
     }
 }
 
@@ -351,16 +318,14 @@ impl SmartCardChannel {
             .map(|c| (c.handle.clone(), c.protocol))
     }
 
-    /// Ends the running transaction, if any (the lock is held).
+    /// Ends the running transaction, if any (the lock is held): the callback's promise
+    /// resolves with "leave", then startTransaction's settles once EndTransaction ran
+    /// (until then the context is busy).
     async fn end_transaction(&self) {
         let Some(t) = self.transaction.borrow_mut().take() else {
             return;
         };
-        let _ = t
-            .finish
-            .call1(&JsValue::UNDEFINED, &JsValue::from_str("leave"));
-        // Settles once EndTransaction ran: until then the context is busy.
-        let _ = Settled::new(&t.done).await;
+        let _ = Settled::new(&sc_end(&t)).await;
     }
 
     /// Ends the transaction and disconnects with `disposition` (the lock is held).
@@ -373,47 +338,27 @@ impl SmartCardChannel {
         disconnect(&c.handle, disposition).await
     }
 
-    /// `connect()` then `status()` for the ATR and protocol (the lock is held).
+    /// `connect()` then `status()` for the ATR and protocol, and the PIN-pad features at the
+    /// first connection (`scConnect`; the lock is held).
     async fn connect(
         &self,
         held: &mut Held,
         abort: Option<&Abort>,
     ) -> Result<Vec<u8>, DriverError> {
-        let options = Object::new();
-        let protocols = Array::of2(&JsValue::from_str("t0"), &JsValue::from_str("t1"));
-        let _ = Reflect::set(&options, &"preferredProtocols".into(), &protocols);
-        let args = Array::of3(
-            &JsValue::from_str(&self.reader),
-            &JsValue::from_str("shared"),
-            &options,
-        );
-        let connect = invoke(&self.context, "connect", &args);
+        let features = self.pin_pad.get().is_none().then_some(GET_FEATURE_REQUEST);
+        let connect = sc_connect(&self.context, &self.reader, features);
         let result = held
-            .wait(connect, abort, Some(Box::new(leave_late_connection)))
+            .wait(connect, abort, Some(leave_late_connection))
             .await?
-            .map_err(|e| failure("connect", &e))?;
-        let handle = key(&result, "connection");
-        let status = invoke(&handle, "status", &Array::new());
-        let status = match held.wait(status, abort, None).await {
-            Ok(Ok(status)) => status,
-            outcome => {
-                let _ = disconnect(&handle, "leave").await;
-                return Err(match outcome {
-                    Ok(Err(e)) => failure("status", &e),
-                    Err(e) => e,
-                    Ok(Ok(_)) => channel_error(ErrorCode::Protocol, "status failed"),
-                });
-            }
-        };
-        let active = key(&result, "activeProtocol")
-            .as_string()
-            .or_else(|| key(&status, "state").as_string());
-        let protocol = match active.as_deref() {
+            .map_err(|e| helper_failure(&e))?;
+        let result = Array::from(&result);
+        let handle = result.get(0);
+        let protocol = match result.get(1).as_string().as_deref() {
             Some("t0") => Some(Protocol::T0),
             Some("t1") => Some(Protocol::T1),
             _ => None,
         };
-        let atr = buffer_bytes(&key(&status, "answerToReset")).filter(|a| !a.is_empty());
+        let atr = answer_bytes(&result.get(2)).filter(|a| !a.is_empty());
         let (Some(protocol), Some(atr)) = (protocol, atr) else {
             let _ = disconnect(&handle, "leave").await;
             return Err(channel_error(
@@ -421,17 +366,11 @@ impl SmartCardChannel {
                 "the card gave no atr or uses neither t=0 nor t=1",
             ));
         };
-        if self.pin_pad.get().is_none() {
+        if features.is_some() {
             // A reader without the feature (or a stack without control()) has no PIN pad.
-            let args = Array::of2(&GET_FEATURE_REQUEST.into(), &Uint8Array::new_with_length(0));
-            let features = held
-                .wait(invoke(&handle, "control", &args), abort, None)
-                .await?;
-            let features = features
-                .ok()
-                .and_then(|f| buffer_bytes(&f))
-                .unwrap_or_default();
-            self.pin_pad.set(Some(verify_pin_code(&features)));
+            let features = answer_bytes(&result.get(3)).unwrap_or_default();
+            self.pin_pad
+                .set(Some(crate::driver::smartcard::verify_pin_code(&features)));
         }
         *self.connection.borrow_mut() = Some(Connection { handle, protocol });
         *self.atr.borrow_mut() = Some(atr.clone());
@@ -442,7 +381,8 @@ impl SmartCardChannel {
     /// What a failed call on the connection means; cleans up after a removed or reset card.
     async fn on_failure(&self, call: &str, e: &JsValue, held: &mut Held) -> DriverError {
         let error = failure(call, e);
-        match key(e, "responseCode").as_string().as_deref() {
+        let code = sc_error(e).get(1).as_string();
+        match code.as_deref() {
             Some("removed-card" | "no-smartcard") => {
                 let _ = self.drop_connection("leave").await;
                 self.set_present(false);
@@ -468,32 +408,12 @@ impl SmartCardChannel {
         handle: &JsValue,
         abort: Option<&Abort>,
     ) -> Result<(), DriverError> {
-        let (started, start) = deferred();
-        let (body, finish) = deferred();
-        let (Some(start), Some(finish)) = (start, finish) else {
-            return Err(channel_error(ErrorCode::Protocol, "no promise resolver"));
-        };
-        let begun = Rc::new(Cell::new(false));
-        let seen = Rc::clone(&begun);
-        let callback = Closure::once_into_js(move || -> JsValue {
-            seen.set(true);
-            let _ = start.call0(&JsValue::UNDEFINED);
-            body.into()
-        });
-        let done = invoke(handle, "startTransaction", &Array::of1(&callback));
-        let first = Promise::race(&Array::of2(&started, &done));
-        let late_finish = finish.clone();
-        let late_done = done.clone();
-        let cleanup: Cleanup = Box::new(move |_| {
-            Box::pin(async move {
-                let _ = late_finish.call1(&JsValue::UNDEFINED, &JsValue::from_str("leave"));
-                let _ = Settled::new(&late_done).await;
-            })
-        });
-        let outcome = held.wait(first, abort, Some(cleanup)).await?;
+        let outcome = held
+            .wait(sc_begin(handle), abort, Some(end_late_transaction))
+            .await?;
         match outcome {
-            Ok(_) if begun.get() => {
-                *self.transaction.borrow_mut() = Some(Transaction { finish, done });
+            Ok(t) if !t.is_null() => {
+                *self.transaction.borrow_mut() = Some(t);
                 Ok(())
             }
             Ok(_) => Ok(()),
@@ -501,22 +421,23 @@ impl SmartCardChannel {
         }
     }
 
-    /// One `transmit()` of the bytes as they are.
-    async fn send(
+    /// `handle[name]([code,] data)` (transmit, control) for the bytes of the answer.
+    async fn exchange(
         &self,
         held: &mut Held,
         handle: &JsValue,
-        bytes: &[u8],
+        name: &str,
+        data: &[u8],
+        code: Option<u32>,
         abort: Option<&Abort>,
     ) -> Result<Vec<u8>, DriverError> {
-        let args = Array::of1(&Uint8Array::from(bytes).into());
         match held
-            .wait(invoke(handle, "transmit", &args), abort, None)
+            .wait(sc_bytes(handle, name, data, code), abort, None)
             .await?
         {
-            Ok(answer) => buffer_bytes(&answer)
-                .ok_or_else(|| channel_error(ErrorCode::Protocol, "transmit gave no bytes")),
-            Err(e) => Err(self.on_failure("transmit", &e, held).await),
+            Ok(answer) => answer_bytes(&answer)
+                .ok_or_else(|| channel_error(ErrorCode::Protocol, "the reader gave no bytes")),
+            Err(e) => Err(self.on_failure(name, &e, held).await),
         }
     }
 
@@ -538,22 +459,18 @@ impl SmartCardChannel {
                 "the reader has no pin pad",
             ));
         };
-        let data = Uint8Array::from(pin_verify_structure(pin).as_slice());
-        let args = Array::of2(&code.into(), &data);
-        match held
-            .wait(invoke(&handle, "control", &args), abort, None)
-            .await?
-        {
-            Ok(answer) => match buffer_bytes(&answer).unwrap_or_default().as_slice() {
-                [0x64, 0x00] => Err(channel_error(ErrorCode::Timeout, "no pin entered in time")),
-                [0x64, 0x01] => Err(channel_error(ErrorCode::Aborted, "pin entry cancelled")),
-                sw @ [_, _] => Ok(sw.to_vec()),
-                _ => Err(channel_error(
-                    ErrorCode::Protocol,
-                    "the pin pad gave no status word",
-                )),
-            },
-            Err(e) => Err(self.on_failure("control", &e, &mut held).await),
+        let data = pin_verify_structure(pin);
+        let answer = self
+            .exchange(&mut held, &handle, "control", &data, Some(code), abort)
+            .await?;
+        match answer.as_slice() {
+            [0x64, 0x00] => Err(channel_error(ErrorCode::Timeout, "no pin entered in time")),
+            [0x64, 0x01] => Err(channel_error(ErrorCode::Aborted, "pin entry cancelled")),
+            sw @ [_, _] => Ok(sw.to_vec()),
+            _ => Err(channel_error(
+                ErrorCode::Protocol,
+                "the pin pad gave no status word",
+            )),
         }
     }
 
@@ -567,64 +484,53 @@ impl SmartCardChannel {
         self.end_transaction().await;
     }
 
-    /// Follows the reader's state on a context of its own until the channel closes or the
-    /// reader goes.
-    async fn watch(channel: Weak<Self>, context: JsValue, signal: AbortSignal) {
-        let mut flags = unaware();
-        let mut count: Option<f64> = None;
-        loop {
-            let Some(reader) = channel.upgrade().map(|c| c.reader.clone()) else {
-                return;
-            };
-            let states = Array::of1(&state_in(&reader, &flags, count));
-            let outcome = status_change(&context, &states, Some(&signal)).await;
-            let Some(ch) = channel.upgrade() else {
-                return;
-            };
-            if ch.closed.get() || signal.aborted() {
-                return;
-            }
-            let out = match outcome {
-                Ok(list) => Reflect::get_u32(&list, 0).unwrap_or(JsValue::UNDEFINED),
-                Err(e) => {
-                    let code = failure("getStatusChange", &e).code();
-                    if matches!(
-                        code,
-                        ErrorCode::Disconnected | ErrorCode::ServiceUnavailable
-                    ) {
-                        ch.on_gone();
-                    }
-                    return;
+    /// Follows the reader's state on a context of its own (`scWatch`) until the channel
+    /// closes or the reader goes: insertions, removals (also a card swapped between two
+    /// answers: `eventCount` moved), the reader unplugged or the service gone.
+    fn watch(self: &Rc<Self>, context: &JsValue) {
+        let channel = Rc::downgrade(self);
+        let callback = Watcher::new(move |state: u32, e: JsValue| {
+            Self::on_state(&channel, state, &e);
+        });
+        sc_watch(
+            context,
+            &self.reader,
+            &self.watch_stop.signal(),
+            callback.as_ref(),
+        );
+        *self.watcher.borrow_mut() = Some(callback);
+    }
+
+    /// One answer of `scWatch` (see the helpers).
+    fn on_state(channel: &Weak<Self>, state: u32, e: &JsValue) {
+        let Some(ch) = channel.upgrade() else {
+            return;
+        };
+        if ch.closed.get() {
+            return;
+        }
+        match state {
+            3 => ch.on_gone(),
+            4 => {
+                let code = failure("getStatusChange", e).code();
+                if matches!(
+                    code,
+                    ErrorCode::Disconnected | ErrorCode::ServiceUnavailable
+                ) {
+                    ch.on_gone();
                 }
-            };
-            let event = key(&out, "eventState");
-            let has = |name: &str| key(&event, name).is_truthy();
-            if has("unknown") || has("unavailable") {
-                ch.on_gone();
-                return;
             }
-            let present = has_card(&event);
-            let new_count = key(&out, "eventCount").as_f64();
-            let next = flags_in(&event);
-            let same = count == new_count
-                && STATE_FLAGS
-                    .iter()
-                    .all(|name| key(&flags, name).is_truthy() == has(name));
-            // Removed and inserted again between two answers: eventCount moved by two.
-            let replaced = count.is_some() && count != new_count && present && ch.present.get();
-            if replaced || (!present && ch.present.get()) {
-                ch.on_removed();
+            _ => {
+                let present = state != 0;
+                // Removed and inserted again between two answers: eventCount moved.
+                let replaced = state == 2 && ch.present.get();
+                if replaced || (!present && ch.present.get()) {
+                    ch.on_removed();
+                }
+                if present {
+                    ch.set_present(true);
+                }
             }
-            if present {
-                ch.set_present(true);
-            }
-            drop(ch);
-            if same {
-                // An answer without a change: do not spin on a stack that returns at once.
-                WebClock.sleep(250).await;
-            }
-            flags = next;
-            count = new_count;
         }
     }
 
@@ -655,9 +561,7 @@ impl SmartCardChannel {
         if self.closed.get() {
             return;
         }
-        if let Some(stop) = &self.watch_stop {
-            stop.abort();
-        }
+        self.watch_stop.abort();
         let _guard = self.lock.lock().await;
         self.closed.set(true);
         let _ = self.drop_connection("leave").await;
@@ -707,12 +611,16 @@ impl CardChannel for SmartCardChannel {
             self.begin_transaction(&mut held, &handle, abort).await?;
         }
         if protocol == Protocol::T1 {
-            return self.send(&mut held, &handle, &apdu, abort).await;
+            return self
+                .exchange(&mut held, &handle, "transmit", &apdu, None, abort)
+                .await;
         }
         let mut exchange = start_t0(&apdu).map_err(t0_error)?;
         let mut tpdu = exchange.first_tpdu();
         loop {
-            let answer = self.send(&mut held, &handle, &tpdu, abort).await?;
+            let answer = self
+                .exchange(&mut held, &handle, "transmit", &tpdu, None, abort)
+                .await?;
             match exchange.on_response(&answer).map_err(t0_error)? {
                 T0Step::Send(next) => tpdu = next,
                 T0Step::Done(response) => return Ok(response),
@@ -728,12 +636,9 @@ impl CardChannel for SmartCardChannel {
                 atr: None,
             });
         };
-        match held
-            .wait(invoke(&handle, "status", &Array::new()), None, None)
-            .await?
-        {
+        match held.wait(sc_state(&handle), None, None).await? {
             Ok(status) => Ok(SlotState {
-                present: key(&status, "state").as_string().as_deref() != Some("absent"),
+                present: status.as_string().as_deref() != Some("absent"),
                 atr: self.atr.borrow().clone(),
             }),
             Err(e) => {

@@ -9,12 +9,27 @@
 //! `releaseInterface` and `close` while a transfer is pending, and an exception must never
 //! unwind through the WebAssembly driver; it becomes a failed call like a rejection.
 
-use js_sys::{DataView, Promise, Reflect, Uint8Array};
+use js_sys::{DataView, Promise, Uint8Array};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{
-    UsbControlTransferParameters, UsbDevice, UsbDirection, UsbRecipient, UsbRequestType,
-};
+use web_sys::{UsbDevice, UsbDirection};
+
+#[wasm_bindgen(module = "/src/web/platform.js")]
+extern "C" {
+    /// A `USBControlTransferParameters` dictionary, built in one call.
+    #[wasm_bindgen(js_name = setup)]
+    fn setup_dictionary(
+        request_type: &str,
+        recipient: &str,
+        request: u8,
+        value: u16,
+        index: u16,
+    ) -> JsValue;
+    /// `[name, responseCode, message]` of a rejection (the message, else the value as a
+    /// string); `[]` when its members cannot be read.
+    #[wasm_bindgen(js_name = scError)]
+    fn error_parts(e: &JsValue) -> js_sys::Array;
+}
 
 #[wasm_bindgen]
 extern "C" {
@@ -38,15 +53,12 @@ extern "C" {
         alternate: u8,
     ) -> Result<Promise, JsValue>;
     #[wasm_bindgen(method, catch, js_name = controlTransferIn)]
-    fn control_transfer_in(
-        this: &Device,
-        setup: &UsbControlTransferParameters,
-        length: u16,
-    ) -> Result<Promise, JsValue>;
+    fn control_transfer_in(this: &Device, setup: &JsValue, length: u16)
+        -> Result<Promise, JsValue>;
     #[wasm_bindgen(method, catch, js_name = controlTransferOut)]
     fn control_transfer_out(
         this: &Device,
-        setup: &UsbControlTransferParameters,
+        setup: &JsValue,
         data: &Uint8Array,
     ) -> Result<Promise, JsValue>;
     #[wasm_bindgen(method, catch, js_name = transferOut)]
@@ -111,21 +123,11 @@ impl WebUsb {
 /// Converts a rejected promise's value: a DOMException keeps its name and message; anything
 /// else becomes `Other` with its string form (no panic on non-Error rejections).
 pub fn usb_error(value: &JsValue) -> UsbError {
-    let name = Reflect::get(value, &JsValue::from_str("name"))
-        .ok()
-        .and_then(|v| v.as_string());
-    let message = Reflect::get(value, &JsValue::from_str("message"))
-        .ok()
-        .and_then(|v| v.as_string());
-    match (name, message) {
-        (Some(name), message) => UsbError::new(
-            UsbErrorKind::from_dom_name(&name),
-            message.unwrap_or_default(),
-        ),
-        (None, _) => UsbError::new(
-            UsbErrorKind::Other("Error".into()),
-            value.as_string().unwrap_or_else(|| format!("{value:?}")),
-        ),
+    let parts = error_parts(value);
+    let message = parts.get(2).as_string().unwrap_or_default();
+    match parts.get(0).as_string() {
+        Some(name) => UsbError::new(UsbErrorKind::from_dom_name(&name), message),
+        None => UsbError::new(UsbErrorKind::Other("Error".into()), message),
     }
 }
 
@@ -165,24 +167,24 @@ fn unit(call: Result<Promise, JsValue>) -> LocalBoxFuture<Result<(), UsbError>> 
     Box::pin(async move { settled.await.map(|_| ()) })
 }
 
-fn setup_parameters(setup: ControlSetup) -> UsbControlTransferParameters {
+fn setup_parameters(setup: ControlSetup) -> JsValue {
     let request_type = match setup.request_type {
-        RequestType::Standard => UsbRequestType::Standard,
-        RequestType::Class => UsbRequestType::Class,
-        RequestType::Vendor => UsbRequestType::Vendor,
+        RequestType::Standard => "standard",
+        RequestType::Class => "class",
+        RequestType::Vendor => "vendor",
     };
     let recipient = match setup.recipient {
-        Recipient::Device => UsbRecipient::Device,
-        Recipient::Interface => UsbRecipient::Interface,
-        Recipient::Endpoint => UsbRecipient::Endpoint,
-        Recipient::Other => UsbRecipient::Other,
+        Recipient::Device => "device",
+        Recipient::Interface => "interface",
+        Recipient::Endpoint => "endpoint",
+        Recipient::Other => "other",
     };
-    UsbControlTransferParameters::new(
-        setup.index,
+    setup_dictionary(
+        request_type,
         recipient,
         setup.request,
-        request_type,
         setup.value,
+        setup.index,
     )
 }
 

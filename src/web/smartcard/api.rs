@@ -5,43 +5,23 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use js_sys::{Array, Function, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortController, AbortSignal};
 
 use crate::channel::CardChannel;
-use crate::driver::smartcard::classify;
-use crate::driver::sync::{race, Abort, Either, FifoLock};
+use crate::driver::sync::FifoLock;
 use crate::driver::{DriverError, ErrorCode};
 use crate::web::bindings::{driver_error, future_to_promise, invalid, update_promise, SignalLink};
 use crate::web::pin::{verify_promise, PinOptions};
 use crate::web::promise::Settled;
 
 use super::{
-    failure, flags_in, has_card, invoke, key, spawn, state_in, status_change, strings, unaware,
-    Protocol, SmartCardChannel, WebChannel,
+    helper_failure, sc_list, sc_manager, sc_open, sc_status, Protocol, SmartCardChannel, WebChannel,
 };
 
-async fn establish(manager: &JsValue) -> Result<JsValue, DriverError> {
-    Settled::new(&invoke(manager, "establishContext", &Array::new()))
-        .await
-        .map_err(|e| failure("establishContext", &e))
-}
-
-async fn list_readers(context: &JsValue) -> Result<Vec<String>, DriverError> {
-    let names = Settled::new(&invoke(context, "listReaders", &Array::new()))
-        .await
-        .map_err(|e| failure("listReaders", &e))?;
-    Ok(strings(&names))
-}
-
 fn manager_from(value: JsValue) -> Result<JsValue, JsValue> {
-    let manager = if value.is_undefined() || value.is_null() {
-        let navigator = key(&js_sys::global(), "navigator");
-        key(&navigator, "smartCard")
-    } else {
-        value
-    };
+    let manager = sc_manager(&value);
     if manager.is_object() {
         return Ok(manager);
     }
@@ -54,46 +34,11 @@ fn manager_from(value: JsValue) -> Result<JsValue, JsValue> {
     }))
 }
 
-/// The first reader with a card; without one, waits until a card is inserted in any of
-/// them (the `signal` ends the wait).
-async fn reader_with_card(
-    context: &JsValue,
-    names: &[String],
-    abort: &Abort,
-) -> Result<String, DriverError> {
-    let mut states: Vec<(String, Object, Option<f64>)> = names
-        .iter()
-        .map(|name| (name.clone(), unaware(), None))
-        .collect();
-    let controller = AbortController::new().ok();
-    let stop = abort.clone();
-    let signal = controller.as_ref().map(AbortController::signal);
-    loop {
-        let list: Array = states
-            .iter()
-            .map(|(name, flags, count)| JsValue::from(state_in(name, flags, *count)))
-            .collect();
-        let mut call = status_change(context, &list, signal.as_ref());
-        let mut aborted = stop.wait();
-        let winner = race(&mut call, &mut aborted).await;
-        let answer = match winner {
-            Either::Left(outcome) => outcome.map_err(|e| failure("getStatusChange", &e))?,
-            Either::Right(()) => {
-                if let Some(c) = &controller {
-                    c.abort();
-                }
-                return Err(DriverError::Aborted);
-            }
-        };
-        for (i, (name, flags, count)) in states.iter_mut().enumerate() {
-            let out = Reflect::get_u32(&answer, i as u32).unwrap_or(JsValue::UNDEFINED);
-            let event = key(&out, "eventState");
-            if has_card(&event) {
-                return Ok(name.clone());
-            }
-            *flags = flags_in(&event);
-            *count = key(&out, "eventCount").as_f64();
-        }
+/// A helper's outcome, its rejection as the error JavaScript receives.
+async fn helper(promise: Promise) -> Result<Array, JsValue> {
+    match Settled::new(&promise).await {
+        Ok(value) => Ok(Array::from(&value)),
+        Err(e) => Err(driver_error(&helper_failure(&e))),
     }
 }
 
@@ -115,13 +60,7 @@ impl SmartCardCore {
     ) -> Promise {
         future_to_promise(async move {
             let manager = manager_from(manager)?;
-            let context = establish(&manager).await.map_err(|e| driver_error(&e))?;
-            let names = list_readers(&context).await.map_err(|e| driver_error(&e))?;
-            Ok(names
-                .into_iter()
-                .map(JsValue::from)
-                .collect::<Array>()
-                .into())
+            Ok(helper(sc_list(&manager)).await?.get(1))
         })
     }
 
@@ -135,36 +74,15 @@ impl SmartCardCore {
     ) -> Promise {
         future_to_promise(async move {
             let manager = manager_from(manager)?;
+            // establishContext, listReaders, the reader (waiting for a card where none was
+            // named), the events' context, and whether a card is there.
+            let named = reader.map_or(JsValue::UNDEFINED, JsValue::from);
+            let until = signal.as_ref().map_or(JsValue::UNDEFINED, JsValue::from);
+            let opened = helper(sc_open(&manager, &named, &until)).await?;
             let link = SignalLink::new(signal);
-            let fail = |e: DriverError| driver_error(&e);
-            let context = establish(&manager).await.map_err(fail)?;
-            let names = list_readers(&context).await.map_err(fail)?;
-            let name = match reader {
-                Some(name) if names.contains(&name) => name,
-                Some(_) => {
-                    return Err(fail(classify(
-                        "open",
-                        "SmartCardError",
-                        Some("unknown-reader"),
-                        "",
-                    )))
-                }
-                None if names.is_empty() => {
-                    return Err(fail(DriverError::SmartCard {
-                        code: ErrorCode::Disconnected,
-                        message: "open: no smart card reader".into(),
-                        hint: "The smart card service lists no reader. Plug one in and try again.",
-                    }))
-                }
-                None => reader_with_card(&context, &names, &link.abort)
-                    .await
-                    .map_err(fail)?,
-            };
-            let watch_context = establish(&manager).await.map_err(fail)?;
-            let controller = AbortController::new().ok();
             let channel = Rc::new(SmartCardChannel {
-                context,
-                reader: name,
+                context: opened.get(0),
+                reader: opened.get(1).as_string().unwrap_or_default(),
                 lock: FifoLock::default(),
                 connection: RefCell::new(None),
                 atr: RefCell::new(None),
@@ -175,13 +93,11 @@ impl SmartCardCore {
                 pin_pad: Cell::new(None),
                 transaction: RefCell::new(None),
                 sink: RefCell::new(None),
-                watch_stop: controller.clone(),
+                watch_stop: AbortController::new()?,
+                watcher: RefCell::new(None),
             });
-            // Is a card there? The answer to an "unaware" state comes at once.
-            let present = is_present(&channel.context, &channel.reader, &link.abort)
-                .await
-                .map_err(fail)?;
-            if present {
+            if opened.get(3).is_truthy() {
+                let fail = |e: DriverError| driver_error(&e);
                 let mut held = channel.hold().await.map_err(fail)?;
                 channel
                     .connect(&mut held, Some(&link.abort))
@@ -200,14 +116,7 @@ impl SmartCardCore {
                 let (kind, slot, code) = crate::web::bindings::event_args(&event);
                 let _ = f.call3(&JsValue::UNDEFINED, &JsValue::from_str(kind), &slot, &code);
             }));
-            if let Some(controller) = controller {
-                let weak = Rc::downgrade(&channel);
-                spawn(Box::pin(SmartCardChannel::watch(
-                    weak,
-                    watch_context,
-                    controller.signal(),
-                )));
-            }
+            channel.watch(&opened.get(2));
             Ok(core.into())
         })
     }
@@ -307,28 +216,17 @@ impl SmartCardCore {
         future_to_promise(async move {
             one_slot(slot)?;
             let state = channel.status(slot).await.map_err(|e| driver_error(&e))?;
-            let out = Object::new();
-            let set = |k: &str, v: JsValue| {
-                let _ = Reflect::set(&out, &JsValue::from_str(k), &v);
+            let protocol = match channel.handle().map(|(_, p)| p) {
+                Some(Protocol::T0) => JsValue::from_str("T=0"),
+                Some(Protocol::T1) => JsValue::from_str("T=1"),
+                None => JsValue::NULL,
             };
-            let protocol = channel.handle().map(|(_, p)| p);
-            set("present", JsValue::from(state.present));
-            set("powered", JsValue::from(state.atr.is_some()));
-            set(
-                "atr",
-                state
-                    .atr
-                    .map_or(JsValue::NULL, |a| Uint8Array::from(a.as_slice()).into()),
-            );
-            set(
-                "protocol",
-                match protocol {
-                    Some(Protocol::T0) => JsValue::from_str("T=0"),
-                    Some(Protocol::T1) => JsValue::from_str("T=1"),
-                    None => JsValue::NULL,
-                },
-            );
-            Ok(out.into())
+            Ok(sc_status(
+                state.present,
+                state.atr.is_some(),
+                state.atr,
+                &protocol,
+            ))
         })
     }
 
@@ -386,19 +284,4 @@ fn one_slot(slot: u8) -> Result<(), JsValue> {
         0 => Ok(()),
         _ => Err(invalid("a smart card reader has one slot, 0")),
     }
-}
-
-/// Whether `reader` holds a card (an "unaware" state is answered at once; the `signal` of
-/// `open()` still ends the wait).
-async fn is_present(context: &JsValue, reader: &str, abort: &Abort) -> Result<bool, DriverError> {
-    let states = Array::of1(&state_in(reader, &unaware(), None));
-    let mut call = status_change(context, &states, None);
-    let mut aborted = abort.wait();
-    let winner = race(&mut call, &mut aborted).await;
-    let Either::Left(outcome) = winner else {
-        return Err(DriverError::Aborted);
-    };
-    let answer = outcome.map_err(|e| failure("getStatusChange", &e))?;
-    let out = Reflect::get_u32(&answer, 0).unwrap_or(JsValue::UNDEFINED);
-    Ok(has_card(&key(&out, "eventState")))
 }

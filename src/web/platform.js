@@ -1,0 +1,246 @@
+// The platform glue of card-relay's browser build: the few JavaScript helpers the wasm
+// imports (wasm-bindgen `module = "/src/web/platform.js"`, shipped as one snippet of the
+// package). Each helper turns a sequence of platform calls that involves no protocol decision
+// into one call or one promise, so the wasm holds one awaited promise where it held an async
+// state machine per call and a boundary crossing per getter (issue 18). The protocol logic
+// (the CCID driver, the T=0 follow-up, the card update loop, the error classification) stays
+// in Rust.
+
+// ---- Promises (src/web/promise.rs) -------------------------------------------------------
+// `settle(promise, callback, slot)` calls `callback(slot, value, fulfilled)` once the promise
+// settles; `settleIn` / `settleOut` reduce a WebUSB transfer result (USBInTransferResult /
+// USBOutTransferResult) to what the driver reads of it, in the same call: the status unless
+// it is "ok", else the data as a Uint8Array (empty without data) or the number of bytes
+// written. A result that cannot be read (not an object) rejects with the TypeError, and so
+// does a "promise" that is none (a fake device's method may return anything): never a hang,
+// never a throw into the wasm.
+
+const view = (d) => (d ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : new Uint8Array(0));
+const inResult = (r) => (r.status === "ok" ? view(r.data) : String(r.status));
+const outResult = (r) => (r.status === "ok" ? r.bytesWritten : String(r.status));
+const on = (p, f, i, map) =>
+  Promise.resolve(p).then(
+    (v) => {
+      let m;
+      try {
+        m = map(v);
+      } catch (e) {
+        return f(i, e, false);
+      }
+      f(i, m, true);
+    },
+    (e) => f(i, e, false),
+  );
+export const settle = (p, f, i) => on(p, f, i, (v) => v);
+export const settleIn = (p, f, i) => on(p, f, i, inResult);
+export const settleOut = (p, f, i) => on(p, f, i, outResult);
+
+/** A USBControlTransferParameters dictionary (WebUSB §USBControlTransferParameters). */
+export const setup = (requestType, recipient, request, value, index) => ({ requestType, recipient, request, value, index });
+
+/** `target[name](...args)` as a promise: a missing method or a synchronous throw rejects. */
+export const call = (t, name, ...a) => {
+  try {
+    return Promise.resolve(t[name](...a));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+};
+
+// ---- fetch (src/web/fetch.rs) ------------------------------------------------------------
+// `post(fetch, url, method, headers, body, credentials, signal, cookies)`: one exchange, from
+// the request to the whole body. `headers` is "name\nvalue\n..." (a field name or value
+// holds no line break, RFC 9110 §5.5); mode "cors", redirect "error" (an HTTP redirect would
+// carry the session to a server nobody approved: a protocol-level move goes through
+// X-Admin-Next-URI, which the update loop checks), no `cache` member (DESIGN.md). Resolves to
+// [status, "name\nvalue\n...", the Set-Cookie values one a line, body]; the Set-Cookie values
+// only with `cookies`: getSetCookie() where the platform has it (Fetch §5.2), else the
+// combined header as one value. Rejects with [stage, error, violations]: stage 0 the request,
+// where the violations are the `securitypolicyviolation` events of the page seen meanwhile as
+// [effectiveDirective, blockedURI, originalPolicy] (CSP Level 3 §5.3; the event is queued as
+// a task and may follow the rejection, so a failed request waits a few timer turns for one),
+// stage 1 the body.
+
+/** Whether the global has no DOM (Node.js, Deno, a worker): then the client keeps cookies. */
+export const ownCookies = () => typeof document == "undefined";
+
+export const post = async (fetch, url, method, headers, body, credentials, signal, cookies) => {
+  const seen = [];
+  const listen =
+    typeof document == "object" ? (e) => seen.push([e.effectiveDirective, e.blockedURI, e.originalPolicy]) : null;
+  if (listen) addEventListener("securitypolicyviolation", listen);
+  let r;
+  try {
+    const h = new Headers();
+    const l = headers.split("\n");
+    for (let i = 1; i < l.length; i += 2) h.append(l[i - 1], l[i]);
+    const init = { method, headers: h, mode: "cors", redirect: "error", credentials, signal };
+    if (body) init.body = body;
+    const f = fetch ?? globalThis.fetch;
+    if (typeof f != "function") throw "no fetch in this environment";
+    r = await f.call(globalThis, url, init);
+  } catch (e) {
+    for (let i = 0; listen && i < 5 && !seen.some((v) => v[0] == "connect-src"); i++) {
+      await new Promise((ok) => setTimeout(ok, 10));
+    }
+    throw [0, e, seen];
+  } finally {
+    if (listen) removeEventListener("securitypolicyviolation", listen);
+  }
+  const rh = r.headers;
+  const set = !cookies ? [] : rh.getSetCookie ? rh.getSetCookie() : [rh.get("set-cookie")].filter((v) => v != null);
+  const all = [...rh].flat().join("\n");
+  try {
+    return [r.status, all, set.join("\n"), new Uint8Array(await r.arrayBuffer())];
+  } catch (e) {
+    throw [1, e];
+  }
+};
+
+// ---- Web Smart Card API (src/web/smartcard.rs; WICG Web Smart Card API, index.bs) --------
+// The resource manager is used structurally (any object with the IDL's shape). A helper
+// rejects with [call, error]: the API method that failed and its rejection, which Rust
+// classifies (src/driver/smartcard.rs); ["aborted"], ["no-reader"] and ["unknown-reader"]
+// are the helpers' own outcomes.
+
+/** The SmartCardReaderStateFlagsIn members that SmartCardReaderStateFlagsOut shares. */
+const FLAGS = ["ignore", "unavailable", "empty", "present", "exclusive", "inuse", "mute", "unpowered"];
+const tag = (c) => (e) => {
+  throw [c, e];
+};
+/** The bytes of an ArrayBuffer or of a view on one (its own offset and length), else null. */
+const bytes = (v) =>
+  ArrayBuffer.isView(v)
+    ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength)
+    : typeof v?.byteLength == "number"
+      ? new Uint8Array(v)
+      : null;
+/** A SmartCardReaderStateIn: the state last seen (and its event count, once known). */
+const stateIn = (readerName, currentState, currentCount) =>
+  currentCount === undefined ? { readerName, currentState } : { readerName, currentState, currentCount };
+const count = (out) => (typeof out?.eventCount == "number" ? out.eventCount : undefined);
+/** The flags of an eventState as the next currentState. */
+const flagsIn = (ev) => Object.fromEntries(FLAGS.filter((f) => ev?.[f]).map((f) => [f, true]));
+const hasCard = (ev) => !!ev?.present && !ev?.empty;
+/** One getStatusChange(states) that the caller's `signal` ends (aborting `own` with it). */
+const change = (ctx, states, signal, own) =>
+  new Promise((res, rej) => {
+    const stop = () => {
+      own?.abort();
+      rej(["aborted"]);
+    };
+    if (signal?.aborted) return stop();
+    signal?.addEventListener?.("abort", stop, { once: true });
+    call(ctx, "getStatusChange", states, own ? { signal: own.signal } : {})
+      .then(res, (e) => rej(["getStatusChange", e]))
+      .finally(() => signal?.removeEventListener?.("abort", stop));
+  });
+/** The resource manager: `m`, else navigator.smartCard (undefined where there is none). */
+export const scManager = (m) => m ?? globalThis.navigator?.smartCard;
+const context = (m) => call(m, "establishContext").catch(tag("establishContext"));
+
+/** establishContext() and listReaders(): [context, reader names]. */
+export const scList = async (m) => {
+  const ctx = await context(m);
+  const names = await call(ctx, "listReaders").catch(tag("listReaders"));
+  return [ctx, Array.isArray(names) ? names.filter((n) => typeof n == "string") : []];
+};
+
+/**
+ * Opens a reader: its context and name (`name`, else the first reader with a card; without
+ * one, the wait for an insertion, which `signal` ends), a second context for its events, and
+ * whether it holds a card (the answer to an "unaware" state comes at once).
+ */
+export const scOpen = async (m, name, signal) => {
+  const [ctx, names] = await scList(m);
+  if (name != null && !names.includes(name)) throw ["unknown-reader"];
+  if (name == null && !names.length) throw ["no-reader"];
+  let states = names.map((n) => stateIn(n, { unaware: true }));
+  while (name == null) {
+    const out = await change(ctx, states, signal, new AbortController());
+    states = names.map((n, i) => stateIn(n, flagsIn(out?.[i]?.eventState), count(out?.[i])));
+    name = names.find((n, i) => hasCard(out?.[i]?.eventState));
+  }
+  const events = await context(m);
+  const out = await change(ctx, [stateIn(name, { unaware: true })], signal);
+  return [ctx, name, events, hasCard(out?.[0]?.eventState)];
+};
+
+/**
+ * Follows one reader on the events' context until `signal` aborts: `cb(state)` with 0 no
+ * card, 1 a card, 2 a card with eventCount moved (removed and inserted between two answers),
+ * 3 the reader gone (unknown or unavailable), 4 a failed call (`cb(4, error)`). eventState
+ * and eventCount go back as currentState and currentCount; an answer without a change waits
+ * 250 ms (a stack that answers at once must not make this spin).
+ */
+export const scWatch = (ctx, name, signal, cb) => void watch(ctx, name, signal, cb).catch(() => {});
+const watch = async (ctx, name, signal, cb) => {
+  let flags = { unaware: true };
+  let n;
+  for (;;) {
+    let out;
+    try {
+      out = (await call(ctx, "getStatusChange", [stateIn(name, flags, n)], { signal }))?.[0];
+    } catch (e) {
+      return signal.aborted || cb(4, e);
+    }
+    if (signal.aborted) return;
+    const ev = out?.eventState ?? {};
+    if (ev.unknown || ev.unavailable) return cb(3);
+    const next = count(out);
+    const same = next === n && FLAGS.every((f) => !flags[f] === !ev[f]);
+    cb(hasCard(ev) ? (n !== undefined && n !== next ? 2 : 1) : 0);
+    if (same) await new Promise((r) => setTimeout(r, 250));
+    flags = flagsIn(ev);
+    n = next;
+  }
+};
+
+/**
+ * connect(reader, "shared", { preferredProtocols: ["t0", "t1"] }), status() (a failure
+ * disconnects with "leave"), and with `features` (the control code) PC/SC part 10
+ * GET_FEATURE_REQUEST through control() (a failure is no PIN pad). Resolves to
+ * [connection, protocol (activeProtocol, else status().state), ATR, features].
+ */
+export const scConnect = async (ctx, name, features) => {
+  const r = await call(ctx, "connect", name, "shared", { preferredProtocols: ["t0", "t1"] }).catch(tag("connect"));
+  const h = r?.connection;
+  const s = await call(h, "status").catch(async (e) => {
+    await call(h, "disconnect", "leave").catch(() => {});
+    throw ["status", e];
+  });
+  const f = features === undefined ? null : await call(h, "control", features, new Uint8Array(0)).then(bytes, () => null);
+  return [h, typeof r?.activeProtocol == "string" ? r.activeProtocol : s?.state, bytes(s?.answerToReset), f];
+};
+
+/** `h[name]([code,] copy of data)` (transmit, control), resolving to the answer's bytes or null. */
+export const scBytes = (h, name, data, code) =>
+  call(h, name, ...(code === undefined ? [] : [code]), data.slice()).then(bytes);
+/** status().state of a connection. */
+export const scState = (h) => call(h, "status").then((s) => s?.state);
+/**
+ * startTransaction(): resolves once its callback runs to [finish, done] (the resolver of the
+ * callback's promise, startTransaction's own promise), or to null if that settled first.
+ */
+export const scBegin = (h) =>
+  new Promise((res, rej) => {
+    const t = [];
+    const body = new Promise((r) => (t[0] = r));
+    t[1] = call(h, "startTransaction", () => (res(t), body));
+    t[1].then(() => res(null), rej);
+  });
+/** Ends a transaction of scBegin with "leave"; settles once EndTransaction ran. */
+export const scEnd = (t) => (t[0]("leave"), t[1]);
+/**
+ * [name, responseCode, message] of a rejection (the message, else the value as a string);
+ * a value whose members cannot be read gives [].
+ */
+export const scError = (e) => {
+  try {
+    return [e?.name, e?.responseCode, e?.message ?? String(e)];
+  } catch {
+    return [];
+  }
+};
+/** The object `SmartCardCore.status()` resolves to. */
+export const scStatus = (present, powered, atr, protocol) => ({ present, powered, atr, protocol });
