@@ -31,7 +31,8 @@ impl<'a> Cursor<'a> {
 
     /// The bytes not yet consumed, without consuming them.
     pub fn rest(&self) -> &'a [u8] {
-        &self.data[self.pos..]
+        // INVARIANT: pos <= data.len(); `get` keeps core's slice panic out of the wasm.
+        self.data.get(self.pos..).unwrap_or_default()
     }
 
     /// The next byte without consuming it.
@@ -56,10 +57,8 @@ impl<'a> Cursor<'a> {
 
     /// Consumes a fixed-size array.
     pub fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
-        let s = self.take(N)?;
-        let mut a = [0u8; N];
-        a.copy_from_slice(s);
-        Some(a)
+        // `try_into` rather than `copy_from_slice`, whose length check formats a panic.
+        self.take(N)?.try_into().ok()
     }
 
     /// Consumes a little-endian `u16`.

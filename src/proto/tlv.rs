@@ -471,15 +471,14 @@ pub fn encode_tlv(tag: Tag, value: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(value);
 }
 
-/// Appends a definite-length constructed object whose value `children` writes into `out`;
-/// the length is inserted afterwards, so nested calls build nested templates.
+/// Appends a definite-length constructed object whose value `children` writes into the
+/// buffer they are given (X.690 §8.1.2.5); nested calls build nested templates. The value is
+/// written apart and then appended: no `Vec::splice`, whose range checks bring core's slice
+/// panic texts into the wasm (issue 18).
 pub fn encode_constructed(tag: Tag, out: &mut Vec<u8>, children: impl FnOnce(&mut Vec<u8>)) {
-    tag.encode(out);
-    let start = out.len();
-    children(out);
-    let mut length = Vec::with_capacity(5);
-    encode_length(out.len() - start, &mut length);
-    out.splice(start..start, length);
+    let mut value = Vec::new();
+    children(&mut value);
+    encode_tlv(tag, &value, out);
 }
 
 /// Appends `tag 80 ‖ children ‖ 00 00`, an indefinite-length object (X.690 §8.1.3.6).

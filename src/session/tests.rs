@@ -817,6 +817,22 @@ fn origin_is_the_whatwg_serialisation() {
 }
 
 #[test]
+fn punycode_of_registered_idn_labels() {
+    // Labels whose A-labels are published (IANA's IDN test TLDs, common examples): they
+    // take the threshold `t` through T_MIN, k - bias and T_MAX (RFC 3492 §6.3).
+    for (label, want) in [
+        ("ü", "tda"),
+        ("mañana", "maana-pta"),
+        ("日本語", "wgv71a119e"),
+        ("пример", "e1afmkfd"),
+        ("испытание", "80akhbyknj4f"),
+        ("例え", "r8jz45g"),
+    ] {
+        assert_eq!(punycode(label).as_deref(), Some(want), "{label}");
+    }
+}
+
+#[test]
 fn uri_resolution() {
     let base = "http://a.example/b/c/d;p?q";
     // RFC 3986 §5.4.1 normal examples (the subset without fragments).

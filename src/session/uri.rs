@@ -55,8 +55,12 @@ fn split_uri(uri: &str) -> UriParts<'_> {
 /// Removes "." and ".." segments (RFC 3986 §5.2.4).
 fn remove_dot_segments(path: &str) -> String {
     fn pop_segment(out: &mut String) {
-        let cut = out.rfind('/').unwrap_or(0);
-        out.truncate(cut);
+        // Cut at a '/' (a char boundary) by bytes: `String::truncate`'s boundary assertion
+        // would bring a panic text into the wasm (issue 18).
+        let mut bytes = std::mem::take(out).into_bytes();
+        let cut = bytes.iter().rposition(|&b| b == b'/').unwrap_or(0);
+        bytes.truncate(cut);
+        *out = String::from_utf8(bytes).unwrap_or_default();
     }
     let mut input = path;
     let mut out = String::with_capacity(path.len());
@@ -174,7 +178,7 @@ fn ascii_host(host: &str) -> Option<String> {
         if i > 0 {
             out.push('.');
         }
-        let label = to_lowercase(label);
+        let label = to_lowercase(label)?;
         if label.is_ascii() {
             out.push_str(&label);
         } else {
@@ -189,11 +193,11 @@ fn ascii_host(host: &str) -> Option<String> {
 /// the browser it is the engine's `String.prototype.toLowerCase` (ECMA-262 §22.1.3.30, the
 /// same mapping): Rust's case tables are about 10 KB of the gzipped bundle (issue 18), for
 /// the rare host name with a non-ASCII label. The origin tests run on both.
-fn to_lowercase(text: &str) -> String {
+fn to_lowercase(text: &str) -> Option<String> {
     #[cfg(target_arch = "wasm32")]
-    return String::from(js_sys::JsString::from(text).to_lower_case());
+    return js_sys::JsString::from(text).to_lower_case().as_string();
     #[cfg(not(target_arch = "wasm32"))]
-    text.to_lowercase()
+    Some(text.to_lowercase())
 }
 
 /// Punycode encoding of one label (RFC 3492 §6.3, parameters of §5); `None` on overflow.
@@ -205,7 +209,8 @@ pub(super) fn punycode(input: &str) -> Option<String> {
     const DAMP: u32 = 700;
     fn adapt(mut delta: u32, points: u32, first: bool) -> u32 {
         delta /= if first { DAMP } else { 2 };
-        delta += delta / points;
+        // points >= 1 (handled + 1); `checked_div` keeps the zero-divisor panic out.
+        delta += delta.checked_div(points).unwrap_or(0);
         let mut k = 0;
         while delta > ((BASE - T_MIN) * T_MAX) / 2 {
             delta /= BASE - T_MIN;
@@ -239,13 +244,9 @@ pub(super) fn punycode(input: &str) -> Option<String> {
                 let mut q = delta;
                 let mut k = BASE;
                 loop {
-                    let t = if k <= bias {
-                        T_MIN
-                    } else if k >= bias + T_MAX {
-                        T_MAX
-                    } else {
-                        k - bias
-                    };
+                    // T_MIN if k <= bias, T_MAX if k >= bias + T_MAX, else k - bias (§6.3);
+                    // the clamp shows t < BASE, so no zero-divisor panic below.
+                    let t = k.saturating_sub(bias).clamp(T_MIN, T_MAX);
                     if q < t {
                         break;
                     }

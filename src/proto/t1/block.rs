@@ -328,7 +328,9 @@ impl Block {
     pub fn encode(&self, edc: Edc) -> Vec<u8> {
         let len = match u8::try_from(self.inf.len()) {
             Ok(len) if usize::from(len) <= MAX_INF => len,
-            _ => panic!("t1 inf of {} bytes exceeds {MAX_INF}", self.inf.len()),
+            // A constant text: formatting the length would be code on every build for a
+            // panic no peer can cause (issue 18).
+            _ => panic!("t1 inf exceeds 254 bytes"),
         };
         let mut out = Vec::with_capacity(self.encoded_len(edc));
         out.push(self.nad);
