@@ -37,7 +37,15 @@ use crate::web::usb::WebUsb;
 pub(crate) fn future_to_promise(
     future: impl Future<Output = Result<JsValue, JsValue>> + 'static,
 ) -> js_sys::Promise {
-    let mut future: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>> = Box::pin(future);
+    promise_of(Box::pin(future))
+}
+
+/// [`future_to_promise`] past the boxing: not generic, so its code is in the wasm once
+/// rather than inlined at every export.
+#[inline(never)]
+fn promise_of(
+    mut future: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>,
+) -> js_sys::Promise {
     // A waker that does nothing is enough: the task polls the future again when it starts,
     // and every future of the driver registers the waker of its latest poll.
     match future
@@ -314,54 +322,19 @@ impl ReaderCore {
     /// Powers the card on; resolves to its ATR (`Uint8Array`).
     #[wasm_bindgen(js_name = powerOn, unchecked_return_type = "Promise<Uint8Array>")]
     pub fn power_on(&self, slot: u8, signal: Option<AbortSignal>) -> js_sys::Promise {
-        let driver = Rc::clone(&self.driver);
-        future_to_promise(async move {
-            let link = SignalLink::new(signal);
-            let on = driver.power_on(slot, Some(&link.abort)).await;
-            let on = on.map_err(|e| driver_error(&e))?;
-            Ok(Uint8Array::from(on.atr.as_slice()).into())
-        })
+        self.request(Request::PowerOn(slot), signal)
     }
 
     /// Powers the card off.
     #[wasm_bindgen(js_name = powerOff, unchecked_return_type = "Promise<void>")]
     pub fn power_off(&self, slot: u8) -> js_sys::Promise {
-        let driver = Rc::clone(&self.driver);
-        future_to_promise(async move {
-            driver
-                .power_off(slot)
-                .await
-                .map(|()| JsValue::UNDEFINED)
-                .map_err(|e| driver_error(&e))
-        })
+        self.request(Request::PowerOff(slot), None)
     }
 
     /// Resolves to `{ present, powered, atr, protocol }` for the slot.
     #[wasm_bindgen(unchecked_return_type = "Promise<SlotState>")]
     pub fn status(&self, slot: u8) -> js_sys::Promise {
-        let driver = Rc::clone(&self.driver);
-        future_to_promise(async move {
-            let icc = driver.status(slot).await.map_err(|e| driver_error(&e))?;
-            let present = icc != crate::proto::ccid::IccStatus::Absent;
-            let out = Object::new();
-            let set = |k: &str, v: JsValue| {
-                let _ = Reflect::set(&out, &JsValue::from_str(k), &v);
-            };
-            let atr = driver.atr(slot);
-            set("present", JsValue::from(present));
-            set("powered", JsValue::from(atr.is_some()));
-            set(
-                "atr",
-                atr.map_or(JsValue::NULL, |a| Uint8Array::from(a.as_slice()).into()),
-            );
-            set(
-                "protocol",
-                driver.protocol(slot).map_or(JsValue::NULL, |p| {
-                    JsValue::from_str(if p == 1 { "T=1" } else { "T=0" })
-                }),
-            );
-            Ok(out.into())
-        })
+        self.request(Request::Status(slot), None)
     }
 
     /// Sends a command APDU (powering the card on first if needed); resolves to the
@@ -373,22 +346,7 @@ impl ReaderCore {
         slot: u8,
         signal: Option<AbortSignal>,
     ) -> js_sys::Promise {
-        let driver = Rc::clone(&self.driver);
-        future_to_promise(async move {
-            // Parsed once, here: every layer below takes the typed command.
-            let command = command_from(apdu)?;
-            let link = SignalLink::new(signal);
-            let abort = Some(&link.abort);
-            let run = async {
-                // The one decision "power on first" (`CardChannel::power_on`).
-                crate::channel::CardChannel::power_on(driver.as_ref(), slot, abort).await?;
-                driver.transmit(slot, command, abort).await
-            };
-            match run.await {
-                Ok(r) => Ok(Uint8Array::from(r.as_slice()).into()),
-                Err(e) => Err(driver_error(&e)),
-            }
-        })
+        self.request(Request::Transmit(slot, apdu), signal)
     }
 
     /// The local PIN check of `cardUpdate` ([`crate::pin`]): SELECT of the PIN's
@@ -427,12 +385,94 @@ impl ReaderCore {
     /// Releases the interface and closes the device.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn close(&self) -> js_sys::Promise {
+        self.request(Request::Close, None)
+    }
+}
+
+/// What an export of [`ReaderCore`] asks of the driver (the slot first).
+#[derive(Debug)]
+enum Request {
+    PowerOn(u8),
+    PowerOff(u8),
+    Status(u8),
+    Transmit(u8, Vec<u8>),
+    Close,
+}
+
+impl ReaderCore {
+    /// The promise of every export that waits for the driver. One future type for all of
+    /// them, so the wasm holds one state machine, one drop and one instance of the task
+    /// machinery instead of one per export (issue 18: each distinct async state machine
+    /// across the JS boundary costs bundle bytes). Power on and transmit heed `signal`.
+    fn request(&self, request: Request, signal: Option<AbortSignal>) -> js_sys::Promise {
         let driver = Rc::clone(&self.driver);
         future_to_promise(async move {
-            driver.close().await;
-            Ok(JsValue::UNDEFINED)
+            let link = SignalLink::new(signal);
+            let abort = Some(&link.abort);
+            // Each operation answers its own type (no result to narrow); one async block
+            // for all of them.
+            let done = match request {
+                Request::PowerOn(slot) => {
+                    let on = driver.power_on(slot, abort).await;
+                    on.map(|on| Uint8Array::from(on.atr.as_slice()).into())
+                }
+                Request::PowerOff(slot) => {
+                    driver.power_off(slot).await.map(|()| JsValue::UNDEFINED)
+                }
+                Request::Status(slot) => {
+                    let icc = driver.status(slot).await;
+                    icc.map(|icc| slot_state(&driver, slot, icc))
+                }
+                Request::Transmit(slot, apdu) => {
+                    // Parsed once, here: every layer below takes the typed command.
+                    let command = command_from(apdu)?;
+                    // The one decision "power on first" (`CardChannel::power_on`).
+                    match crate::channel::CardChannel::power_on(driver.as_ref(), slot, abort).await
+                    {
+                        Ok(_) => {
+                            let response = driver.transmit(slot, command, abort).await;
+                            response.map(|r| Uint8Array::from(r.as_slice()).into())
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                Request::Close => {
+                    driver.close().await;
+                    Ok(JsValue::UNDEFINED)
+                }
+            };
+            done.map_err(|e| driver_error(&e))
         })
     }
+}
+
+/// `{ present, powered, atr, protocol }` of `slot` after its GetSlotStatus answered `icc`.
+fn slot_state(
+    driver: &CcidDriver<WebUsb>,
+    slot: u8,
+    icc: crate::proto::ccid::IccStatus,
+) -> JsValue {
+    let out = Object::new();
+    let set = |k: &str, v: JsValue| {
+        let _ = Reflect::set(&out, &JsValue::from_str(k), &v);
+    };
+    let atr = driver.atr(slot);
+    set(
+        "present",
+        JsValue::from(!matches!(icc, crate::proto::ccid::IccStatus::Absent)),
+    );
+    set("powered", JsValue::from(atr.is_some()));
+    set(
+        "atr",
+        atr.map_or(JsValue::NULL, |a| Uint8Array::from(a.as_slice()).into()),
+    );
+    set(
+        "protocol",
+        driver.protocol(slot).map_or(JsValue::NULL, |p| {
+            JsValue::from_str(if p == 1 { "T=1" } else { "T=0" })
+        }),
+    );
+    out.into()
 }
 
 /// The `(type, slot, code)` a driver event reaches the JavaScript layer as: `slot` is
