@@ -43,7 +43,7 @@ extern "C" {
         fetch: &JsValue,
         url: &str,
         method: &str,
-        headers: &str,
+        headers: &Array,
         body: Option<Uint8Array>,
         credentials: &str,
         signal: &JsValue,
@@ -139,11 +139,13 @@ impl HttpClient for WebFetch {
         let jar = keeps_own_cookies()
             .then(|| origin(&request.url).map(|origin| (origin, Rc::clone(&self.cookies))))
             .flatten();
-        let mut headers = String::new();
-        let mut add = |name: &str, value: &str| {
-            for part in [name, "\n", value, "\n"] {
-                headers.push_str(part);
-            }
+        // [name, value] pairs, never one joined string: a line feed in a value (a URL-decoded
+        // sessionId) must not forge another field. `Headers` refuses a value with CR, LF or
+        // NUL and a name that is not a token (Fetch standard "header value", RFC 9110 §5.5),
+        // which fails the exchange before anything is sent.
+        let headers = Array::new();
+        let add = |name: &str, value: &str| {
+            headers.push(&Array::of2(&name.into(), &value.into()));
         };
         let mut explicit = None;
         for (name, value) in &request.headers {
@@ -202,19 +204,21 @@ impl HttpClient for WebFetch {
                     });
                 }
             };
-            let text = |i| answer.get(i).as_string().unwrap_or_default();
+            let text = |v: JsValue| v.as_string().unwrap_or_default();
             if let Some((origin, cookies)) = &jar {
                 let mut cookies = cookies.borrow_mut();
-                for value in text(2).split('\n') {
-                    cookies.store(origin, value);
+                for value in Array::from(&answer.get(2)).iter() {
+                    cookies.store(origin, &text(value));
                 }
             }
-            let fields = text(1);
-            let mut fields = fields.split('\n');
-            let mut headers = Vec::new();
-            while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
-                headers.push((name.to_owned(), value.to_owned()));
-            }
+            // One [name, value] pair per field: whatever a value holds, it stays one value.
+            let headers = Array::from(&answer.get(1))
+                .iter()
+                .map(|field| {
+                    let field = Array::from(&field);
+                    (text(field.get(0)), text(field.get(1)))
+                })
+                .collect();
             Ok(HttpResponse {
                 status: answer.get(0).as_f64().unwrap_or(0.0) as u16,
                 headers,

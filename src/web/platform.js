@@ -49,13 +49,15 @@ export const call = (t, name, ...a) => {
 
 // ---- fetch (src/web/fetch.rs) ------------------------------------------------------------
 // `post(fetch, url, method, headers, body, credentials, signal, cookies)`: one exchange, from
-// the request to the whole body. `headers` is "name\nvalue\n..." (a field name or value
-// holds no line break, RFC 9110 §5.5); mode "cors", redirect "error" (an HTTP redirect would
-// carry the session to a server nobody approved: a protocol-level move goes through
-// X-Admin-Next-URI, which the update loop checks), no `cache` member (DESIGN.md). Resolves to
-// [status, "name\nvalue\n...", the Set-Cookie values one a line, body]; the Set-Cookie values
-// only with `cookies`: getSetCookie() where the platform has it (Fetch §5.2), else the
-// combined header as one value. Rejects with [stage, error, violations]: stage 0 the request,
+// the request to the whole body. `headers` is an array of [name, value] pairs, never one
+// joined string (a line break in a value must not forge a field), which `Headers` validates:
+// a name is a token, a value holds no CR, LF or NUL (RFC 9110 §5.5, Fetch standard "header
+// value"), else stage 0 rejects and nothing is sent. Mode "cors", redirect "error" (an HTTP
+// redirect would carry the session to a server nobody approved: a protocol-level move goes
+// through X-Admin-Next-URI, which the update loop checks), no `cache` member (DESIGN.md).
+// Resolves to [status, [[name, value], ...], [Set-Cookie value, ...], body]; the Set-Cookie
+// values only with `cookies`: getSetCookie() where the platform has it (Fetch §5.2), else
+// the combined header as one value. Rejects with [stage, error, violations]: stage 0 the request,
 // where the violations are the `securitypolicyviolation` events of the page seen meanwhile as
 // [effectiveDirective, blockedURI, originalPolicy] (CSP Level 3 §5.3; the event is queued as
 // a task and may follow the rejection, so a failed request waits a few timer turns for one),
@@ -71,10 +73,7 @@ export const post = async (fetch, url, method, headers, body, credentials, signa
   if (listen) addEventListener("securitypolicyviolation", listen);
   let r;
   try {
-    const h = new Headers();
-    const l = headers.split("\n");
-    for (let i = 1; i < l.length; i += 2) h.append(l[i - 1], l[i]);
-    const init = { method, headers: h, mode: "cors", redirect: "error", credentials, signal };
+    const init = { method, headers: new Headers(headers), mode: "cors", redirect: "error", credentials, signal };
     if (body) init.body = body;
     const f = fetch ?? globalThis.fetch;
     if (typeof f != "function") throw "no fetch in this environment";
@@ -89,9 +88,8 @@ export const post = async (fetch, url, method, headers, body, credentials, signa
   }
   const rh = r.headers;
   const set = !cookies ? [] : rh.getSetCookie ? rh.getSetCookie() : [rh.get("set-cookie")].filter((v) => v != null);
-  const all = [...rh].flat().join("\n");
   try {
-    return [r.status, all, set.join("\n"), new Uint8Array(await r.arrayBuffer())];
+    return [r.status, [...rh], set, new Uint8Array(await r.arrayBuffer())];
   } catch (e) {
     throw [1, e];
   }

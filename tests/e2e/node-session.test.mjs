@@ -25,7 +25,7 @@ before(async () => {
 /**
  * Starts a GP admin server answering `scripts` scripts, then 204. `onPost(req)` may return
  * an extra header object for the answer. Resolves to { url, posts, close }, where posts
- * records { port, cookie, resume } per POST.
+ * records { port, cookie, resume, names } per POST (names: every header name, lower case).
  */
 async function gpServer(scripts, onPost = () => ({})) {
   const posts = [];
@@ -36,6 +36,7 @@ async function gpServer(scripts, onPost = () => ({})) {
         port: req.socket.remotePort,
         cookie: req.headers.cookie ?? null,
         resume: req.headers["x-admin-resume"] ?? null,
+        names: req.rawHeaders.filter((_, i) => i % 2 == 0).map((n) => n.toLowerCase()),
       });
       const extra = onPost(req, posts.length);
       if (posts.length > scripts) {
@@ -165,6 +166,42 @@ test("an OpenSCDP notification's time to completion reaches onNotification and l
     assert.equal(result.status, "completed");
   } finally {
     server.closeAllConnections();
+    server.close();
+  }
+});
+
+test("a line break in sessionId or agentId forges no request header: the update fails first", async () => {
+  // Fetch standard, "header value": no CR, LF or NUL (RFC 9110 §5.5); Headers refuses one
+  // with a TypeError, so the request is never made. A legacy link URL-decodes its sessionId,
+  // so `%0A` arrives as a real line feed; agentId goes out as GP's X-Admin-From.
+  const server = await gpServer(0);
+  const gp = { dialect: "gp", approve: () => "once" };
+  const legacy = (id) => `http://localhost:27001/x.png?url=${encodeURIComponent(server.url)}&sessionId=${id}`;
+  const cases = [
+    ["sessionId", (reader) => lib.cardUpdateFromLegacyUrl(reader, legacy("abc%0AX-Evil%0Ax"), gp)],
+    ["agentId", (reader) => lib.cardUpdate(reader, server.url, { ...gp, agentId: "agent\nX-Evil\nx" })],
+    ["agentId with CR", (reader) => lib.cardUpdate(reader, server.url, { ...gp, agentId: "agent\r\nX-Evil: x" })],
+  ];
+  try {
+    for (const [what, run] of cases) {
+      const reader = await lib.CardReader.open(lib.createSimulatedReader({ profile: "default", card: "seed" }));
+      try {
+        await assert.rejects(run(reader), (e) => {
+          assert.equal(e.code, "network-error", `${what}: ${e.code} ${e.message}`);
+          assert.match(e.message, /header/i, what);
+          return true;
+        });
+      } finally {
+        await reader.close();
+      }
+    }
+    const names = server.posts.flatMap((p) => p.names);
+    assert.ok(!names.includes("x-evil"), `headers the server saw: ${names.join(" ")}`);
+    assert.equal(server.posts.length, 0, "no request reaches the server");
+    // A well-formed id still goes through, as the session's cookie.
+    await update(server.url, { sessionId: "abc" });
+    assert.deepEqual(server.posts.map((p) => p.cookie), ["JSESSIONID=abc"]);
+  } finally {
     server.close();
   }
 });

@@ -143,6 +143,39 @@ test("a cross-origin server without approval gets no request", { timeout: 60_000
   await page.context().close();
 });
 
+test("a line break in agentId forges no request header: no request, network-error", { timeout: 60_000 }, async () => {
+  // Fetch standard, "header value": no CR, LF or NUL (RFC 9110 §5.5). GP's X-Admin-From
+  // carries agentId as given; a value with a line feed must fail the update, not add a field.
+  const { page, requests } = await openPage();
+  // A GP Amd B admin server of the page's origin that ends every session at once (204).
+  const url = new URL("gp-admin", server.url).href;
+  const seen = [];
+  await page.route(url, (route) => {
+    seen.push(route.request().headers());
+    return route.fulfill({ status: 204 });
+  });
+  const result = await page.evaluate(async (url) => {
+    const reader = await t.reader();
+    try {
+      const out = [];
+      for (const agentId of ["agent\nX-Evil\nx", "agent\r\nX-Evil: x", "agent-1"]) {
+        out.push(await t.codeOf(t.relay.cardUpdate(reader, url, { dialect: "gp", approve: () => "once", agentId })));
+      }
+      return out;
+    } finally {
+      await reader.close();
+    }
+  }, url);
+  // The well-formed id goes through: the route answers, and only for it.
+  assert.deepEqual(result, ["network-error", "network-error", "resolved"]);
+  assert.deepEqual(
+    seen.map((h) => [h["x-admin-from"], h["x-evil"]]),
+    [["agent-1", undefined]],
+  );
+  assert.equal(requests.filter((r) => r.url === url).length, 1);
+  await page.context().close();
+});
+
 test("approvals: once is not kept, always persists across reloads, revokeServer removes it", { timeout: 90_000 }, async () => {
   const { page, requests, errors } = await openPage();
   const origin = new URL(other.url).origin;
