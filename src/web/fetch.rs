@@ -139,13 +139,14 @@ impl HttpClient for WebFetch {
         let jar = keeps_own_cookies()
             .then(|| origin(&request.url).map(|origin| (origin, Rc::clone(&self.cookies))))
             .flatten();
-        // [name, value] pairs, never one joined string: a line feed in a value (a URL-decoded
-        // sessionId) must not forge another field. `Headers` refuses a value with CR, LF or
-        // NUL and a name that is not a token (Fetch standard "header value", RFC 9110 §5.5),
-        // which fails the exchange before anything is sent.
+        // Name, value, name, value… as array items, never one joined string: a line feed in a
+        // value (a URL-decoded sessionId) must not forge another field. `Headers` refuses a
+        // value with CR, LF or NUL and a name that is not a token (Fetch standard "header
+        // value", RFC 9110 §5.5), which fails the exchange before anything is sent.
         let headers = Array::new();
         let add = |name: &str, value: &str| {
-            headers.push(&Array::of2(&name.into(), &value.into()));
+            headers.push(&name.into());
+            headers.push(&value.into());
         };
         let mut explicit = None;
         for (name, value) in &request.headers {
@@ -211,14 +212,12 @@ impl HttpClient for WebFetch {
                     cookies.store(origin, &text(value));
                 }
             }
-            // One [name, value] pair per field: whatever a value holds, it stays one value.
-            let headers = Array::from(&answer.get(1))
-                .iter()
-                .map(|field| {
-                    let field = Array::from(&field);
-                    (text(field.get(0)), text(field.get(1)))
-                })
-                .collect();
+            // Name, value, … one array item each: whatever a value holds, it stays one value.
+            let mut fields = Array::from(&answer.get(1)).into_iter().map(text);
+            let mut headers = Vec::new();
+            while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
+                headers.push((name, value));
+            }
             Ok(HttpResponse {
                 status: answer.get(0).as_f64().unwrap_or(0.0) as u16,
                 headers,

@@ -49,13 +49,13 @@ export const call = (t, name, ...a) => {
 
 // ---- fetch (src/web/fetch.rs) ------------------------------------------------------------
 // `post(fetch, url, method, headers, body, credentials, signal, cookies)`: one exchange, from
-// the request to the whole body. `headers` is an array of [name, value] pairs, never one
-// joined string (a line break in a value must not forge a field), which `Headers` validates:
+// the request to the whole body. `headers` is an array [name, value, name, value, ...], never
+// one joined string (a line break in a value must not forge a field); `Headers` validates:
 // a name is a token, a value holds no CR, LF or NUL (RFC 9110 §5.5, Fetch standard "header
 // value"), else stage 0 rejects and nothing is sent. Mode "cors", redirect "error" (an HTTP
 // redirect would carry the session to a server nobody approved: a protocol-level move goes
 // through X-Admin-Next-URI, which the update loop checks), no `cache` member (DESIGN.md).
-// Resolves to [status, [[name, value], ...], [Set-Cookie value, ...], body]; the Set-Cookie
+// Resolves to [status, [name, value, ...], [Set-Cookie value, ...], body]; the Set-Cookie
 // values only with `cookies`: getSetCookie() where the platform has it (Fetch §5.2), else
 // the combined header as one value. Rejects with [stage, error, violations]: stage 0 the request,
 // where the violations are the `securitypolicyviolation` events of the page seen meanwhile as
@@ -73,7 +73,9 @@ export const post = async (fetch, url, method, headers, body, credentials, signa
   if (listen) addEventListener("securitypolicyviolation", listen);
   let r;
   try {
-    const init = { method, headers: new Headers(headers), mode: "cors", redirect: "error", credentials, signal };
+    const h = new Headers();
+    for (let i = 1; i < headers.length; i += 2) h.append(headers[i - 1], headers[i]);
+    const init = { method, headers: h, mode: "cors", redirect: "error", credentials, signal };
     if (body) init.body = body;
     const f = fetch ?? globalThis.fetch;
     if (typeof f != "function") throw "no fetch in this environment";
@@ -89,7 +91,7 @@ export const post = async (fetch, url, method, headers, body, credentials, signa
   const rh = r.headers;
   const set = !cookies ? [] : rh.getSetCookie ? rh.getSetCookie() : [rh.get("set-cookie")].filter((v) => v != null);
   try {
-    return [r.status, [...rh], set, new Uint8Array(await r.arrayBuffer())];
+    return [r.status, [...rh].flat(), set, new Uint8Array(await r.arrayBuffer())];
   } catch (e) {
     throw [1, e];
   }
