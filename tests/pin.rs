@@ -283,6 +283,22 @@ fn on_a_pin_pad_the_reader_verifies_and_nobody_is_asked() {
     assert!(user.asked.is_empty());
 }
 
+/// The pad's parameters are a wish: on a reader without a PIN pad (bPINSupport 00, CCID
+/// Rev 1.1 §5.1) nobody is told to type on a pad and the PIN is asked, as without them.
+#[test]
+fn pad_parameters_on_a_reader_without_a_pad_ask_for_the_pin() {
+    let card = Card::plain();
+    assert!(!card.driver.description().descriptor().pin_verify());
+    let mut user = User::typing(&[Some(RIGHT)]);
+    card.check(&on_pad(), &mut user).unwrap();
+    assert!(user.pads.is_empty(), "{:?}", user.pads);
+    assert_eq!(user.asked, [Some(PIN_TRIES)]);
+    assert_eq!(
+        card.log(),
+        [h("00 20 00 81"), h("00 20 00 81 06 2A 2A 2A 2A 2A 2A")]
+    );
+}
+
 #[test]
 fn the_pads_own_outcomes_keep_their_codes() {
     let wrong = Card::pad(PadEntry::Digits("654321".into()));
