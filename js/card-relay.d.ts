@@ -324,7 +324,10 @@ export class CardReader extends EventTarget {
   readonly slots: number;
   /** null on the smartcard route. */
   readonly exchangeLevel: ExchangeLevel | null;
-  /** Whether the reader has a PIN pad (on the smartcard route: PC/SC part 10 FEATURE_VERIFY_PIN_DIRECT). */
+  /**
+   * Whether the reader has a PIN pad (on the smartcard route: PC/SC part 10 FEATURE_VERIFY_PIN_DIRECT,
+   * known only from the first connection to a card, false before).
+   */
   readonly pinPad: boolean;
   /** 11 (class 0x0B) or 255 (vendor class); null on the smartcard route. */
   readonly interfaceClass: number | null;
@@ -425,7 +428,7 @@ export interface CardUpdateOptions {
   credentials?: RequestCredentials;
   /** Asked for servers that are neither same-origin nor already approved. */
   approve?: (origin: string) => Approval | Promise<Approval>;
-  /** Verify the PIN locally first: true (reference 0x81), or the PIN reference (P2, an integer 0 to 255). */
+  /** Verify the PIN locally first: true (reference 0x81), or the PIN reference (P2, an integer 0 to 255; 0 verifies reference 0). */
   pinRequired?: boolean | number;
   /** AID (hex) of the application holding the PIN, selected before VERIFY. */
   pinSelect?: string;

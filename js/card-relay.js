@@ -197,7 +197,7 @@ function slotOf(options) {
 function apduBytes(apdu) {
   if (apdu instanceof Uint8Array) return apdu;
   if (apdu instanceof ArrayBuffer) return new Uint8Array(apdu);
-  if (typeof apdu === "string") return parseHex(apdu);
+  if (typeof apdu === "string") return parseHex(apdu, "apdu");
   throw new CardRelayError("invalid-argument", "apdu must be a Uint8Array, an ArrayBuffer or hex digits");
 }
 
@@ -701,12 +701,33 @@ async function approve(target, options) {
   }
 }
 
-function parseHex(text) {
+/**
+ * Hex digits (whitespace between them allowed) as bytes. The text may hold a PIN (a VERIFY
+ * given to transmit()): the error names the first bad character's position, never the text.
+ * @param {string} text
+ * @param {string} name what the text is, for the error
+ * @returns {Uint8Array}
+ */
+function parseHex(text, name) {
   const clean = String(text).replace(/\s+/g, "");
-  if (!/^([0-9a-fA-F]{2})*$/.test(clean)) {
-    throw new CardRelayError("invalid-argument", `not hex: ${text}`);
+  const bad = clean.search(/[^0-9a-fA-F]/);
+  if (bad >= 0) {
+    throw new CardRelayError("invalid-argument", `${name} is not hex: bad character at position ${bad}`);
+  }
+  if (clean.length % 2 !== 0) {
+    throw new CardRelayError("invalid-argument", `${name} is not hex: odd number of digits`);
   }
   return Uint8Array.from(clean.match(/../g) ?? [], (h) => parseInt(h, 16));
+}
+
+/**
+ * Whether cardUpdate's `pinRequired` asks for the PIN check: every value but absent and
+ * `false`, so `0` (P2 0x00, a valid reference) does, as on the agent's route.
+ * @param {CardUpdateOptions} options
+ * @returns {boolean}
+ */
+function pinRequested(options) {
+  return options.pinRequired !== undefined && options.pinRequired !== false;
 }
 
 /**
@@ -727,8 +748,10 @@ function parseHex(text) {
 async function verifyPin(reader, options) {
   const slot = slotOf(options);
   const reference = typeof options.pinRequired === "number" ? byte(options.pinRequired, "pinRequired") ?? 0x81 : 0x81;
-  const select = options.pinSelect ? parseHex(options.pinSelect) : undefined;
-  const pad = reader.pinPad && options.pinPad !== false
+  const select = options.pinSelect ? parseHex(options.pinSelect, "pinSelect") : undefined;
+  // Whether the reader has a pad is decided in WebAssembly after the power-on: on the Web
+  // Smart Card route it is known only from the first connection (src/pin.rs).
+  const pad = options.pinPad !== false
     ? (typeof options.pinPad === "object" && options.pinPad !== null ? options.pinPad : {})
     : null;
   const padBytes = pad && [
@@ -797,7 +820,7 @@ export async function cardUpdate(reader, url, options = {}) {
   if (options.signal?.aborted) {
     throw new CardRelayError("aborted", "aborted before start");
   }
-  if (options.pinRequired) {
+  if (pinRequested(options)) {
     await verifyPin(reader, options);
   }
   const fetch = await sessionFetch();
@@ -1155,7 +1178,7 @@ async function agentUpdate(agent, url, options) {
   const request = { url: target.url, dialect: options.dialect ?? "openscdp" };
   if (options.sessionId !== undefined) request.sessionId = options.sessionId;
   if (options.reader !== undefined) request.reader = String(options.reader);
-  if (options.pinRequired !== undefined && options.pinRequired !== false) request.pinRequired = options.pinRequired;
+  if (pinRequested(options)) request.pinRequired = options.pinRequired;
   if (options.pinSelect !== undefined) request.pinSelect = String(options.pinSelect);
   const started = performance.now();
   const aborted = (e) => new CardRelayError("aborted", "the card update was cancelled", { cause: e });

@@ -75,6 +75,14 @@ pub trait CardChannel {
     /// Deactivates the card in `slot`.
     async fn power_off(&self, slot: u8) -> Result<(), DriverError>;
 
+    /// Whether the reader has a PIN pad [`CardChannel::verify_pin_on_pad`] can use (CCID
+    /// Rev 1.1 §5.1 bPINSupport; PC/SC part 10 FEATURE_VERIFY_PIN_DIRECT). Some channels
+    /// learn it only at the first connection to a card: ask after
+    /// [`CardChannel::power_on`]. A channel without a PIN pad answers `false` (this default).
+    fn has_pin_pad(&self) -> bool {
+        false
+    }
+
     /// Verifies a PIN typed on the reader's PIN pad: the reader completes `pin`'s VERIFY
     /// with the digits and sends it, so the PIN never reaches the host (CCID Rev 1.1
     /// §6.1.11 PC_to_RDR_Secure; PC/SC part 10 FEATURE_VERIFY_PIN_DIRECT). Answers the
@@ -134,6 +142,10 @@ impl<U: UsbTransport + 'static> CardChannel for CcidDriver<U> {
         CcidDriver::power_off(self, slot).await
     }
 
+    fn has_pin_pad(&self) -> bool {
+        self.description().descriptor().pin_verify()
+    }
+
     async fn verify_pin_on_pad(
         &self,
         slot: u8,
@@ -181,6 +193,10 @@ impl<C: CardChannel + ?Sized> CardChannel for std::rc::Rc<C> {
 
     async fn power_off(&self, slot: u8) -> Result<(), DriverError> {
         C::power_off(self, slot).await
+    }
+
+    fn has_pin_pad(&self) -> bool {
+        C::has_pin_pad(self)
     }
 
     async fn verify_pin_on_pad(

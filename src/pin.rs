@@ -36,7 +36,8 @@ pub struct PinCheck {
     /// `00 A4 04 0C`, 7816-4 §11.2.2).
     pub select: Option<Vec<u8>>,
     /// Typed on the reader's PIN pad with these parameters (their `reference` is replaced
-    /// by [`PinCheck::reference`]); `None`: the PIN is asked of the user.
+    /// by [`PinCheck::reference`]) when the reader has one; `None`: the PIN is asked of the
+    /// user.
     pub pad: Option<PinVerify>,
 }
 
@@ -307,7 +308,9 @@ impl PinFlow {
 }
 
 /// Runs `check` on the card in `slot` of `channel` (see the module documentation), powering
-/// the card on first when it is not. `Ok(())` once the card answered `90 00`.
+/// the card on first when it is not. [`PinCheck::pad`] is used only when the channel reports
+/// a PIN pad after the power-on ([`CardChannel::has_pin_pad`]); otherwise the PIN is asked.
+/// `Ok(())` once the card answered `90 00`.
 pub async fn verify<C, E>(
     channel: &C,
     slot: u8,
@@ -325,6 +328,12 @@ where
         .await
         .map_err(PinError::Driver)?;
     let (mut flow, mut step) = PinFlow::start(check)?;
+    // Whether the reader has a PIN pad is known only now on some channels (the Web Smart
+    // Card API asks at the first connection): the pad's parameters are a wish, used only
+    // where there is a pad.
+    if !channel.has_pin_pad() {
+        flow.pad = None;
+    }
     loop {
         let response = match step {
             PinStep::Done => return Ok(()),

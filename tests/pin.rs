@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use card_relay::channel::{CardChannel, SlotState};
@@ -283,6 +283,22 @@ fn on_a_pin_pad_the_reader_verifies_and_nobody_is_asked() {
     assert!(user.asked.is_empty());
 }
 
+/// The pad's parameters are a wish: on a reader without a PIN pad (bPINSupport 00, CCID
+/// Rev 1.1 §5.1) nobody is told to type on a pad and the PIN is asked, as without them.
+#[test]
+fn pad_parameters_on_a_reader_without_a_pad_ask_for_the_pin() {
+    let card = Card::plain();
+    assert!(!card.driver.description().descriptor().pin_verify());
+    let mut user = User::typing(&[Some(RIGHT)]);
+    card.check(&on_pad(), &mut user).unwrap();
+    assert!(user.pads.is_empty(), "{:?}", user.pads);
+    assert_eq!(user.asked, [Some(PIN_TRIES)]);
+    assert_eq!(
+        card.log(),
+        [h("00 20 00 81"), h("00 20 00 81 06 2A 2A 2A 2A 2A 2A")]
+    );
+}
+
 #[test]
 fn the_pads_own_outcomes_keep_their_codes() {
     let wrong = Card::pad(PadEntry::Digits("654321".into()));
@@ -386,6 +402,10 @@ fn thousands_of_attempts_follow_the_cards_counter() {
 struct Scripted {
     answers: RefCell<Vec<Vec<u8>>>,
     sent: RefCell<Vec<Vec<u8>>>,
+    /// A PIN pad that shows only once connected (the Web Smart Card API's
+    /// GET_FEATURE_REQUEST needs a connection): false until `power_on`.
+    pad_once_connected: bool,
+    connected: Cell<bool>,
 }
 
 impl Scripted {
@@ -393,6 +413,8 @@ impl Scripted {
         Scripted {
             answers: RefCell::new(answers.iter().rev().cloned().collect()),
             sent: RefCell::default(),
+            pad_once_connected: false,
+            connected: Cell::new(false),
         }
     }
 }
@@ -407,11 +429,28 @@ impl CardChannel for Scripted {
     }
 
     async fn power_on(&self, _slot: u8, _abort: Option<&Abort>) -> Result<Vec<u8>, DriverError> {
+        self.connected.set(true);
         Ok(SEED_ATR.to_vec())
     }
 
     async fn reset(&self, _slot: u8, _abort: Option<&Abort>) -> Result<Vec<u8>, DriverError> {
         Ok(SEED_ATR.to_vec())
+    }
+
+    fn has_pin_pad(&self) -> bool {
+        self.pad_once_connected && self.connected.get()
+    }
+
+    async fn verify_pin_on_pad(
+        &self,
+        _slot: u8,
+        pin: &PinVerify,
+        _abort: Option<&Abort>,
+    ) -> Result<Vec<u8>, DriverError> {
+        self.sent
+            .borrow_mut()
+            .push([&b"pad "[..], &[pin.reference]].concat());
+        Ok(self.answers.borrow_mut().pop().expect("an answer"))
     }
 
     async fn transmit(
@@ -472,6 +511,33 @@ fn every_status_word_after_verify_is_decoded() {
         let (r, _) = scripted(&h("63 C3"), short);
         assert!(matches!(r, Err(PinError::NoStatus)), "{short:02X?}");
     }
+}
+
+/// A channel that learns of its PIN pad only at the first connection (the Web Smart Card
+/// route: PC/SC part 10 GET_FEATURE_REQUEST): the check asks after powering on, so the pad
+/// is used, and nobody is asked for the PIN.
+#[test]
+fn a_pad_known_only_once_connected_is_used() {
+    let channel = Scripted {
+        pad_once_connected: true,
+        ..Scripted::new(&[h("63 C3"), h("90 00")])
+    };
+    assert!(
+        !channel.has_pin_pad(),
+        "unknown before the first connection"
+    );
+    let mut user = User::typing(&[Some("never")]);
+    let r = block_on(
+        &VirtualClock::default(),
+        pin::verify(&channel, 0, &on_pad(), &mut user, None),
+    );
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(user.pads, [Some(3)]);
+    assert!(user.asked.is_empty());
+    assert_eq!(
+        channel.sent.take(),
+        [h("00 20 00 81"), b"pad \x81".to_vec()]
+    );
 }
 
 /// A PIN longer than a short VERIFY can carry is refused before it reaches the card.

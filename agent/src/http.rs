@@ -8,7 +8,9 @@
 //! - A cookie jar per session ([`card_relay::cookie::CookieJar`], the one the library uses
 //!   in Node.js): the `Cookie: JSESSIONID=<id>` the update loop adds for `-s <id>` seeds it,
 //!   a `Set-Cookie` replaces it.
-//! - Each exchange (connect, TLS, request, whole response) is bounded by its timeout.
+//! - Each exchange (connect, TLS, request, whole response) is bounded by the update loop's one
+//!   HTTP timeout, which drops it when the bound passes; a dropped exchange's connection is
+//!   not reused.
 //! - Redirects are refused, as `fetch` with `redirect: "error"` does: a 3xx answer would
 //!   carry the session to a server the user did not choose.
 //! - TLS: rustls with the *ring* provider and the operating system's root certificates
@@ -17,7 +19,6 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use card_relay::cookie::CookieJar;
@@ -313,29 +314,24 @@ fn lower(text: &str) -> String {
 }
 
 impl HttpClient for AgentHttp {
+    /// POSTs `request`. The bound is not enforced here: the update loop owns the one HTTP
+    /// timeout (`driver::update`) and drops this future when it passes. A dropped exchange
+    /// leaves nothing behind: the connection was taken out of the pool for it and only goes
+    /// back after a whole response, so the next request opens a fresh one.
     fn post(
         &self,
         request: HttpRequest,
-        timeout_ms: u64,
+        _timeout_ms: u64,
     ) -> LocalBoxFuture<Result<HttpResponse, HttpError>> {
         let client = self.clone();
-        Box::pin(async move {
-            let limit = Duration::from_millis(timeout_ms);
-            match tokio::time::timeout(limit, client.exchange(request)).await {
-                Ok(Ok(response)) => Ok(response),
-                Ok(Err(e)) => Err(e),
-                Err(_) => {
-                    client.state.borrow_mut().connection = None;
-                    Err(HttpError::Timeout)
-                }
-            }
-        })
+        Box::pin(async move { client.exchange(request).await })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
@@ -417,13 +413,19 @@ mod tests {
     }
 
     #[test]
-    fn a_silent_server_times_out() {
+    fn an_exchange_dropped_at_the_loops_bound_leaves_no_connection() {
         run(async {
-            let (url, _) = serve("", 1).await;
+            // The update loop drops a POST when its timeout passes (the one HTTP timeout):
+            // the silent server's connection must not be reused for the next request.
+            let (url, accepted) = serve("", 1).await;
             let http = AgentHttp::new();
-            let started = std::time::Instant::now();
-            assert_eq!(http.post(request(&url), 200).await, Err(HttpError::Timeout));
-            assert!(started.elapsed() < Duration::from_secs(5));
+            let limit = Duration::from_millis(200);
+            let dropped = tokio::time::timeout(limit, http.post(request(&url), 200)).await;
+            assert!(dropped.is_err(), "a silent server never answers");
+            let again = tokio::time::timeout(limit, http.post(request(&url), 200)).await;
+            assert!(again.is_err());
+            assert_eq!(http.connections_opened(), 2);
+            assert_eq!(*accepted.borrow(), 2);
         });
     }
 

@@ -94,6 +94,11 @@ where
         self.channel.power_off(slot).await
     }
 
+    /// The pad the caller found (FEATURE_VERIFY_PIN_DIRECT).
+    fn has_pin_pad(&self) -> bool {
+        true
+    }
+
     async fn verify_pin_on_pad(
         &self,
         _slot: u8,

@@ -661,6 +661,11 @@ impl CardChannel for SmartCardChannel {
             .map_err(|e| failure("disconnect", &e))
     }
 
+    /// Known from the first connection on (GET_FEATURE_REQUEST in `scConnect`).
+    fn has_pin_pad(&self) -> bool {
+        matches!(self.pin_pad.get(), Some(Some(_)))
+    }
+
     async fn verify_pin_on_pad(
         &self,
         _slot: u8,
@@ -751,6 +756,13 @@ impl CardChannel for WebChannel {
         match self {
             Self::Usb(c) => c.power_off(slot).await,
             Self::SmartCard(c) => c.power_off(slot).await,
+        }
+    }
+
+    fn has_pin_pad(&self) -> bool {
+        match self {
+            Self::Usb(c) => c.has_pin_pad(),
+            Self::SmartCard(c) => c.has_pin_pad(),
         }
     }
 

@@ -120,3 +120,96 @@ test("pinPad: false asks pin() even on a PIN pad reader", { timeout: 60_000 }, a
   assert.deepEqual(result, { status: "completed", asked: [3] });
   await page.close();
 });
+
+/** A plain reader (ACS ACR3901U, no PIN pad) with the PIN card, opened in `page`. */
+const PLAIN_READER = async () => {
+  const relay = await import("/pkg-sim/card-relay.js");
+  const profiles = await (await fetch("/generated/profiles.json")).json();
+  const openPlain = async () =>
+    relay.CardReader.open(
+      relay.createSimulatedReader({
+        profile: "ACS_ACR3901U_ICC_Reader",
+        profileText: profiles.ACS_ACR3901U_ICC_Reader,
+        card: "pin",
+      }),
+    );
+  globalThis.t = { relay, openPlain };
+};
+
+test("pinRequired 0 is the PIN reference P2 00: verified on the WebUSB route and from a legacy URL's pinrequired=0", { timeout: 60_000 }, async () => {
+  const { page } = await openPage();
+  await page.evaluate(PLAIN_READER);
+  const out = await page.evaluate(async () => {
+    const { relay, openPlain } = globalThis.t;
+    const run = async (start) => {
+      const reader = await openPlain();
+      const asked = [];
+      const notes = [];
+      const options = {
+        pin: ({ triesLeft }) => {
+          asked.push(triesLeft);
+          return "123456";
+        },
+        onNotification: ({ message }) => notes.push(message),
+      };
+      try {
+        const r = await start(reader, options);
+        return { status: r.status, asked, notes };
+      } catch (e) {
+        return { code: e.code, message: e.message };
+      } finally {
+        await reader.close();
+      }
+    };
+    const legacy = "http://localhost:27001/x.png?url=%2Frt%2Fpin-test&pinrequired=0";
+    return {
+      zero: await run((reader, o) => relay.cardUpdate(reader, "/rt/pin-test", { ...o, pinRequired: 0 })),
+      off: await run((reader, o) => relay.cardUpdate(reader, "/rt/pin-test", { ...o, pinRequired: false })),
+      parsed: relay.parseLegacyUrl(legacy),
+      legacy: await run((reader, o) => relay.cardUpdateFromLegacyUrl(reader, legacy, o)),
+    };
+  });
+  // The PIN card verifies any reference (P2); pin-test reports the PIN state afterwards.
+  assert.deepEqual(out.zero, { status: "completed", asked: [3], notes: ["PIN verified"] });
+  assert.deepEqual(out.parsed, { url: "/rt/pin-test", pinRequired: 0 });
+  assert.deepEqual(out.legacy, out.zero);
+  assert.deepEqual(out.off.asked, [], "pinRequired: false checks nothing");
+  assert.equal(out.off.status, "completed");
+  assert.notDeepEqual(out.off.notes, ["PIN verified"]);
+  await page.close();
+});
+
+test("hex with a typo is invalid-argument and the message never echoes it (a VERIFY carries the PIN)", { timeout: 60_000 }, async () => {
+  const { page } = await openPage();
+  await page.evaluate(PLAIN_READER);
+  const out = await page.evaluate(async () => {
+    const { relay, openPlain } = globalThis.t;
+    const reader = await openPlain();
+    const errorOf = async (promise) => {
+      try {
+        await promise;
+        return { code: "resolved" };
+      } catch (e) {
+        return { code: e.code, message: e.message, isError: e instanceof relay.CardRelayError };
+      }
+    };
+    try {
+      return {
+        typo: await errorOf(reader.transmit("00 20 00 81 06 31 32 33 34 35 3G")),
+        odd: await errorOf(reader.transmit("00 20 00 81 06 31 32 33 34 35 3")),
+        select: await errorOf(relay.cardUpdate(reader, "/rt/pin-test", { pinRequired: 0x81, pinSelect: "E82B0601 31323334Z", pin: () => "123456" })),
+        right: await errorOf(reader.transmit("00 20 00 81 06 31 32 33 34 35 36")),
+      };
+    } finally {
+      await reader.close();
+    }
+  });
+  assert.equal(out.right.code, "resolved", "the right PIN in hex goes through");
+  for (const [name, e] of Object.entries({ typo: out.typo, odd: out.odd, select: out.select })) {
+    assert.equal(e.code, "invalid-argument", `${name}: ${e.message}`);
+    assert.ok(e.isError, name);
+    assert.doesNotMatch(e.message, /3[0-9]\s?3[0-9]|313233|3G|3132/i, `${name}: ${e.message}`);
+  }
+  assert.equal(out.typo.message, "apdu is not hex: bad character at position 21");
+  await page.close();
+});

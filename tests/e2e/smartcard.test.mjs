@@ -321,6 +321,43 @@ test("a PIN pad (part 10 FEATURE_VERIFY_PIN_DIRECT): pinPad, the PIN typed on th
   assert.equal(out.timeout.code, "timeout");
 });
 
+test("a PIN pad known only from the first connection: opened with the slot empty, the card inserted, pinRequired uses the pad", { timeout: 60_000 }, async () => {
+  const out = await page.evaluate(async (READER) => {
+    const { relay, system, open, errorOf } = globalThis.t;
+    const sys = system({ pinPad: true, card: null });
+    sys.pinEntry = "123456";
+    const reader = await open(sys, { reader: READER });
+    // Part 10's GET_FEATURE_REQUEST needs a connection, so before one the pad is unknown.
+    const padAtOpen = reader.pinPad;
+    sys.insertCard(READER, { protocol: "t1", pin: "123456" });
+    const asked = [];
+    const pinAsked = [];
+    const notes = [];
+    const result = await errorOf(
+      relay.cardUpdate(reader, "/rt/pin-test", {
+        pinRequired: 0x81,
+        onPinPad: (info) => asked.push(info),
+        pin: (info) => {
+          pinAsked.push(info);
+          return "654321";
+        },
+        onNotification: ({ message }) => notes.push(message),
+      }),
+    );
+    const padAfter = reader.pinPad;
+    await reader.close();
+    return { padAtOpen, padAfter, result, asked, pinAsked, notes, log: sys.log };
+  }, READER);
+  assert.equal(out.padAtOpen, false);
+  assert.equal(out.padAfter, true);
+  assert.equal(out.result.code, "resolved", JSON.stringify(out.result));
+  assert.deepEqual(out.asked, [{ triesLeft: 3 }], "the reader waited for the PIN on its pad");
+  assert.deepEqual(out.pinAsked, [], "pin() is not asked on a pad reader");
+  assert.deepEqual(out.notes, ["PIN verified"]);
+  assert.ok(out.log.some((l) => l.startsWith("control 42330006 ")), out.log.join("\n"));
+  assert.deepEqual(out.log.filter((l) => /^transmit 00 20 00 81 [0-9A-F]{2}/.test(l)), [], "no PIN through transmit");
+});
+
 test("the reader unplugged: disconnected event, usable false, calls fail as disconnected", { timeout: 30_000 }, async () => {
   const out = await page.evaluate(async (READER) => {
     const { hex, system, open, errorOf, nextEvent } = globalThis.t;

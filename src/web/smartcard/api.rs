@@ -155,7 +155,7 @@ impl SmartCardCore {
     /// GET_FEATURE_REQUEST (PC/SC part 10), asked at the first connection.
     #[wasm_bindgen(getter, js_name = pinPad)]
     pub fn pin_pad(&self) -> bool {
-        matches!(self.channel.pin_pad.get(), Some(Some(_)))
+        self.channel.has_pin_pad()
     }
 
     /// The local PIN check (see `ReaderCore.verifyPin`); the PIN pad is FEATURE_VERIFY_PIN_DIRECT.
