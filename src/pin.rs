@@ -201,7 +201,7 @@ fn tries_left(sw: StatusWord) -> Option<u8> {
 }
 
 /// What the check needs next, from [`PinFlow`].
-#[derive(Debug, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 pub enum PinStep {
     /// Send this command APDU and hand its response to [`PinFlow::on_response`].
     Send(Vec<u8>),
@@ -221,6 +221,32 @@ pub enum PinStep {
     },
     /// The card accepted the PIN (or had it verified already).
     Done,
+}
+
+/// A command to send shows its header only: the last VERIFY carries the PIN.
+impl std::fmt::Debug for PinStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PinStep::Send(apdu) => {
+                let header = apdu.get(..4).unwrap_or(apdu);
+                write!(
+                    f,
+                    "Send({header:02X?} + {} bytes)",
+                    apdu.len() - header.len()
+                )
+            }
+            PinStep::Pad { pin, tries_left } => f
+                .debug_struct("Pad")
+                .field("pin", pin)
+                .field("tries_left", tries_left)
+                .finish(),
+            PinStep::Ask { tries_left } => f
+                .debug_struct("Ask")
+                .field("tries_left", tries_left)
+                .finish(),
+            PinStep::Done => f.write_str("Done"),
+        }
+    }
 }
 
 /// Where a [`PinFlow`] stands: which answer it waits for.

@@ -631,3 +631,35 @@ fn the_longest_check_takes_five_steps() {
         pin::PinStep::Done
     );
 }
+
+/// `Debug` output goes to logs and panic messages: the VERIFY that carries the PIN shows its
+/// header and length only, as the step, the parsed command and the command APDU.
+#[test]
+fn debug_output_never_shows_the_pin() {
+    let flow = pin::PinFlow::start::<()>(&host()).unwrap().0;
+    let step = flow
+        .with_pin::<()>(Some(Pin::from(RIGHT.to_owned())))
+        .unwrap();
+    let pin::PinStep::Send(ref bytes) = step else {
+        panic!("a VERIFY to send")
+    };
+    let command = card_relay::reader::Command::parse(bytes.clone()).unwrap();
+    let bytes = RIGHT.as_bytes();
+    let decimal = format!("{:?}", &bytes[..3])
+        .trim_matches(['[', ']'])
+        .to_owned();
+    let hex = format!("{:02X?}", &bytes[..3])
+        .trim_matches(['[', ']'])
+        .to_owned();
+    for text in [
+        format!("{step:?}"),
+        format!("{command:?}"),
+        format!("{:?}", command.apdu()),
+        format!("{:#?}", command.apdu()),
+    ] {
+        for shown in [RIGHT, &decimal, &hex] {
+            assert!(!text.contains(shown), "{text} shows {shown}");
+        }
+    }
+    assert_eq!(format!("{step:?}"), "Send([00, 20, 00, 81] + 7 bytes)");
+}

@@ -91,7 +91,7 @@ impl Case {
 /// 1..=256 for a short Le (256 is written 00), up to 65536 for an extended Le (65536 is
 /// written 0000). [`CommandApdu::encode`] picks the short form whenever data and Ne allow it,
 /// so an extended APDU with small lengths is re-encoded short.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CommandApdu {
     /// Class byte.
     pub cla: u8,
@@ -105,6 +105,21 @@ pub struct CommandApdu {
     pub data: Vec<u8>,
     /// Expected response length Ne, if any.
     pub ne: Option<u32>,
+}
+
+/// Shows the header and the lengths, never the data: a command may carry a PIN (VERIFY,
+/// CHANGE REFERENCE DATA) or key material, and `Debug` output ends up in logs and panics.
+impl std::fmt::Debug for CommandApdu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandApdu")
+            .field("cla", &self.cla)
+            .field("ins", &self.ins)
+            .field("p1", &self.p1)
+            .field("p2", &self.p2)
+            .field("nc", &self.data.len())
+            .field("ne", &self.ne)
+            .finish()
+    }
 }
 
 impl CommandApdu {

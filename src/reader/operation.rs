@@ -15,10 +15,17 @@ use crate::proto::ccid::IccStatus;
 /// A command APDU parsed once where it enters the library (ISO/IEC 7816-4 §5.1), with the
 /// bytes it came as. Every layer below reads the parsed form; the bytes go to the card as
 /// given (at the extended APDU level, over T=1 and through PC/SC), never re-encoded.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Command {
     apdu: CommandApdu,
     bytes: Vec<u8>,
+}
+
+/// The parsed header and lengths only ([`CommandApdu`]'s `Debug`): the bytes may hold a PIN.
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.apdu, f)
+    }
 }
 
 impl Command {
