@@ -56,7 +56,7 @@ pub use pin::PinVerify;
 use operation::Completions;
 pub(crate) use operation::{Kind, Start};
 
-use power_on::PowerOnStage;
+use power_on::{PowerOnRun, PowerOnStage};
 use transmit::TransmitMode;
 
 /// Milliseconds on the caller's monotonic clock (in a browser, `performance.now()`).
@@ -229,13 +229,8 @@ struct Slot {
 #[derive(Debug)]
 enum Pending {
     PowerOn {
-        slot: u8,
-        preferred: Option<u8>,
-        /// Voltages still to try after the one in use.
-        voltages: VecDeque<PowerSelect>,
+        run: PowerOnRun,
         stage: PowerOnStage,
-        /// Set after a failed PPS: the card was reset and is driven at default parameters.
-        skip_pps: bool,
     },
     PowerOff {
         slot: u8,
@@ -473,12 +468,15 @@ impl Reader {
         let first = voltages.pop_front().unwrap_or(PowerSelect::Auto);
         self.slots[usize::from(slot)].card = None;
         self.send_power_on(slot, first, now);
-        self.pending = Some(Pending::PowerOn {
+        let run = PowerOnRun {
             slot,
             preferred,
             voltages,
-            stage: PowerOnStage::Activating,
             skip_pps: false,
+        };
+        self.pending = Some(Pending::PowerOn {
+            run,
+            stage: PowerOnStage::Activating,
         });
     }
 
@@ -650,15 +648,9 @@ impl Reader {
                 self.complete(());
                 Ok(())
             }
-            Pending::PowerOn {
-                slot,
-                preferred,
-                voltages,
-                stage,
-                skip_pps,
-            } => self.advance_power_on(
-                slot, preferred, voltages, stage, skip_pps, message, state, now,
-            ),
+            Pending::PowerOn { run, stage } => {
+                self.advance_power_on(run, stage, message, state, now)
+            }
             Pending::Transmit { slot, mode } => {
                 self.advance_transmit(slot, mode, message, state, now)
             }
@@ -803,8 +795,8 @@ impl Reader {
 
     fn pending_slot(&self) -> Option<u8> {
         match self.pending.as_ref()? {
-            Pending::PowerOn { slot, .. }
-            | Pending::PowerOff { slot }
+            Pending::PowerOn { run, .. } => Some(run.slot),
+            Pending::PowerOff { slot }
             | Pending::Status { slot }
             | Pending::Abort { slot }
             | Pending::Transmit { slot, .. } => Some(*slot),

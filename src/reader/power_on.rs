@@ -17,6 +17,17 @@ use crate::proto::descriptor::ExchangeLevel;
 use crate::proto::pps::{self, ParameterPlan, PpsRequest};
 use crate::proto::t1::{self, T1Config, T1Event, T1Send, T1};
 
+/// What a power-on carries from one stage to the next.
+#[derive(Debug)]
+pub(super) struct PowerOnRun {
+    pub(super) slot: u8,
+    pub(super) preferred: Option<u8>,
+    /// Voltages still to try after the one in use.
+    pub(super) voltages: VecDeque<PowerSelect>,
+    /// Set after a failed PPS: the card was reset and is driven at default parameters.
+    pub(super) skip_pps: bool,
+}
+
 #[derive(Debug)]
 pub(super) enum PowerOnStage {
     Activating,
@@ -37,18 +48,21 @@ pub(super) enum PowerOnStage {
 }
 
 impl Reader {
-    #[allow(clippy::too_many_arguments)]
+    /// Waits for the answer to the message just sent, in `stage`.
+    fn wait_power_on(&mut self, run: PowerOnRun, stage: PowerOnStage) -> Result<(), ReaderError> {
+        self.pending = Some(Pending::PowerOn { run, stage });
+        Ok(())
+    }
+
     pub(super) fn advance_power_on(
         &mut self,
-        slot: u8,
-        preferred: Option<u8>,
-        mut voltages: VecDeque<PowerSelect>,
+        mut run: PowerOnRun,
         stage: PowerOnStage,
-        skip_pps: bool,
         message: RdrToPc,
         state: SlotState,
         now: Millis,
     ) -> Result<(), ReaderError> {
+        let slot = run.slot;
         match stage {
             PowerOnStage::Activating => {
                 if state.command != CommandStatus::Ok {
@@ -56,16 +70,9 @@ impl Reader {
                     // A card that does not answer at one voltage may at the next (libccid
                     // tries 5 V, then 3 V, then 1.8 V).
                     if matches!(err, ReaderError::CardMute | ReaderError::Slot(_)) {
-                        if let Some(next) = voltages.pop_front() {
+                        if let Some(next) = run.voltages.pop_front() {
                             self.send_power_on(slot, next, now);
-                            self.pending = Some(Pending::PowerOn {
-                                slot,
-                                preferred,
-                                voltages,
-                                stage: PowerOnStage::Activating,
-                                skip_pps,
-                            });
-                            return Ok(());
+                            return self.wait_power_on(run, PowerOnStage::Activating);
                         }
                     }
                     return Err(err);
@@ -82,7 +89,7 @@ impl Reader {
                     &atr,
                     features,
                     self.desc.voltage_support,
-                    if skip_pps { None } else { preferred },
+                    if run.skip_pps { None } else { run.preferred },
                 )
                 .map_err(ReaderError::Pps)?;
                 if !self.reader_supports(plan.protocol) {
@@ -90,7 +97,7 @@ impl Reader {
                         "card protocol not supported by reader",
                     ));
                 }
-                if skip_pps {
+                if run.skip_pps {
                     plan.pps = None;
                     plan.fi_di = FiDi::DEFAULT;
                     plan.set_parameters = plan
@@ -100,17 +107,10 @@ impl Reader {
                 if let Some(request) = plan.pps {
                     if self.level == ExchangeLevel::Tpdu {
                         self.send_xfr(slot, 0, 0, request.encode(), now, POWER_ON_TIMEOUT_MS);
-                        self.pending = Some(Pending::PowerOn {
-                            slot,
-                            preferred,
-                            voltages,
-                            stage: PowerOnStage::Pps { atr, plan, request },
-                            skip_pps,
-                        });
-                        return Ok(());
+                        return self.wait_power_on(run, PowerOnStage::Pps { atr, plan, request });
                     }
                 }
-                self.after_pps(slot, preferred, voltages, atr, plan, skip_pps, now)
+                self.after_pps(run, atr, plan, now)
             }
             PowerOnStage::Pps {
                 atr,
@@ -129,9 +129,9 @@ impl Reader {
                         plan.set_parameters = plan
                             .set_parameters
                             .map(|p| p.with_findex_dindex(o.fi_di.ta1()));
-                        self.after_pps(slot, preferred, voltages, atr, plan, skip_pps, now)
+                        self.after_pps(run, atr, plan, now)
                     }
-                    None if !skip_pps => {
+                    None if !run.skip_pps => {
                         // ISO/IEC 7816-3 §9.3: after a failed PPS exchange the card must be
                         // reset; it is then driven at the default parameters.
                         let select = if self.desc.features.auto_voltage() {
@@ -140,14 +140,8 @@ impl Reader {
                             PowerSelect::V5
                         };
                         self.send_power_on(slot, select, now);
-                        self.pending = Some(Pending::PowerOn {
-                            slot,
-                            preferred,
-                            voltages,
-                            stage: PowerOnStage::Activating,
-                            skip_pps: true,
-                        });
-                        Ok(())
+                        run.skip_pps = true;
+                        self.wait_power_on(run, PowerOnStage::Activating)
                     }
                     None => Err(ReaderError::Protocol("pps refused")),
                 }
@@ -156,7 +150,7 @@ impl Reader {
                 if state.command != CommandStatus::Ok {
                     return Err(slot_failure(state));
                 }
-                self.after_set_parameters(slot, atr, plan, now)
+                self.after_set_parameters(run, atr, plan, now)
             }
             PowerOnStage::Ifs { atr, plan, mut t1 } => {
                 if state.command != CommandStatus::Ok {
@@ -166,14 +160,7 @@ impl Reader {
                     }
                     let send = t1.on_timeout().map_err(ReaderError::T1)?;
                     self.send_t1(slot, &send, &atr, now);
-                    self.pending = Some(Pending::PowerOn {
-                        slot,
-                        preferred,
-                        voltages,
-                        stage: PowerOnStage::Ifs { atr, plan, t1 },
-                        skip_pps,
-                    });
-                    return Ok(());
+                    return self.wait_power_on(run, PowerOnStage::Ifs { atr, plan, t1 });
                 }
                 let RdrToPc::DataBlock(block) = message else {
                     return Err(ReaderError::Protocol("answer of the wrong type"));
@@ -185,31 +172,21 @@ impl Reader {
                     }
                     T1Event::Send(send) => {
                         self.send_t1(slot, &send, &atr, now);
-                        self.pending = Some(Pending::PowerOn {
-                            slot,
-                            preferred,
-                            voltages,
-                            stage: PowerOnStage::Ifs { atr, plan, t1 },
-                            skip_pps,
-                        });
-                        Ok(())
+                        self.wait_power_on(run, PowerOnStage::Ifs { atr, plan, t1 })
                     }
                 }
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn after_pps(
         &mut self,
-        slot: u8,
-        preferred: Option<u8>,
-        voltages: VecDeque<PowerSelect>,
+        run: PowerOnRun,
         atr: Atr,
         plan: ParameterPlan,
-        skip_pps: bool,
         now: Millis,
     ) -> Result<(), ReaderError> {
+        let slot = run.slot;
         if let Some(params) = plan.set_parameters.clone() {
             let seq = self.next_seq();
             self.push_command(
@@ -221,26 +198,19 @@ impl Reader {
                 now + CONTROL_TIMEOUT_MS,
                 CONTROL_TIMEOUT_MS,
             );
-            self.pending = Some(Pending::PowerOn {
-                slot,
-                preferred,
-                voltages,
-                stage: PowerOnStage::SetParameters { atr, plan },
-                skip_pps,
-            });
-            return Ok(());
+            return self.wait_power_on(run, PowerOnStage::SetParameters { atr, plan });
         }
-        self.after_set_parameters(slot, atr, plan, now)?;
-        Ok(())
+        self.after_set_parameters(run, atr, plan, now)
     }
 
     pub(super) fn after_set_parameters(
         &mut self,
-        slot: u8,
+        run: PowerOnRun,
         atr: Atr,
         plan: ParameterPlan,
         now: Millis,
     ) -> Result<(), ReaderError> {
+        let slot = run.slot;
         if plan.protocol != 1 || self.level != ExchangeLevel::Tpdu {
             self.activate(slot, atr, plan.protocol, None);
             return Ok(());
@@ -252,14 +222,7 @@ impl Reader {
         }
         let block = t1.ifs_request().map_err(ReaderError::T1)?;
         self.send_t1(slot, &T1Send { block, bwi: 0 }, &atr, now);
-        self.pending = Some(Pending::PowerOn {
-            slot,
-            preferred: None,
-            voltages: VecDeque::new(),
-            stage: PowerOnStage::Ifs { atr, plan, t1 },
-            skip_pps: false,
-        });
-        Ok(())
+        self.wait_power_on(run, PowerOnStage::Ifs { atr, plan, t1 })
     }
 
     /// T=1 engine parameters: IFSC from the ATR and IFSD = min(dwMaxIFSD, 254, what
