@@ -759,28 +759,26 @@ pub(crate) async fn session_status(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Response {
-    let origin = Origin::of(&headers, &state.allowed_origins);
-    if origin == Origin::Refused {
-        return web::text(StatusCode::FORBIDDEN, "origin not allowed");
-    }
-    let mut response = match web::session_id(&headers) {
-        None => web::json(
-            StatusCode::NOT_FOUND,
-            r#"{"error":"no session cookie"}"#.to_owned(),
-        ),
-        Some(id) => {
-            let registry = state.registry();
-            match registry.sessions.get(&id) {
-                None => web::json(
-                    StatusCode::NOT_FOUND,
-                    r#"{"error":"no ram session for this session"}"#.to_owned(),
-                ),
-                Some(entry) => web::json(StatusCode::OK, status_json(&id, entry)),
+    Origin::serve(
+        &headers,
+        &state.allowed_origins,
+        |_| match web::session_id(&headers) {
+            None => web::json(
+                StatusCode::NOT_FOUND,
+                r#"{"error":"no session cookie"}"#.to_owned(),
+            ),
+            Some(id) => {
+                let registry = state.registry();
+                match registry.sessions.get(&id) {
+                    None => web::json(
+                        StatusCode::NOT_FOUND,
+                        r#"{"error":"no ram session for this session"}"#.to_owned(),
+                    ),
+                    Some(entry) => web::json(StatusCode::OK, status_json(&id, entry)),
+                }
             }
-        }
-    };
-    origin.decorate(&mut response);
-    response
+        },
+    )
 }
 
 fn status_json(id: &str, entry: &Entry) -> String {
@@ -810,25 +808,23 @@ pub(crate) async fn new_session(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Response {
-    let origin = Origin::of(&headers, &state.allowed_origins);
-    if origin == Origin::Refused {
-        return web::text(StatusCode::FORBIDDEN, "origin not allowed");
-    }
-    let mut response = match web::new_session_id() {
-        Err(_) => web::text(StatusCode::INTERNAL_SERVER_ERROR, "no random source"),
-        Ok(id) => {
-            let mut response =
-                web::json(StatusCode::OK, format!(r#"{{"id":{}}}"#, json_string(&id)));
-            web::insert(
-                response.headers_mut(),
-                header::SET_COOKIE,
-                &origin.session_cookie(&id),
-            );
-            response
-        }
-    };
-    origin.decorate(&mut response);
-    response
+    Origin::serve(
+        &headers,
+        &state.allowed_origins,
+        |origin| match web::new_session_id() {
+            Err(_) => web::text(StatusCode::INTERNAL_SERVER_ERROR, "no random source"),
+            Ok(id) => {
+                let mut response =
+                    web::json(StatusCode::OK, format!(r#"{{"id":{}}}"#, json_string(&id)));
+                web::insert(
+                    response.headers_mut(),
+                    header::SET_COOKIE,
+                    &origin.session_cookie(&id),
+                );
+                response
+            }
+        },
+    )
 }
 
 #[cfg(test)]

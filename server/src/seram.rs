@@ -140,21 +140,6 @@ fn session_id(query: Option<&str>) -> Option<String> {
     ok.then_some(id)
 }
 
-/// Runs `serve` for an allowed origin and adds the CORS headers.
-fn with_origin(
-    state: &SeramState,
-    headers: &HeaderMap,
-    serve: impl FnOnce() -> Response,
-) -> Response {
-    let origin = Origin::of(headers, &state.allowed_origins);
-    if origin == Origin::Refused {
-        return web::text(StatusCode::FORBIDDEN, "origin not allowed");
-    }
-    let mut response = serve();
-    origin.decorate(&mut response);
-    response
-}
-
 fn json(body: String) -> Response {
     web::json(StatusCode::OK, body)
 }
@@ -166,7 +151,7 @@ async fn handshake(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    with_origin(&state, &headers, || {
+    Origin::serve(&headers, &state.allowed_origins, |_| {
         start(&state, &app, query.as_deref(), &body)
     })
 }
@@ -384,7 +369,7 @@ async fn status(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    with_origin(&state, &headers, || {
+    Origin::serve(&headers, &state.allowed_origins, |_| {
         let id = session_id(query.as_deref());
         let sessions = state.sessions();
         let Some((id, entry)) = id.and_then(|id| sessions.get(&id).map(|e| (id, e))) else {

@@ -63,6 +63,22 @@ impl Origin {
         }
     }
 
+    /// Serves a request from an allowed origin and adds the CORS headers to its response;
+    /// a refused origin gets 403 and `serve` is not called.
+    pub(crate) fn serve(
+        headers: &HeaderMap,
+        allowed: &[String],
+        serve: impl FnOnce(&Origin) -> Response,
+    ) -> Response {
+        let origin = Origin::of(headers, allowed);
+        if origin == Origin::Refused {
+            return text(StatusCode::FORBIDDEN, "origin not allowed");
+        }
+        let mut response = serve(&origin);
+        origin.decorate(&mut response);
+        response
+    }
+
     /// Adds the CORS headers of an actual (non-preflight) response.
     pub(crate) fn decorate(&self, response: &mut Response) {
         if let Origin::Allowed(origin) = self {
