@@ -164,26 +164,18 @@ pub struct PcToRdrXfrBlock {
 impl PcToRdrXfrBlock {
     /// Appends the message.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
-        let [l0, l1] = self.level_parameter.to_le_bytes();
-        put(
-            out,
-            mt::XFR_BLOCK,
-            self.slot,
-            self.seq,
-            [self.bwi, l0, l1],
-            &self.data,
-        );
+        let b = (self.slot, self.seq, self.bwi, self.level_parameter);
+        put_block(out, mt::XFR_BLOCK, b, &self.data);
     }
 
     /// Decodes a whole message.
     pub fn decode(bytes: &[u8]) -> Result<Self, CcidError> {
-        let (h, data) = split(bytes, mt::XFR_BLOCK)?;
-        let [bwi, l0, l1] = h.specific;
+        let ((slot, seq, bwi, level_parameter), data) = split_block(bytes, mt::XFR_BLOCK)?;
         Ok(Self {
-            slot: h.slot,
-            seq: h.seq,
+            slot,
+            seq,
             bwi,
-            level_parameter: u16::from_le_bytes([l0, l1]),
+            level_parameter,
             data: data.to_vec(),
         })
     }
@@ -375,26 +367,18 @@ pub struct PcToRdrSecure {
 impl PcToRdrSecure {
     /// Appends the message.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
-        let [l0, l1] = self.level_parameter.to_le_bytes();
-        put(
-            out,
-            mt::SECURE,
-            self.slot,
-            self.seq,
-            [self.bwi, l0, l1],
-            &self.data,
-        );
+        let b = (self.slot, self.seq, self.bwi, self.level_parameter);
+        put_block(out, mt::SECURE, b, &self.data);
     }
 
     /// Decodes a whole message.
     pub fn decode(bytes: &[u8]) -> Result<Self, CcidError> {
-        let (h, data) = split(bytes, mt::SECURE)?;
-        let [bwi, l0, l1] = h.specific;
+        let ((slot, seq, bwi, level_parameter), data) = split_block(bytes, mt::SECURE)?;
         Ok(Self {
-            slot: h.slot,
-            seq: h.seq,
+            slot,
+            seq,
             bwi,
-            level_parameter: u16::from_le_bytes([l0, l1]),
+            level_parameter,
             data: data.to_vec(),
         })
     }
@@ -654,4 +638,20 @@ impl PcToRdr {
             Self::SetDataRateAndClockFrequency(_) => mt::DATA_RATE_AND_CLOCK_FREQUENCY,
         }
     }
+}
+
+/// bSlot, bSeq, bBWI and wLevelParameter of the two messages that carry them with abData,
+/// PC_to_RDR_XfrBlock and PC_to_RDR_Secure (CCID §6.1.4, §6.1.11).
+type BlockFields = (u8, u8, u8, u16);
+
+fn put_block(out: &mut Vec<u8>, message_type: u8, fields: BlockFields, data: &[u8]) {
+    let (slot, seq, bwi, level_parameter) = fields;
+    let [l0, l1] = level_parameter.to_le_bytes();
+    put(out, message_type, slot, seq, [bwi, l0, l1], data);
+}
+
+fn split_block(bytes: &[u8], message_type: u8) -> Result<(BlockFields, &[u8]), CcidError> {
+    let (h, data) = split(bytes, message_type)?;
+    let [bwi, l0, l1] = h.specific;
+    Ok(((h.slot, h.seq, bwi, u16::from_le_bytes([l0, l1])), data))
 }
