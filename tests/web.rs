@@ -76,8 +76,8 @@ mod promise {
     use std::future::Future;
     use std::task::{Context, Waker};
 
-    use card_relay::web::promise::{slots, Settled, Shape};
-    use js_sys::{DataView, Object, Promise, Reflect, Uint8Array};
+    use card_relay::web::promise::{slots, Settled};
+    use js_sys::Promise;
     use wasm_bindgen::{JsCast, JsValue};
     use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -116,56 +116,208 @@ mod promise {
         );
     }
 
-    /// A transfer result as WebUSB defines it: `{ status, data }` or `{ status, bytesWritten }`.
-    fn result(status: &str, field: &str, value: &JsValue) -> Promise {
-        let o = Object::new();
-        Reflect::set(&o, &"status".into(), &status.into()).unwrap();
-        Reflect::set(&o, &field.into(), value).unwrap();
-        Promise::resolve(&JsValue::from(o))
-    }
-
-    /// WebUSB's USBInTransferResult.data is a DataView that may start inside its buffer.
-    #[wasm_bindgen_test]
-    async fn an_in_transfer_gives_the_bytes_its_data_view_shows() {
-        let buffer = Uint8Array::from(&[9u8, 1, 2, 3, 9][..]).buffer();
-        let view = DataView::new(&buffer, 1, 3);
-        let ok = Settled::with_shape(&result("ok", "data", &view), Shape::InTransfer).await;
-        assert_eq!(ok.map(|v| Uint8Array::from(v).to_vec()), Ok(vec![1, 2, 3]));
-        let empty = Settled::with_shape(&result("ok", "data", &JsValue::NULL), Shape::InTransfer);
-        assert_eq!(empty.await.map(|v| Uint8Array::from(v).length()), Ok(0));
-        let stall =
-            Settled::with_shape(&result("stall", "data", &JsValue::NULL), Shape::InTransfer);
-        assert_eq!(stall.await.map(|v| v.as_string()), Ok(Some("stall".into())));
-    }
-
-    #[wasm_bindgen_test]
-    async fn an_out_transfer_gives_bytes_written_or_its_status() {
-        let ok = result("ok", "bytesWritten", &JsValue::from(10));
-        let ok = Settled::with_shape(&ok, Shape::OutTransfer).await;
-        assert_eq!(ok.map(|v| v.as_f64()), Ok(Some(10.0)));
-        let babble = result("babble", "bytesWritten", &JsValue::from(0));
-        let babble = Settled::with_shape(&babble, Shape::OutTransfer).await;
-        assert_eq!(babble.map(|v| v.as_string()), Ok(Some("babble".into())));
-    }
-
-    /// A polyfill that fulfils with nothing must not leave the transfer waiting forever.
-    #[wasm_bindgen_test]
-    async fn an_unreadable_transfer_result_rejects() {
-        let nothing = Promise::resolve(&JsValue::UNDEFINED);
-        let r = Settled::with_shape(&nothing, Shape::InTransfer).await;
-        assert!(r.is_err_and(|e| e.is_instance_of::<js_sys::TypeError>()));
-    }
-
-    /// A fake device's method may return anything instead of a promise (the adapters cast
-    /// its result unchecked): that is its value, or a rejection for a transfer, never an
-    /// exception thrown into the wasm.
+    /// A promise that is none (a fake's method may return anything) is its value.
     #[wasm_bindgen_test]
     async fn a_promise_that_is_none_is_its_value() {
         let none: Promise = JsValue::UNDEFINED.unchecked_into();
         let r = Settled::new(&none).await;
         assert!(r.is_ok_and(|v| v.is_undefined()));
-        let null: Promise = JsValue::NULL.unchecked_into();
-        let r = Settled::with_shape(&null, Shape::OutTransfer).await;
-        assert!(r.is_err_and(|e| e.is_instance_of::<js_sys::TypeError>()));
+    }
+}
+
+/// The WebUSB adapter against fake `USBDevice`s shaped as the WebUSB spec's IDL says
+/// (`USBInTransferResult { status, data: DataView }`, `USBOutTransferResult { status,
+/// bytesWritten }`, `USBControlTransferParameters`), each recording its calls.
+mod usb {
+    use card_relay::driver::usb::{ControlSetup, Direction, UsbError, UsbErrorKind, UsbTransport};
+    use card_relay::web::usb::WebUsb;
+    use wasm_bindgen::prelude::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen(inline_js = r#"
+export function fake(results) {
+  const calls = [];
+  const device = { calls, vendorId: 0x08e6, productId: 0x3437, productName: "GemPC Twin",
+    manufacturerName: null, opened: false, configuration: { configurationValue: 1 } };
+  for (const name of ["open", "selectConfiguration", "claimInterface", "selectAlternateInterface",
+    "releaseInterface", "close", "controlTransferIn", "controlTransferOut", "transferOut",
+    "transferIn", "clearHalt"]) {
+    device[name] = (...args) => {
+      calls.push([name, ...args]);
+      const r = results[name];
+      if (r instanceof Error) throw r;
+      return typeof r == "function" ? r(...args) : r;
+    };
+  }
+  return device;
+}
+export const inResult = (status, bytes, from, length) =>
+  Promise.resolve({ status, data: bytes ? new DataView(new Uint8Array(bytes).buffer, from, length) : null });
+export const outResult = (status, bytesWritten) => Promise.resolve({ status, bytesWritten });
+export const lastCall = (d) => JSON.stringify(d.calls.at(-1), (k, v) => v instanceof Uint8Array ? [...v] : v);
+export const lastData = (d) => d.calls.at(-1).at(-1);
+"#)]
+    extern "C" {
+        fn fake(results: &js_sys::Object) -> JsValue;
+        #[wasm_bindgen(js_name = inResult)]
+        fn in_result(status: &str, bytes: Option<Vec<u8>>, from: u32, length: u32) -> JsValue;
+        #[wasm_bindgen(js_name = outResult)]
+        fn out_result(status: &str, bytes_written: u32) -> JsValue;
+        #[wasm_bindgen(js_name = lastCall)]
+        fn last_call(device: &JsValue) -> String;
+        #[wasm_bindgen(js_name = lastData)]
+        fn last_data(device: &JsValue) -> JsValue;
+    }
+
+    fn device(method: &str, result: JsValue) -> JsValue {
+        let results = js_sys::Object::new();
+        js_sys::Reflect::set(&results, &method.into(), &result).unwrap();
+        fake(&results)
+    }
+
+    fn kind(r: Result<impl std::fmt::Debug, UsbError>) -> UsbErrorKind {
+        r.expect_err("a failed call").kind
+    }
+
+    /// WebUSB's USBInTransferResult.data is a DataView that may start inside its buffer: the
+    /// bytes it shows, nothing around them; a null `data` (a zero-length packet) is empty; a
+    /// status other than "ok" is the error.
+    #[wasm_bindgen_test]
+    async fn a_transfer_in_gives_the_bytes_its_data_view_shows() {
+        let d = device(
+            "transferIn",
+            in_result("ok", Some(vec![9, 1, 2, 3, 9]), 1, 3),
+        );
+        let usb = WebUsb::new(d.clone());
+        assert_eq!(usb.transfer_in(2, 271).await, Ok(vec![1, 2, 3]));
+        assert_eq!(last_call(&d), r#"["transferIn",2,271]"#);
+        let usb = WebUsb::new(device("transferIn", in_result("ok", None, 0, 0)));
+        assert_eq!(usb.transfer_in(2, 64).await, Ok(vec![]));
+        let usb = WebUsb::new(device("transferIn", in_result("stall", None, 0, 0)));
+        assert_eq!(kind(usb.transfer_in(2, 64).await), UsbErrorKind::Stall);
+    }
+
+    /// transferOut gets its own copy of the bytes (the driver's buffer may go once the call
+    /// returned); every byte written or the error: the status, or a short write.
+    #[wasm_bindgen_test]
+    async fn a_transfer_out_gives_bytes_written_or_its_status() {
+        let d = device("transferOut", out_result("ok", 3));
+        let usb = WebUsb::new(d.clone());
+        assert_eq!(usb.transfer_out(1, &[0x65, 0, 7]).await, Ok(()));
+        assert_eq!(last_call(&d), r#"["transferOut",1,[101,0,7]]"#);
+        let data: js_sys::Uint8Array = last_data(&d).into();
+        let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+        assert!(
+            JsValue::from(data.buffer()) != memory.buffer(),
+            "a copy, not a view"
+        );
+        let usb = WebUsb::new(device("transferOut", out_result("babble", 0)));
+        assert_eq!(kind(usb.transfer_out(1, &[1]).await), UsbErrorKind::Babble);
+        let usb = WebUsb::new(device("transferOut", out_result("ok", 2)));
+        assert_eq!(
+            kind(usb.transfer_out(1, &[1, 2, 3]).await),
+            UsbErrorKind::Other("short write".into())
+        );
+    }
+
+    /// A polyfill that fulfils a transfer with nothing, or returns no promise, must not
+    /// leave the transfer waiting forever: it fails with the TypeError.
+    #[wasm_bindgen_test]
+    async fn an_unreadable_transfer_result_fails() {
+        let usb = WebUsb::new(device("transferIn", JsValue::UNDEFINED));
+        assert_eq!(
+            kind(usb.transfer_in(2, 64).await),
+            UsbErrorKind::Other("TypeError".into())
+        );
+        let usb = WebUsb::new(device("transferOut", JsValue::NULL));
+        assert_eq!(
+            kind(usb.transfer_out(1, &[1]).await),
+            UsbErrorKind::Other("TypeError".into())
+        );
+    }
+
+    /// A method that throws (the `usb` package for Node.js throws from `close` while a
+    /// transfer is pending) fails the call with its exception; one that is missing fails too.
+    #[wasm_bindgen_test]
+    async fn a_throwing_or_missing_method_fails_the_call() {
+        let thrown = js_sys::Error::new("busy");
+        thrown.set_name("InvalidStateError");
+        let usb = WebUsb::new(device("close", thrown.into()));
+        assert_eq!(
+            usb.close().await,
+            Err(UsbError::new(UsbErrorKind::InvalidState, "busy"))
+        );
+        let usb = WebUsb::new(js_sys::Object::new().into());
+        assert_eq!(
+            kind(usb.open().await),
+            UsbErrorKind::Other("TypeError".into())
+        );
+    }
+
+    /// The control transfers get the USBControlTransferParameters of their request: GET_DESCRIPTOR
+    /// (USB 2.0 §9.4.3) and the CCID class request ABORT (CCID 1.1 §5.3.1).
+    #[wasm_bindgen_test]
+    async fn control_transfers_carry_their_setup() {
+        let d = device(
+            "controlTransferIn",
+            in_result("ok", Some(vec![9, 2, 0x5d, 0]), 0, 4),
+        );
+        let usb = WebUsb::new(d.clone());
+        let head = usb
+            .control_transfer_in(ControlSetup::get_descriptor(2, 0), 9)
+            .await;
+        assert_eq!(head, Ok(vec![9, 2, 0x5d, 0]));
+        assert_eq!(
+            last_call(&d),
+            r#"["controlTransferIn",{"requestType":"standard","recipient":"device","request":6,"value":512,"index":0},9]"#
+        );
+        let d = device("controlTransferOut", out_result("ok", 0));
+        let usb = WebUsb::new(d.clone());
+        let abort = usb
+            .control_transfer_out(ControlSetup::ccid_abort(1, 0, 0x17), &[])
+            .await;
+        assert_eq!(abort, Ok(()));
+        assert_eq!(
+            last_call(&d),
+            r#"["controlTransferOut",{"requestType":"class","recipient":"interface","request":1,"value":5888,"index":1},[]]"#
+        );
+    }
+
+    /// The other calls get their arguments as WebUSB names them.
+    #[wasm_bindgen_test]
+    async fn calls_get_their_arguments() {
+        let d = device("open", JsValue::UNDEFINED);
+        let usb = WebUsb::new(d.clone());
+        usb.open().await.unwrap();
+        assert_eq!(last_call(&d), r#"["open"]"#);
+        usb.select_configuration(1).await.unwrap();
+        assert_eq!(last_call(&d), r#"["selectConfiguration",1]"#);
+        usb.claim_interface(2).await.unwrap();
+        assert_eq!(last_call(&d), r#"["claimInterface",2]"#);
+        usb.select_alternate_interface(2, 1).await.unwrap();
+        assert_eq!(last_call(&d), r#"["selectAlternateInterface",2,1]"#);
+        usb.clear_halt(Direction::In, 3).await.unwrap();
+        assert_eq!(last_call(&d), r#"["clearHalt","in",3]"#);
+        usb.clear_halt(Direction::Out, 1).await.unwrap();
+        assert_eq!(last_call(&d), r#"["clearHalt","out",1]"#);
+        usb.release_interface(2).await.unwrap();
+        assert_eq!(last_call(&d), r#"["releaseInterface",2]"#);
+        usb.close().await.unwrap();
+        assert_eq!(last_call(&d), r#"["close"]"#);
+    }
+
+    /// What the driver reads of the device at open.
+    #[wasm_bindgen_test]
+    fn info_reads_the_device_members() {
+        let usb = WebUsb::new(device("open", JsValue::UNDEFINED));
+        let info = usb.info();
+        assert_eq!((info.vendor_id, info.product_id), (0x08e6, 0x3437));
+        assert_eq!(info.product_name.as_deref(), Some("GemPC Twin"));
+        assert_eq!(info.manufacturer_name, None);
+        assert!(!usb.is_open());
+        assert_eq!(usb.configuration_value(), Some(1));
+        let bare = WebUsb::new(js_sys::Object::new().into());
+        assert_eq!(bare.configuration_value(), None);
+        assert_eq!(bare.info().vendor_id, 0);
     }
 }

@@ -13,31 +13,34 @@ use std::pin::Pin;
 /// A boxed future that is not `Send` (WebUSB futures live on the page's thread).
 pub type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
-/// Which USB call failed: the meaning of a DOMException depends on it.
+/// Which USB call failed: the meaning of a DOMException depends on it. The discriminant
+/// is the call's number across the JS boundary: the browser adapter (`web::usb`) names the
+/// call by it, and `src/web/platform.js`'s `USB` table lists the methods in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum UsbCall {
     /// `USBDevice.open()`.
-    Open,
+    Open = 0,
     /// `USBDevice.selectConfiguration()`.
-    SelectConfiguration,
+    SelectConfiguration = 1,
     /// `USBDevice.claimInterface()`.
-    ClaimInterface,
+    ClaimInterface = 2,
     /// `USBDevice.selectAlternateInterface()`.
-    SelectAlternateInterface,
+    SelectAlternateInterface = 3,
     /// `USBDevice.releaseInterface()`.
-    ReleaseInterface,
+    ReleaseInterface = 4,
     /// `USBDevice.close()`.
-    Close,
+    Close = 5,
     /// `USBDevice.controlTransferIn()`.
-    ControlTransferIn,
+    ControlTransferIn = 6,
     /// `USBDevice.controlTransferOut()`.
-    ControlTransferOut,
+    ControlTransferOut = 7,
     /// `USBDevice.transferOut()`.
-    TransferOut,
+    TransferOut = 8,
     /// `USBDevice.transferIn()`.
-    TransferIn,
+    TransferIn = 9,
     /// `USBDevice.clearHalt()`.
-    ClearHalt,
+    ClearHalt = 10,
 }
 
 impl UsbCall {
@@ -188,6 +191,29 @@ impl ControlSetup {
         }
     }
 
+    /// The 8-byte SETUP packet of this request with `wLength` = `length` (USB 2.0 §9.3,
+    /// Table 9-2): bmRequestType (bit 7 the direction, bits 6..5 the type, bits 4..0 the
+    /// recipient), bRequest, then wValue, wIndex and wLength little-endian.
+    pub fn packet(&self, direction: Direction, length: u16) -> [u8; 8] {
+        let kind: u8 = match self.request_type {
+            RequestType::Standard => 0,
+            RequestType::Class => 1,
+            RequestType::Vendor => 2,
+        };
+        let recipient: u8 = match self.recipient {
+            Recipient::Device => 0,
+            Recipient::Interface => 1,
+            Recipient::Endpoint => 2,
+            Recipient::Other => 3,
+        };
+        let to_host = u8::from(direction == Direction::In);
+        let [v0, v1] = self.value.to_le_bytes();
+        let [i0, i1] = self.index.to_le_bytes();
+        let [l0, l1] = length.to_le_bytes();
+        let request_type = to_host << 7 | kind << 5 | recipient;
+        [request_type, self.request, v0, v1, i0, i1, l0, l1]
+    }
+
     /// GET_DESCRIPTOR (USB 2.0 §9.4.3) for descriptor `kind` number `index`, to the device.
     pub fn get_descriptor(kind: u8, index: u8) -> Self {
         Self {
@@ -286,4 +312,60 @@ pub trait Clock {
     fn now(&self) -> u64;
     /// Resolves after `ms` milliseconds.
     fn sleep(&self, ms: u64) -> LocalBoxFuture<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::test;
+
+    /// USB 2.0 §9.4.3: GET_DESCRIPTOR is bmRequestType 10000000B, bRequest 6, wValue the
+    /// descriptor type (2, CONFIGURATION) in the high byte and its index in the low byte.
+    #[test]
+    fn get_descriptor_packet_is_the_standard_request() {
+        let setup = ControlSetup::get_descriptor(0x02, 0);
+        assert_eq!(
+            setup.packet(Direction::In, 9),
+            [0x80, 0x06, 0x00, 0x02, 0x00, 0x00, 0x09, 0x00]
+        );
+        assert_eq!(setup.packet(Direction::In, 0x0123)[6..], [0x23, 0x01]);
+    }
+
+    /// CCID 1.1 §5.3.1: ABORT is bmRequestType 00100001B, bRequest 1, wValue bSeq in the
+    /// high byte and bSlot in the low byte, wIndex the interface, wLength 0.
+    #[test]
+    fn ccid_abort_packet_is_the_class_request() {
+        let setup = ControlSetup::ccid_abort(3, 1, 0x42);
+        assert_eq!(
+            setup.packet(Direction::Out, 0),
+            [0x21, 0x01, 0x01, 0x42, 0x03, 0x00, 0x00, 0x00]
+        );
+    }
+
+    /// The call numbers are the order of `src/web/platform.js`'s `USB` table.
+    #[test]
+    fn call_numbers_follow_the_platform_table() {
+        let platform = include_str!("../web/platform.js");
+        let start = platform.find("const USB = [").expect("USB table");
+        let table = &platform[start..];
+        let table = &table[..table.find(']').expect("end of the table")];
+        let names: Vec<&str> = table.split('"').skip(1).step_by(2).collect();
+        let calls = [
+            UsbCall::Open,
+            UsbCall::SelectConfiguration,
+            UsbCall::ClaimInterface,
+            UsbCall::SelectAlternateInterface,
+            UsbCall::ReleaseInterface,
+            UsbCall::Close,
+            UsbCall::ControlTransferIn,
+            UsbCall::ControlTransferOut,
+            UsbCall::TransferOut,
+            UsbCall::TransferIn,
+            UsbCall::ClearHalt,
+        ];
+        assert_eq!(names.len(), calls.len());
+        for call in calls {
+            assert_eq!(names[call as usize], call.name());
+        }
+    }
 }

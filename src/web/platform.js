@@ -35,8 +35,47 @@ export const settle = (p, f, i) => on(p, f, i, (v) => v);
 export const settleIn = (p, f, i) => on(p, f, i, inResult);
 export const settleOut = (p, f, i) => on(p, f, i, outResult);
 
+// ---- WebUSB (src/web/usb.rs) --------------------------------------------------------------
+// The USBDevice is used structurally (a real device, the simulator, a Node adapter, a test
+// fake). `usb(device, op, a, b, x, f, i)` makes one call and hands its promise to `f` as
+// `settle` does, in one crossing of the boundary: the method `USB[op]` (the order of Rust's
+// `UsbCall`), with (a) or (a, b), numbers; transferOut(a, copy of x); clearHalt("in" when a
+// is 0, else "out", b); the control transfers take their setup from x, the 8-byte SETUP packet
+// of USB 2.0 §9.3 (bmRequestType's type and recipient bits, bRequest, wValue, wIndex, then
+// wLength for controlTransferIn and the data after the packet for controlTransferOut). A
+// transfer's result is reduced as in `settleIn` / `settleOut`.
+const USB = ["open", "selectConfiguration", "claimInterface", "selectAlternateInterface", "releaseInterface", "close", "controlTransferIn", "controlTransferOut", "transferOut", "transferIn", "clearHalt"];
+const word = (x, k) => x[k] | (x[k + 1] << 8);
 /** A USBControlTransferParameters dictionary (WebUSB §USBControlTransferParameters). */
-export const setup = (requestType, recipient, request, value, index) => ({ requestType, recipient, request, value, index });
+const setup = (x) => ({
+  requestType: ["standard", "class", "vendor"][(x[0] >> 5) & 3],
+  recipient: ["device", "interface", "endpoint", "other"][x[0] & 31],
+  request: x[1],
+  value: word(x, 2),
+  index: word(x, 4),
+});
+const args = (op, a, b, x) =>
+  op == 6 ? [setup(x), word(x, 6)]
+  : op == 7 ? [setup(x), x.slice(8)]
+  : op == 8 ? [a, x.slice()]
+  : op == 10 ? [a ? "out" : "in", b]
+  : op == 3 || op == 9 ? [a, b]
+  : op == 0 || op == 5 ? []
+  : [a];
+export const usb = (d, op, a, b, x, f, i) =>
+  on(call(d, USB[op], ...args(op, a, b, x)), f, i, op == 6 || op == 9 ? inResult : op == 7 || op == 8 ? outResult : (v) => v);
+/**
+ * What the driver reads of a USBDevice at open: [vendorId, productId, productName,
+ * manufacturerName, serialNumber, opened, configuration's configurationValue]; a member that
+ * cannot be read is undefined.
+ */
+export const usbInfo = (d) => {
+  try {
+    return [d.vendorId, d.productId, d.productName, d.manufacturerName, d.serialNumber, d.opened, d.configuration?.configurationValue];
+  } catch {
+    return [];
+  }
+};
 
 /** `target[name](...args)` as a promise: a missing method or a synchronous throw rejects. */
 export const call = (t, name, ...a) => {

@@ -15,28 +15,11 @@ use std::task::{Context, Poll, Waker};
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
-// The helpers are in platform.js (`settle`, `settleIn`, `settleOut`).
+// The helper is in platform.js (`settle`; the USB calls settle through `usb` there).
 #[wasm_bindgen(module = "/src/web/platform.js")]
 extern "C" {
     /// Calls `callback(slot, value, fulfilled)` once `promise` settles.
     fn settle(promise: &Promise, callback: &JsValue, slot: u32);
-    /// As `settle`, with a USBInTransferResult's status, or its data as a Uint8Array.
-    #[wasm_bindgen(js_name = settleIn)]
-    fn settle_in(promise: &Promise, callback: &JsValue, slot: u32);
-    /// As `settle`, with a USBOutTransferResult's status, or its bytesWritten.
-    #[wasm_bindgen(js_name = settleOut)]
-    fn settle_out(promise: &Promise, callback: &JsValue, slot: u32);
-}
-
-/// What a settled promise's fulfilment value is reduced to before it reaches Rust.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shape {
-    /// The value itself.
-    Value,
-    /// A USBInTransferResult: its status string unless "ok", else its data (`Uint8Array`).
-    InTransfer,
-    /// A USBOutTransferResult: its status string unless "ok", else `bytesWritten`.
-    OutTransfer,
 }
 
 /// One awaited promise.
@@ -115,11 +98,13 @@ pub struct Settled {
 impl Settled {
     /// Awaits `promise` for its value.
     pub fn new(promise: &Promise) -> Self {
-        Self::with_shape(promise, Shape::Value)
+        Self::start(&|callback, slot| settle(promise, callback, slot))
     }
 
-    /// Awaits `promise`, its fulfilment value reduced as `shape` says.
-    pub fn with_shape(promise: &Promise, shape: Shape) -> Self {
+    /// Awaits what `start(callback, slot)` sets off: a JavaScript helper that calls
+    /// `callback(slot, value, fulfilled)` once, when its promise settles (platform.js's
+    /// `settle`, `usb`). Not generic: one instance however many helpers use it.
+    pub fn start(start: &dyn Fn(&JsValue, u32)) -> Self {
         let slot = TABLE.with(|table| {
             let mut table = table.borrow_mut();
             let slot = match table.free.pop() {
@@ -132,13 +117,10 @@ impl Settled {
             if let Some(s) = table.slots.get_mut(slot as usize) {
                 *s = Slot::Waiting(None);
             }
+            // Within the borrow: the helpers call back from a promise reaction, never
+            // before they return.
             let callback = table.callback.get_or_insert_with(|| Callback::new(settled));
-            let callback = callback.as_ref();
-            match shape {
-                Shape::Value => settle(promise, callback, slot),
-                Shape::InTransfer => settle_in(promise, callback, slot),
-                Shape::OutTransfer => settle_out(promise, callback, slot),
-            }
+            start(callback.as_ref(), slot);
             slot
         });
         Settled { slot: Some(slot) }

@@ -1,122 +1,118 @@
 //! The WebUSB adapter: [`UsbTransport`] over a `USBDevice`.
 //!
 //! The device is used structurally: any object with the USBDevice methods works (a real
-//! device, the simulated reader, a test fake). It is never checked with `instanceof`
-//! (`dyn_into` would refuse a fake): it is cast with `unchecked_into`.
+//! device, the simulated reader, a test fake). It is never checked with `instanceof` and
+//! never read through web-sys's typed `USBDevice` (a fake has only what it needs).
 //!
-//! Every method that starts a USB operation is called through a binding that catches a
-//! synchronous exception (`catch`): the `usb` package for Node.js throws from
-//! `releaseInterface` and `close` while a transfer is pending, and an exception must never
-//! unwind through the WebAssembly driver; it becomes a failed call like a rejection.
+//! Every call goes through one helper of `platform.js`, `usb(device, call, a, b, bytes)`:
+//! the call is named by its [`UsbCall`] number, the arguments are numbers and one byte
+//! slice (the data of a transfer out, the SETUP packet of a control transfer, USB 2.0 §9.3),
+//! and the helper settles the method's promise through [`Settled`] in the same crossing of
+//! the boundary: one import and one crossing per transfer instead of one per method plus a
+//! `Uint8Array` and a `settle` each (issue 18: the glue, the bundle and the per-APDU cost).
+//! A synchronous exception of the method (the `usb` package for Node.js throws from
+//! `releaseInterface` and `close` while a transfer is pending) becomes a rejection there:
+//! an exception never unwinds through the WebAssembly driver.
 
-use js_sys::{DataView, Promise, Uint8Array};
+use js_sys::Array;
 use wasm_bindgen::prelude::wasm_bindgen;
-use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{UsbDevice, UsbDirection};
+use wasm_bindgen::JsValue;
+
+use crate::driver::usb::{
+    ControlSetup, DeviceInfo, Direction, LocalBoxFuture, UsbCall, UsbError, UsbErrorKind,
+    UsbTransport,
+};
+use crate::web::promise::Settled;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 #[wasm_bindgen(module = "/src/web/platform.js")]
 extern "C" {
-    /// A `USBControlTransferParameters` dictionary, built in one call.
-    #[wasm_bindgen(js_name = setup)]
-    fn setup_dictionary(
-        request_type: &str,
-        recipient: &str,
-        request: u8,
-        value: u16,
-        index: u16,
-    ) -> JsValue;
+    /// One USBDevice call, settled through `callback(slot, value, fulfilled)`: a transfer
+    /// in gives its status unless "ok", else its data (`Uint8Array`); a transfer out its
+    /// status unless "ok", else `bytesWritten`; any other call its value.
+    fn usb(device: &JsValue, call: u8, a: u32, b: u32, bytes: &[u8], callback: &JsValue, slot: u32);
+    /// `[vendorId, productId, productName, manufacturerName, serialNumber, opened,
+    /// configurationValue]` of a device.
+    #[wasm_bindgen(js_name = usbInfo)]
+    fn usb_info(device: &JsValue) -> Array;
     /// `[name, responseCode, message]` of a rejection (the message, else the value as a
     /// string); `[]` when its members cannot be read.
     #[wasm_bindgen(js_name = scError)]
-    fn error_parts(e: &JsValue) -> js_sys::Array;
+    fn error_parts(e: &JsValue) -> Array;
 }
-
-#[wasm_bindgen]
-extern "C" {
-    /// The USBDevice methods, each catching a synchronous throw.
-    type Device;
-
-    #[wasm_bindgen(method, catch)]
-    fn open(this: &Device) -> Result<Promise, JsValue>;
-    #[wasm_bindgen(method, catch)]
-    fn close(this: &Device) -> Result<Promise, JsValue>;
-    #[wasm_bindgen(method, catch, js_name = selectConfiguration)]
-    fn select_configuration(this: &Device, value: u8) -> Result<Promise, JsValue>;
-    #[wasm_bindgen(method, catch, js_name = claimInterface)]
-    fn claim_interface(this: &Device, number: u8) -> Result<Promise, JsValue>;
-    #[wasm_bindgen(method, catch, js_name = releaseInterface)]
-    fn release_interface(this: &Device, number: u8) -> Result<Promise, JsValue>;
-    #[wasm_bindgen(method, catch, js_name = selectAlternateInterface)]
-    fn select_alternate_interface(
-        this: &Device,
-        number: u8,
-        alternate: u8,
-    ) -> Result<Promise, JsValue>;
-    #[wasm_bindgen(method, catch, js_name = controlTransferIn)]
-    fn control_transfer_in(this: &Device, setup: &JsValue, length: u16)
-        -> Result<Promise, JsValue>;
-    #[wasm_bindgen(method, catch, js_name = controlTransferOut)]
-    fn control_transfer_out(
-        this: &Device,
-        setup: &JsValue,
-        data: &Uint8Array,
-    ) -> Result<Promise, JsValue>;
-    #[wasm_bindgen(method, catch, js_name = transferOut)]
-    fn transfer_out(this: &Device, endpoint: u8, data: &Uint8Array) -> Result<Promise, JsValue>;
-    #[wasm_bindgen(method, catch, js_name = transferIn)]
-    fn transfer_in(this: &Device, endpoint: u8, length: u32) -> Result<Promise, JsValue>;
-    #[wasm_bindgen(method, catch, js_name = clearHalt)]
-    fn clear_halt(this: &Device, direction: UsbDirection, endpoint: u8)
-        -> Result<Promise, JsValue>;
-}
-
-/// Awaits a call's promise; a synchronous throw and a rejection both become the error.
-/// The promise is handed to [`Settled`] at once, not when the future is first polled: the
-/// driver issues a read before it awaits it (and may drop it unpolled when the device goes
-/// away), and a rejection must never be left without a handler.
-fn settle(
-    call: Result<Promise, JsValue>,
-    shape: Shape,
-) -> impl Future<Output = Result<JsValue, UsbError>> {
-    let settled = call.map(|promise| Settled::with_shape(&promise, shape));
-    async move {
-        match settled {
-            Ok(settled) => settled.await.map_err(|e| usb_error(&e)),
-            Err(e) => Err(usb_error(&e)),
-        }
-    }
-}
-
-use crate::driver::usb::{
-    ControlSetup, DeviceInfo, Direction, LocalBoxFuture, Recipient, RequestType, UsbError,
-    UsbErrorKind, UsbTransport,
-};
-use crate::web::promise::{Settled, Shape};
-use std::future::Future;
 
 /// A WebUSB device.
 #[derive(Debug, Clone)]
 pub struct WebUsb {
-    device: UsbDevice,
-}
-
-impl WebUsb {
-    fn calls(&self) -> &Device {
-        self.device.unchecked_ref()
-    }
+    device: JsValue,
 }
 
 impl WebUsb {
     /// Wraps a `USBDevice` (or any object shaped like one).
     pub fn new(device: JsValue) -> Self {
-        Self {
-            device: device.unchecked_into(),
-        }
+        Self { device }
     }
 
     /// The wrapped object.
-    pub fn device(&self) -> &UsbDevice {
+    pub fn device(&self) -> &JsValue {
         &self.device
+    }
+
+    /// Starts `call`; its future gives the settled value as `map` reads it (with the length
+    /// of the data a transfer out must write: `bytes` after `header` bytes of setup), a
+    /// rejection the [`UsbError`]. The promise
+    /// is handed to its slot at once, not when the future is first polled: the driver
+    /// issues a read before it awaits it (and may drop it unpolled when the device goes
+    /// away), and a rejection must never be left without a handler.
+    fn call<T: 'static>(
+        &self,
+        call: UsbCall,
+        (a, b): (u32, u32),
+        (bytes, header): (&[u8], usize),
+        map: fn(JsValue, usize) -> Result<T, UsbError>,
+    ) -> LocalBoxFuture<Result<T, UsbError>> {
+        let settled = Settled::start(&|callback, slot| {
+            usb(&self.device, call as u8, a, b, bytes, callback, slot);
+        });
+        Box::pin(Call {
+            settled,
+            map,
+            expected: bytes.len().saturating_sub(header),
+        })
+    }
+
+    /// A call whose value does not matter.
+    fn unit(&self, call: UsbCall, a: u32, b: u32) -> LocalBoxFuture<Result<(), UsbError>> {
+        self.call(call, (a, b), (&[], 0), |_, _| Ok(()))
+    }
+
+    /// One member of [`usb_info`]'s answer.
+    fn member(&self, index: u32) -> JsValue {
+        usb_info(&self.device).get(index)
+    }
+}
+
+/// The future of one call: [`Settled`] and what the call's value is read as. Written out
+/// rather than an `async` block per kind of call (issue 18: one small poll per result type).
+struct Call<T> {
+    settled: Settled,
+    map: fn(JsValue, usize) -> Result<T, UsbError>,
+    expected: usize,
+}
+
+impl<T> Future for Call<T> {
+    type Output = Result<T, UsbError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Poll::Ready(settled) = Pin::new(&mut self.settled).poll(cx) else {
+            return Poll::Pending;
+        };
+        Poll::Ready(match settled {
+            Ok(value) => (self.map)(value, self.expected),
+            Err(e) => Err(usb_error(&e)),
+        })
     }
 }
 
@@ -143,53 +139,17 @@ fn status_error(status: &str) -> UsbError {
     }
 }
 
-/// Copies the bytes a DataView shows: its own offset and length, not the whole buffer.
-pub fn data_view_bytes(view: &DataView) -> Vec<u8> {
-    Uint8Array::new_with_byte_offset_and_length(
-        &view.buffer(),
-        view.byte_offset() as u32,
-        view.byte_length() as u32,
-    )
-    .to_vec()
-}
-
-/// An in-transfer result as [`Shape::InTransfer`] gives it: the status when it is not
-/// "ok", else the data (empty when `data` is null: a zero-length packet).
-fn in_result(value: JsValue) -> Result<Vec<u8>, UsbError> {
+/// An in-transfer result as the helper gives it: the status when it is not "ok", else the
+/// data (empty when `data` is null: a zero-length packet).
+fn in_result(value: JsValue, _: usize) -> Result<Vec<u8>, UsbError> {
     match value.as_string() {
         Some(status) => Err(status_error(&status)),
-        None => Ok(value.unchecked_into::<Uint8Array>().to_vec()),
+        None => Ok(js_sys::Uint8Array::new(&value).to_vec()),
     }
 }
 
-fn unit(call: Result<Promise, JsValue>) -> LocalBoxFuture<Result<(), UsbError>> {
-    let settled = settle(call, Shape::Value);
-    Box::pin(async move { settled.await.map(|_| ()) })
-}
-
-fn setup_parameters(setup: ControlSetup) -> JsValue {
-    let request_type = match setup.request_type {
-        RequestType::Standard => "standard",
-        RequestType::Class => "class",
-        RequestType::Vendor => "vendor",
-    };
-    let recipient = match setup.recipient {
-        Recipient::Device => "device",
-        Recipient::Interface => "interface",
-        Recipient::Endpoint => "endpoint",
-        Recipient::Other => "other",
-    };
-    setup_dictionary(
-        request_type,
-        recipient,
-        setup.request,
-        setup.value,
-        setup.index,
-    )
-}
-
-/// Checks an out-transfer result as [`Shape::OutTransfer`] gives it: status "ok" (then
-/// `bytesWritten`, a number) and every byte written.
+/// Checks an out-transfer result as the helper gives it: status "ok" (then `bytesWritten`,
+/// a number) and every byte written.
 fn out_result(value: JsValue, expected: usize) -> Result<(), UsbError> {
     let Some(written) = value.as_f64() else {
         return Err(status_error(&value.as_string().unwrap_or_default()));
@@ -205,35 +165,41 @@ fn out_result(value: JsValue, expected: usize) -> Result<(), UsbError> {
     Ok(())
 }
 
+/// A number member as a `u16`, 0 when it is none.
+fn number(value: &JsValue) -> u16 {
+    value.as_f64().map_or(0, |v| v as u16)
+}
+
 impl UsbTransport for WebUsb {
     fn info(&self) -> DeviceInfo {
+        let info = usb_info(&self.device);
         DeviceInfo {
-            vendor_id: self.device.vendor_id(),
-            product_id: self.device.product_id(),
-            product_name: self.device.product_name(),
-            manufacturer_name: self.device.manufacturer_name(),
-            serial_number: self.device.serial_number(),
+            vendor_id: number(&info.get(0)),
+            product_id: number(&info.get(1)),
+            product_name: info.get(2).as_string(),
+            manufacturer_name: info.get(3).as_string(),
+            serial_number: info.get(4).as_string(),
         }
     }
 
     fn configuration_value(&self) -> Option<u8> {
-        self.device.configuration().map(|c| c.configuration_value())
+        self.member(6).as_f64().map(|v| v as u8)
     }
 
     fn is_open(&self) -> bool {
-        self.device.opened()
+        self.member(5).is_truthy()
     }
 
     fn open(&self) -> LocalBoxFuture<Result<(), UsbError>> {
-        unit(self.calls().open())
+        self.unit(UsbCall::Open, 0, 0)
     }
 
     fn select_configuration(&self, value: u8) -> LocalBoxFuture<Result<(), UsbError>> {
-        unit(self.calls().select_configuration(value))
+        self.unit(UsbCall::SelectConfiguration, value.into(), 0)
     }
 
     fn claim_interface(&self, number: u8) -> LocalBoxFuture<Result<(), UsbError>> {
-        unit(self.calls().claim_interface(number))
+        self.unit(UsbCall::ClaimInterface, number.into(), 0)
     }
 
     fn select_alternate_interface(
@@ -241,15 +207,16 @@ impl UsbTransport for WebUsb {
         number: u8,
         alternate: u8,
     ) -> LocalBoxFuture<Result<(), UsbError>> {
-        unit(self.calls().select_alternate_interface(number, alternate))
+        let call = UsbCall::SelectAlternateInterface;
+        self.unit(call, number.into(), alternate.into())
     }
 
     fn release_interface(&self, number: u8) -> LocalBoxFuture<Result<(), UsbError>> {
-        unit(self.calls().release_interface(number))
+        self.unit(UsbCall::ReleaseInterface, number.into(), 0)
     }
 
     fn close(&self) -> LocalBoxFuture<Result<(), UsbError>> {
-        unit(self.calls().close())
+        self.unit(UsbCall::Close, 0, 0)
     }
 
     fn control_transfer_in(
@@ -257,11 +224,8 @@ impl UsbTransport for WebUsb {
         setup: ControlSetup,
         length: u16,
     ) -> LocalBoxFuture<Result<Vec<u8>, UsbError>> {
-        let call = self
-            .calls()
-            .control_transfer_in(&setup_parameters(setup), length);
-        let settled = settle(call, Shape::InTransfer);
-        Box::pin(async move { in_result(settled.await?) })
+        let packet = setup.packet(Direction::In, length);
+        self.call(UsbCall::ControlTransferIn, (0, 0), (&packet, 8), in_result)
     }
 
     fn control_transfer_out(
@@ -269,28 +233,30 @@ impl UsbTransport for WebUsb {
         setup: ControlSetup,
         data: &[u8],
     ) -> LocalBoxFuture<Result<(), UsbError>> {
-        let bytes = Uint8Array::from(data);
-        let call = self
-            .calls()
-            .control_transfer_out(&setup_parameters(setup), &bytes);
-        let expected = data.len();
-        let settled = settle(call, Shape::OutTransfer);
-        Box::pin(async move { out_result(settled.await?, expected) })
+        // wLength is the data's length; the data follows the packet.
+        let length = u16::try_from(data.len()).unwrap_or(u16::MAX);
+        let mut bytes = setup.packet(Direction::Out, length).to_vec();
+        bytes.extend_from_slice(data);
+        self.call(UsbCall::ControlTransferOut, (0, 0), (&bytes, 8), out_result)
     }
 
     fn transfer_out(&self, endpoint: u8, data: &[u8]) -> LocalBoxFuture<Result<(), UsbError>> {
-        // A copy the browser owns: the slice may go as soon as this returns.
-        let bytes = Uint8Array::from(data);
-        let call = self.calls().transfer_out(endpoint, &bytes);
-        let expected = data.len();
-        let settled = settle(call, Shape::OutTransfer);
-        Box::pin(async move { out_result(settled.await?, expected) })
+        // The helper copies the bytes: the slice may go as soon as this returns.
+        self.call(
+            UsbCall::TransferOut,
+            (endpoint.into(), 0),
+            (data, 0),
+            out_result,
+        )
     }
 
     fn transfer_in(&self, endpoint: u8, length: u32) -> LocalBoxFuture<Result<Vec<u8>, UsbError>> {
-        let call = self.calls().transfer_in(endpoint, length);
-        let settled = settle(call, Shape::InTransfer);
-        Box::pin(async move { in_result(settled.await?) })
+        self.call(
+            UsbCall::TransferIn,
+            (endpoint.into(), length),
+            (&[], 0),
+            in_result,
+        )
     }
 
     fn clear_halt(
@@ -298,10 +264,7 @@ impl UsbTransport for WebUsb {
         direction: Direction,
         endpoint: u8,
     ) -> LocalBoxFuture<Result<(), UsbError>> {
-        let direction = match direction {
-            Direction::In => UsbDirection::In,
-            Direction::Out => UsbDirection::Out,
-        };
-        unit(self.calls().clear_halt(direction, endpoint))
+        let out = u32::from(direction == Direction::Out);
+        self.unit(UsbCall::ClearHalt, out, endpoint.into())
     }
 }
