@@ -321,3 +321,98 @@ export const lastData = (d) => d.calls.at(-1).at(-1);
         assert_eq!(bare.info().vendor_id, 0);
     }
 }
+
+/// The executor of the exports' promises and the reader's event watch.
+mod executor {
+    use std::cell::Cell;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::rc::Rc;
+    use std::task::{Context, Poll};
+
+    use card_relay::driver::usb::Clock;
+    use card_relay::web::clock::WebClock;
+    use card_relay::web::promise::{promise, spawn, tasks, Settled};
+    use wasm_bindgen::JsValue;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    /// Pending on its first poll, after waking its own waker there; ready on the second.
+    struct WakesItself(bool);
+
+    impl Future for WakesItself {
+        type Output = Result<JsValue, JsValue>;
+
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+            if self.0 {
+                return Poll::Ready(Ok(JsValue::from(2)));
+            }
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+
+    /// A result ready at the first poll is the promise's at once, rejection included; one
+    /// that comes later settles it then.
+    #[wasm_bindgen_test]
+    async fn a_promise_settles_with_its_future() {
+        let ok = promise(Box::pin(async { Ok(JsValue::from(1)) }));
+        assert_eq!(Settled::new(&ok).await.map(|v| v.as_f64()), Ok(Some(1.0)));
+        let no = promise(Box::pin(async { Err(JsValue::from_str("no")) }));
+        assert_eq!(
+            Settled::new(&no).await.map_err(|e| e.as_string()),
+            Err(Some("no".into()))
+        );
+        let later = promise(Box::pin(async {
+            WebClock.sleep(5).await;
+            Err(JsValue::from(3))
+        }));
+        assert_eq!(
+            Settled::new(&later).await.map_err(|e| e.as_f64()),
+            Err(Some(3.0))
+        );
+    }
+
+    /// A wake during the first poll (within the export's call) is not lost.
+    #[wasm_bindgen_test]
+    async fn a_wake_in_the_first_poll_polls_again() {
+        let p = promise(Box::pin(WakesItself(false)));
+        assert_eq!(Settled::new(&p).await.map(|v| v.as_f64()), Ok(Some(2.0)));
+    }
+
+    /// A spawned future runs from a microtask, not within the call, and to its end.
+    #[wasm_bindgen_test]
+    async fn a_spawned_future_runs_later_to_its_end() {
+        let steps = Rc::new(Cell::new(0));
+        let seen = Rc::clone(&steps);
+        spawn(Box::pin(async move {
+            seen.set(1);
+            WebClock.sleep(5).await;
+            seen.set(2);
+        }));
+        assert_eq!(steps.get(), 0, "not polled within the call");
+        WebClock.sleep(30).await;
+        assert_eq!(steps.get(), 2);
+    }
+
+    /// Issue 18: a task is a reused slot, not a closure per export call.
+    #[wasm_bindgen_test]
+    async fn task_slots_are_reused() {
+        let settle = || {
+            promise(Box::pin(async {
+                WebClock.sleep(0).await;
+                Ok(JsValue::NULL)
+            }))
+        };
+        Settled::new(&settle()).await.unwrap();
+        let before = tasks();
+        for _ in 0..200 {
+            Settled::new(&settle()).await.unwrap();
+        }
+        assert!(
+            tasks() <= before + 1,
+            "{} slots for 1 task at a time",
+            tasks()
+        );
+    }
+}

@@ -9,9 +9,7 @@
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
 
 use js_sys::{Function, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -29,33 +27,14 @@ use crate::web::pin::{verify_promise, PinOptions};
 use crate::web::smartcard::WebChannel;
 use crate::web::usb::WebUsb;
 
-/// The promise of an export's result. The future is polled once within the call, so an
-/// operation's first USB transfer starts at once instead of a microtask later, and a call
-/// that completes at once (a bad argument) settles without a task; what is left runs as a
-/// task. Boxed as one `dyn Future` type: one instance of the task machinery for every
-/// export (issue 18: the per-APDU cost at the JS boundary, and the bundle).
+/// The promise of an export's result ([`crate::web::promise::promise`]: polled once within
+/// the call, the rest as a task). Boxed as one `dyn Future` type: one instance of the task
+/// machinery for every export (issue 18: the per-APDU cost at the JS boundary, and the
+/// bundle).
 pub(crate) fn future_to_promise(
     future: impl Future<Output = Result<JsValue, JsValue>> + 'static,
 ) -> js_sys::Promise {
-    promise_of(Box::pin(future))
-}
-
-/// [`future_to_promise`] past the boxing: not generic, so its code is in the wasm once
-/// rather than inlined at every export.
-#[inline(never)]
-fn promise_of(
-    mut future: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>,
-) -> js_sys::Promise {
-    // A waker that does nothing is enough: the task polls the future again when it starts,
-    // and every future of the driver registers the waker of its latest poll.
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(Ok(value)) => js_sys::Promise::resolve(&value),
-        Poll::Ready(Err(error)) => js_sys::Promise::reject(&error),
-        Poll::Pending => wasm_bindgen_futures::future_to_promise(future),
-    }
+    crate::web::promise::promise(Box::pin(future))
 }
 
 /// Builds the error object JavaScript receives.
@@ -244,7 +223,7 @@ impl ReaderCore {
                 let _ = f.call3(&JsValue::UNDEFINED, &JsValue::from_str(kind), &slot, &code);
             });
             let watcher = Rc::clone(&core.driver);
-            wasm_bindgen_futures::spawn_local(async move { watcher.watch().await });
+            crate::web::promise::spawn(Box::pin(async move { watcher.watch().await }));
             Ok(core.into())
         })
     }

@@ -32,6 +32,17 @@ const on = (p, f, i, map) =>
     (e) => f(i, e, false),
   );
 export const settle = (p, f, i) => on(p, f, i, (v) => v);
+// ---- Tasks (src/web/promise.rs) -------------------------------------------------------------
+// `soon(f, id)` calls f(id) in a microtask; `task(id)` is a promise that `done(id, fulfilled,
+// value)` settles (its resolvers wait in `tasks` until then).
+export const soon = (f, id) => void Promise.resolve(id).then(f);
+const tasks = [];
+export const task = (id) => new Promise((ok, no) => (tasks[id] = [ok, no]));
+export const done = (id, fulfilled, value) => {
+  const r = tasks[id];
+  tasks[id] = undefined;
+  r?.[fulfilled ? 0 : 1](value);
+};
 export const settleIn = (p, f, i) => on(p, f, i, inResult);
 export const settleOut = (p, f, i) => on(p, f, i, outResult);
 

@@ -182,3 +182,194 @@ impl Drop for Settled {
         });
     }
 }
+
+// ---- The executor ------------------------------------------------------------------------
+//
+// The exports' promises and the reader's event watch run as tasks of this small executor
+// instead of `wasm-bindgen-futures`' (issue 18: its queue, its task and its `new Promise`
+// closure were code in the bundle and a closure allocation per pending export). A task is a
+// slot in a table; its waker names the slot; a wake queues one poll in a microtask through
+// one long-lived callback (`soon`); a task with a promise settles it through `done`.
+
+#[wasm_bindgen(module = "/src/web/platform.js")]
+extern "C" {
+    /// Calls `callback(id)` in a microtask.
+    fn soon(callback: &JsValue, id: u32);
+    /// A new promise, settled by `done(id, …)`.
+    #[wasm_bindgen(js_name = task)]
+    fn task_promise(id: u32) -> Promise;
+    /// Fulfils (`fulfilled`) or rejects the promise of `task(id)` with `value`.
+    fn done(id: u32, fulfilled: bool, value: JsValue);
+}
+
+/// What a task runs: an export's answer, or `Ok(undefined)` for a spawned future.
+type TaskFuture = Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>;
+
+struct Task {
+    /// `None` while it is being polled (or once it ended).
+    future: Option<TaskFuture>,
+    /// A poll is queued.
+    queued: bool,
+    /// Whether `task(id)` made a promise that its end settles.
+    promise: bool,
+    waker: Waker,
+}
+
+#[derive(Default)]
+struct Tasks {
+    tasks: Vec<Option<Task>>,
+    free: Vec<u32>,
+    run: Option<Closure<dyn FnMut(u32)>>,
+}
+
+thread_local! {
+    static TASKS: RefCell<Tasks> = RefCell::new(Tasks::default());
+}
+
+/// A task's waker: its slot number. `Wake` asks for `Send + Sync`, which a number is; a
+/// wake after the task ended, or after its slot went to another task, costs a poll that
+/// finds nothing to do (a future may always be polled again).
+struct TaskWaker(u32);
+
+impl std::task::Wake for TaskWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        schedule(self.0);
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        schedule(self.0);
+    }
+}
+
+/// A new task in a free slot, not queued.
+fn insert(future: Option<TaskFuture>, promise: bool) -> (u32, Waker) {
+    TASKS.with(|tasks| {
+        let mut tasks = tasks.borrow_mut();
+        let id = match tasks.free.pop() {
+            Some(id) => id,
+            None => {
+                tasks.tasks.push(None);
+                u32::try_from(tasks.tasks.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        let waker = Waker::from(std::sync::Arc::new(TaskWaker(id)));
+        if let Some(slot) = tasks.tasks.get_mut(id as usize) {
+            *slot = Some(Task {
+                future,
+                queued: false,
+                promise,
+                waker: waker.clone(),
+            });
+        }
+        (id, waker)
+    })
+}
+
+/// Queues a poll of task `id` unless one is queued.
+fn schedule(id: u32) {
+    TASKS.with(|tasks| {
+        let mut tasks = tasks.borrow_mut();
+        match tasks.tasks.get_mut(id as usize) {
+            Some(Some(task)) if !task.queued => task.queued = true,
+            _ => return,
+        }
+        // Within the borrow: `soon` only queues the microtask.
+        let run = tasks.run.get_or_insert_with(|| Closure::new(run));
+        soon(run.as_ref(), id);
+    });
+}
+
+/// Polls task `id` (the microtask a wake queued); at its end, frees its slot and settles
+/// its promise.
+fn run(id: u32) {
+    let taken = TASKS.with(|tasks| {
+        let mut tasks = tasks.borrow_mut();
+        let task = tasks.tasks.get_mut(id as usize)?.as_mut()?;
+        task.queued = false;
+        Some((task.future.take()?, task.waker.clone()))
+    });
+    // Outside the borrow: the future may start or wake tasks.
+    let Some((mut future, waker)) = taken else {
+        return;
+    };
+    let polled = future.as_mut().poll(&mut Context::from_waker(&waker));
+    finish(id, future, polled);
+}
+
+/// After a poll of task `id`: puts its future back, or ends it.
+fn finish(id: u32, future: TaskFuture, polled: Poll<Result<JsValue, JsValue>>) {
+    let ended = TASKS.with(|tasks| {
+        let mut tasks = tasks.borrow_mut();
+        let slot = tasks.tasks.get_mut(id as usize)?;
+        match polled {
+            Poll::Pending => {
+                if let Some(task) = slot.as_mut() {
+                    task.future = Some(future);
+                }
+                None
+            }
+            Poll::Ready(result) => {
+                let promise = slot.take().is_some_and(|t| t.promise);
+                tasks.free.push(id);
+                Some((promise, result))
+            }
+        }
+    });
+    if let Some((true, result)) = ended {
+        match result {
+            Ok(value) => done(id, true, value),
+            Err(error) => done(id, false, error),
+        }
+    }
+}
+
+/// The promise of `future`'s result. It is polled once within the call, so an operation's
+/// first USB transfer starts at once, and a call that completes at once (a bad argument, a
+/// state read) settles without a task; what is left runs as a task woken by its futures.
+pub fn promise(mut future: TaskFuture) -> Promise {
+    let (id, waker) = insert(None, true);
+    match future.as_mut().poll(&mut Context::from_waker(&waker)) {
+        Poll::Ready(result) => {
+            finish_at_once(id);
+            match result {
+                Ok(value) => Promise::resolve(&value),
+                Err(error) => Promise::reject(&error),
+            }
+        }
+        Poll::Pending => {
+            // The promise first, then the future in its slot: `done` comes in a later
+            // microtask, after both.
+            let promise = task_promise(id);
+            finish(id, future, Poll::Pending);
+            promise
+        }
+    }
+}
+
+/// Frees the slot of a task that ended in its first poll (it made no promise).
+fn finish_at_once(id: u32) {
+    TASKS.with(|tasks| {
+        let mut tasks = tasks.borrow_mut();
+        if let Some(slot) = tasks.tasks.get_mut(id as usize) {
+            *slot = None;
+            tasks.free.push(id);
+        }
+    });
+}
+
+/// Runs `future` as a task, first polled in a microtask (the reader's event watch).
+pub fn spawn(future: Pin<Box<dyn Future<Output = ()>>>) {
+    let future: TaskFuture = Box::pin(async move {
+        future.await;
+        Ok(JsValue::UNDEFINED)
+    });
+    let (id, _) = insert(Some(future), false);
+    schedule(id);
+}
+
+/// How many task slots the executor has (busy or free): a diagnostic for the tests, which
+/// check that slots are reused.
+#[doc(hidden)]
+pub fn tasks() -> usize {
+    TASKS.with(|tasks| tasks.borrow().tasks.len())
+}

@@ -37,7 +37,6 @@ use std::rc::{Rc, Weak};
 use js_sys::{Array, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::spawn_local;
 use web_sys::AbortController;
 
 use crate::channel::{start_t0, CardChannel, SlotState};
@@ -167,7 +166,7 @@ type Cleanup = fn(Result<JsValue, JsValue>) -> LocalBoxFuture<()>;
 
 /// Runs a task on the page's event loop (one boxed type: one copy of the executor's code).
 fn spawn(task: LocalBoxFuture<()>) {
-    spawn_local(task);
+    crate::web::promise::spawn(task);
 }
 
 impl Held {
