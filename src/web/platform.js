@@ -33,9 +33,10 @@ const on = (p, f, i, map) =>
   );
 export const settle = (p, f, i) => on(p, f, i, (v) => v);
 // ---- Tasks (src/web/promise.rs) -------------------------------------------------------------
-// `soon(f, id)` calls f(id) in a microtask; `task(id)` is a promise that `done(id, fulfilled,
-// value)` settles (its resolvers wait in `tasks` until then).
-export const soon = (f, id) => void Promise.resolve(id).then(f);
+// `soon(f, id)` calls f(id, undefined, true) in a microtask (f has the type of `settle`'s
+// callback, every argument given); `task(id)` is a promise that `done(id, fulfilled, value)`
+// settles (its resolvers wait in `tasks` until then).
+export const soon = (f, id) => void Promise.resolve().then(() => f(id, undefined, true));
 const tasks = [];
 export const task = (id) => new Promise((ok, no) => (tasks[id] = [ok, no]));
 export const done = (id, fulfilled, value) => {

@@ -193,7 +193,7 @@ impl Drop for Settled {
 
 #[wasm_bindgen(module = "/src/web/platform.js")]
 extern "C" {
-    /// Calls `callback(id)` in a microtask.
+    /// Calls `callback(id, undefined, true)` in a microtask.
     fn soon(callback: &JsValue, id: u32);
     /// A new promise, settled by `done(id, …)`.
     #[wasm_bindgen(js_name = task)]
@@ -219,7 +219,9 @@ struct Task {
 struct Tasks {
     tasks: Vec<Option<Task>>,
     free: Vec<u32>,
-    run: Option<Closure<dyn FnMut(u32)>>,
+    /// `run`, of the same type as [`Settled`]'s callback (one closure type less in the glue
+    /// and the wasm); `soon` calls it with the slot.
+    run: Option<Callback>,
 }
 
 thread_local! {
@@ -274,7 +276,9 @@ fn schedule(id: u32) {
             _ => return,
         }
         // Within the borrow: `soon` only queues the microtask.
-        let run = tasks.run.get_or_insert_with(|| Closure::new(run));
+        let run = tasks
+            .run
+            .get_or_insert_with(|| Callback::new(|id, _: JsValue, _: bool| run(id)));
         soon(run.as_ref(), id);
     });
 }
