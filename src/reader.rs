@@ -30,8 +30,6 @@
 //!   waiting time. At TPDU level with T=1 the reader sends one I-block on the host's
 //!   behalf; a cancelled or timed-out entry sent nothing, so the block sequence is kept.
 
-use std::collections::VecDeque;
-
 use crate::proto::apdu::ApduError;
 use crate::proto::atr::{Atr, AtrError};
 use crate::proto::ccid::{
@@ -271,8 +269,10 @@ pub struct Reader {
     slots: Vec<Slot>,
     pending: Option<Pending>,
     awaiting: Option<Awaiting>,
-    outbox: VecDeque<Vec<u8>>,
-    events: VecDeque<ReaderEvent>,
+    /// Messages to write and events to report, oldest first: `Vec`s (one or two entries at
+    /// a time; no `VecDeque` code in the bundle, issue 18).
+    outbox: Vec<Vec<u8>>,
+    events: Vec<ReaderEvent>,
     stats: ReaderStats,
     /// The slot whose T=1 engine is in an exchange started by a transmit.
     t1_in_flight: Option<u8>,
@@ -311,8 +311,8 @@ impl Reader {
             slots,
             pending: None,
             awaiting: None,
-            outbox: VecDeque::new(),
-            events: VecDeque::new(),
+            outbox: Vec::new(),
+            events: Vec::new(),
             stats: ReaderStats::default(),
             t1_in_flight: None,
             owed: None,
@@ -463,9 +463,9 @@ impl Reader {
 
     fn begin_power_on(&mut self, slot: u8, preferred: Option<u8>, now: Millis) {
         let features = self.desc.features.bits();
-        let mut voltages: VecDeque<PowerSelect> =
-            pps::power_on_sequence(features, self.desc.voltage_support).into();
-        let first = voltages.pop_front().unwrap_or(PowerSelect::Auto);
+        let mut voltages = pps::power_on_sequence(features, self.desc.voltage_support);
+        voltages.reverse();
+        let first = voltages.pop().unwrap_or(PowerSelect::Auto);
         self.slots[usize::from(slot)].card = None;
         self.send_power_on(slot, first, now);
         let run = PowerOnRun {
@@ -508,7 +508,7 @@ impl Reader {
 
     /// The next bulk-OUT message to write.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        self.outbox.pop_front()
+        (!self.outbox.is_empty()).then(|| self.outbox.remove(0))
     }
 
     /// When [`Reader::handle_timeout`] must be called if no answer came.
@@ -518,7 +518,7 @@ impl Reader {
 
     /// The next card or reader event (never an operation's result).
     pub fn poll_event(&mut self) -> Option<ReaderEvent> {
-        self.events.pop_front()
+        (!self.events.is_empty()).then(|| self.events.remove(0))
     }
 
     /// The deadline passed without an answer: the operation fails with
@@ -548,7 +548,7 @@ impl Reader {
                 }
             }
             InterruptMessage::HardwareError(e) => {
-                self.events.push_back(ReaderEvent::HardwareError {
+                self.events.push(ReaderEvent::HardwareError {
                     slot: e.slot,
                     code: e.hard_error_code,
                 });
@@ -680,7 +680,7 @@ impl Reader {
             extensions: 0,
         });
         self.stats.commands += 1;
-        self.outbox.push_back(msg.encode());
+        self.outbox.push(msg.encode());
     }
 
     /// Sends a command the reader answers without the card (slot status, power off,
@@ -772,12 +772,12 @@ impl Reader {
             s.card = None;
         }
         match (was, present) {
-            (Some(true), false) => self.events.push_back(ReaderEvent::CardRemoved(slot)),
-            (Some(false) | None, true) => self.events.push_back(ReaderEvent::CardInserted(slot)),
+            (Some(true), false) => self.events.push(ReaderEvent::CardRemoved(slot)),
+            (Some(false) | None, true) => self.events.push(ReaderEvent::CardInserted(slot)),
             (Some(true), true) => {
                 // Removed and reinserted between two notifications: the card was reset.
-                self.events.push_back(ReaderEvent::CardRemoved(slot));
-                self.events.push_back(ReaderEvent::CardInserted(slot));
+                self.events.push(ReaderEvent::CardRemoved(slot));
+                self.events.push(ReaderEvent::CardInserted(slot));
             }
             // First news of an empty slot, or still empty: nothing changed for the caller.
             (None | Some(false), false) => {}

@@ -1,8 +1,6 @@
 //! Power on: activation at each voltage in turn, the ATR, PPS, SetParameters and for T=1
 //! the IFS exchange (CCID Rev 1.1 §6.1.1, §6.1.7; ISO/IEC 7816-3 §6, §9, §11.4.2).
 
-use std::collections::VecDeque;
-
 use super::{
     slot_failure, Card, Millis, Pending, PoweredOn, Reader, ReaderError, CONTROL_TIMEOUT_MS,
     HEADER_LEN, MIN_EXCHANGE_TIMEOUT_MS, POWER_ON_TIMEOUT_MS, T1_OVERHEAD,
@@ -22,8 +20,9 @@ use crate::proto::t1::{self, T1Config, T1Event, T1Send, T1};
 pub(super) struct PowerOnRun {
     pub(super) slot: u8,
     pub(super) preferred: Option<u8>,
-    /// Voltages still to try after the one in use.
-    pub(super) voltages: VecDeque<PowerSelect>,
+    /// Voltages still to try after the one in use, the next one last (a `Vec` popped from
+    /// its end: no `VecDeque` code in the bundle, issue 18).
+    pub(super) voltages: Vec<PowerSelect>,
     /// Set after a failed PPS: the card was reset and is driven at default parameters.
     pub(super) skip_pps: bool,
 }
@@ -70,7 +69,7 @@ impl Reader {
                     // A card that does not answer at one voltage may at the next (libccid
                     // tries 5 V, then 3 V, then 1.8 V).
                     if matches!(err, ReaderError::CardMute | ReaderError::Slot(_)) {
-                        if let Some(next) = run.voltages.pop_front() {
+                        if let Some(next) = run.voltages.pop() {
                             self.send_power_on(slot, next, now);
                             return self.wait_power_on(run, PowerOnStage::Activating);
                         }

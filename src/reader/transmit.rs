@@ -1,8 +1,6 @@
 //! Transmit: one command APDU at the reader's exchange level, as T=0 TPDUs, T=1 blocks
 //! or (chained) APDUs (CCID Rev 1.1 §6.1.4; ISO/IEC 7816-3 §10, §11).
 
-use std::collections::VecDeque;
-
 use super::{
     slot_failure, Command, Millis, Owed, Pending, Reader, ReaderError, HEADER_LEN,
     MIN_EXCHANGE_TIMEOUT_MS, TRANSPORT_MARGIN_MS,
@@ -30,7 +28,7 @@ pub(super) enum TransmitMode {
     /// Short or extended APDU level: the command's remaining chunks and the response so far.
     Apdu {
         /// Chunks still to send, each with its wLevelParameter.
-        chunks: VecDeque<(u16, Vec<u8>)>,
+        chunks: Vec<(u16, Vec<u8>)>,
         response: Vec<u8>,
     },
 }
@@ -103,20 +101,20 @@ impl Reader {
                 let timeout = self.exchange_timeout(slot);
                 self.send_xfr(slot, 0, Chain::Whole.into(), short, now, timeout);
                 Ok(TransmitMode::Apdu {
-                    chunks: VecDeque::new(),
+                    chunks: Vec::new(),
                     response: Vec::new(),
                 })
             }
             _ => {
                 // Extended APDU level: one XfrBlock when it fits, else a chain of them
                 // (CCID §6.1.4: wLevelParameter 1 begins, 3 continues, 2 ends).
-                let mut chunks: VecDeque<(u16, Vec<u8>)> = Chain::split(apdu, payload)
+                // The next chunk last: a `Vec` popped from its end (no `VecDeque` code).
+                let mut chunks: Vec<(u16, Vec<u8>)> = Chain::split(apdu, payload)
                     .into_iter()
+                    .rev()
                     .map(|(chain, part)| (chain.into(), part.to_vec()))
                     .collect();
-                let (level, first) = chunks
-                    .pop_front()
-                    .unwrap_or((Chain::Whole.into(), Vec::new()));
+                let (level, first) = chunks.pop().unwrap_or((Chain::Whole.into(), Vec::new()));
                 let timeout = self.exchange_timeout(slot);
                 self.send_xfr(slot, 0, level, first, now, timeout);
                 Ok(TransmitMode::Apdu {
@@ -172,7 +170,7 @@ impl Reader {
                     TransmitMode::T1
                 } else {
                     TransmitMode::Apdu {
-                        chunks: VecDeque::new(),
+                        chunks: Vec::new(),
                         response: Vec::new(),
                     }
                 };
@@ -257,7 +255,7 @@ impl Reader {
                 let RdrToPc::DataBlock(block) = message else {
                     return Err(ReaderError::Protocol("answer of the wrong type"));
                 };
-                if let Some((level, chunk)) = chunks.pop_front() {
+                if let Some((level, chunk)) = chunks.pop() {
                     // An intermediate answer to a command chain carries no response data.
                     if !block.data.is_empty() {
                         return Err(ReaderError::Protocol(
@@ -332,7 +330,7 @@ impl Reader {
             data: send.block.clone(),
         });
         self.stats.commands += 1;
-        self.outbox.push_back(msg.encode());
+        self.outbox.push(msg.encode());
         // Nobody reads its answer now: the next operation waits for it first.
         self.owed = Some(Owed { slot, seq });
     }
