@@ -106,7 +106,9 @@ fn remove_dot_segments(path: &str) -> String {
 /// is read by the platform's URL parser where there is one. In the browser (and Node.js) that
 /// is the engine's own `URL` (WHATWG URL §4.3, the parser `fetch` uses, with UTS #46 IDNA):
 /// about 1.3 KB of the gzipped bundle less than the Rust reader (issue 18), and the origin
-/// the user approved and the one the session is held to come from one parser. Natively the
+/// the user approved and the one the session is held to come from one parser. It is a pure
+/// function of the platform, no I/O: the one `web_sys` name in the session (it took over from
+/// the `js_sys` lower-casing of non-ASCII hosts that was here before). Natively the
 /// Rust reader below serves; it does not apply UTS #46's full mapping (NFC, width folding):
 /// a host is lowercased character by character, which covers hosts typed in their usual form.
 pub fn origin(url: &str) -> Option<String> {
