@@ -429,61 +429,69 @@ impl StatusWord {
             0x67..=0x6F => "Checking error",
             _ => "Unknown status",
         };
-        // The exact status words of tables 5 and 6 as data, one lookup: smaller in the wasm
-        // than a match arm and an allocation per text (issue 18).
-        const DETAILS: [(u16, &str); 46] = [
-            (0x9000, "No error"),
-            (0x6100, "256 or more response bytes still available"),
-            (0x6200, "No information given, memory unchanged"),
-            (0x6281, "Part of the returned data may be corrupted"),
-            (0x6282, "End of file or record reached before Ne bytes"),
-            (0x6283, "Selected file is deactivated"),
-            (
-                0x6284,
-                "File control information not in the standard format",
-            ),
-            (0x6285, "Selected file is in termination state"),
-            (0x6286, "No input data available from a sensor"),
-            (0x6300, "No information given, memory changed"),
-            (0x6381, "File filled up by the last write"),
-            (0x6400, "No information given, memory unchanged"),
-            (0x6401, "Card requires an immediate response"),
-            (0x6500, "No information given, memory changed"),
-            (0x6581, "Memory failure"),
-            (0x6700, "Wrong length"),
-            (0x6800, "Functions in class not supported"),
-            (0x6881, "Logical channel not supported"),
-            (0x6882, "Secure messaging not supported"),
-            (0x6883, "Last command of the chain expected"),
-            (0x6884, "Command chaining not supported"),
-            (0x6900, "Command not allowed"),
-            (0x6981, "Command incompatible with the file structure"),
-            (0x6982, "Security status not satisfied"),
-            (0x6983, "Authentication method blocked"),
-            (0x6984, "Reference data not usable"),
-            (0x6985, "Conditions of use not satisfied"),
-            (0x6986, "Command not allowed, no current elementary file"),
-            (0x6987, "Expected secure messaging data objects missing"),
-            (0x6988, "Secure messaging data objects incorrect"),
-            (0x6A00, "Wrong parameters P1-P2"),
-            (0x6A80, "Incorrect parameters in the data field"),
-            (0x6A81, "Function not supported"),
-            (0x6A82, "File or application not found"),
-            (0x6A83, "Record not found"),
-            (0x6A84, "Not enough memory space in the file"),
-            (0x6A85, "Nc inconsistent with the TLV structure"),
-            (0x6A86, "Incorrect parameters P1-P2"),
-            (0x6A87, "Nc inconsistent with parameters P1-P2"),
-            (0x6A88, "Referenced data not found"),
-            (0x6A89, "File already exists"),
-            (0x6A8A, "DF name already exists"),
-            (0x6B00, "Wrong parameters P1-P2"),
-            (0x6D00, "Instruction code not supported or invalid"),
-            (0x6E00, "Class not supported"),
-            (0x6F00, "No precise diagnosis"),
+        // The exact status words of tables 5 and 6 as data: CODES[i] reads the i-th line of
+        // TEXTS. One text and one search are smaller in the wasm than a match arm, an
+        // allocation or a pointer per text (issue 18).
+        const CODES: [u16; 46] = [
+            0x9000, 0x6100, 0x6200, 0x6281, 0x6282, 0x6283, 0x6284, 0x6285, 0x6286, 0x6300, 0x6381,
+            0x6400, 0x6401, 0x6500, 0x6581, 0x6700, 0x6800, 0x6881, 0x6882, 0x6883, 0x6884, 0x6900,
+            0x6981, 0x6982, 0x6983, 0x6984, 0x6985, 0x6986, 0x6987, 0x6988, 0x6A00, 0x6A80, 0x6A81,
+            0x6A82, 0x6A83, 0x6A84, 0x6A85, 0x6A86, 0x6A87, 0x6A88, 0x6A89, 0x6A8A, 0x6B00, 0x6D00,
+            0x6E00, 0x6F00,
         ];
-        let detail: String = match DETAILS.iter().find(|(sw, _)| *sw == self.0) {
-            Some((_, text)) => (*text).into(),
+        const TEXTS: &str = "\
+No error\n\
+256 or more response bytes still available\n\
+No information given, memory unchanged\n\
+Part of the returned data may be corrupted\n\
+End of file or record reached before Ne bytes\n\
+Selected file is deactivated\n\
+File control information not in the standard format\n\
+Selected file is in termination state\n\
+No input data available from a sensor\n\
+No information given, memory changed\n\
+File filled up by the last write\n\
+No information given, memory unchanged\n\
+Card requires an immediate response\n\
+No information given, memory changed\n\
+Memory failure\n\
+Wrong length\n\
+Functions in class not supported\n\
+Logical channel not supported\n\
+Secure messaging not supported\n\
+Last command of the chain expected\n\
+Command chaining not supported\n\
+Command not allowed\n\
+Command incompatible with the file structure\n\
+Security status not satisfied\n\
+Authentication method blocked\n\
+Reference data not usable\n\
+Conditions of use not satisfied\n\
+Command not allowed, no current elementary file\n\
+Expected secure messaging data objects missing\n\
+Secure messaging data objects incorrect\n\
+Wrong parameters P1-P2\n\
+Incorrect parameters in the data field\n\
+Function not supported\n\
+File or application not found\n\
+Record not found\n\
+Not enough memory space in the file\n\
+Nc inconsistent with the TLV structure\n\
+Incorrect parameters P1-P2\n\
+Nc inconsistent with parameters P1-P2\n\
+Referenced data not found\n\
+File already exists\n\
+DF name already exists\n\
+Wrong parameters P1-P2\n\
+Instruction code not supported or invalid\n\
+Class not supported\n\
+No precise diagnosis";
+        let detail: String = match CODES
+            .iter()
+            .position(|&sw| sw == self.0)
+            .and_then(|i| TEXTS.split('\n').nth(i))
+        {
+            Some(text) => text.into(),
             None => match (sw1, sw2) {
                 (0x61, n) => format!("{n} response bytes still available"),
                 (0x62 | 0x64, 0x02..=0x80) => format!("Card triggered a query ({sw2:02X})"),
@@ -510,63 +518,61 @@ impl fmt::Display for StatusWord {
 /// Interindustry names win where GlobalPlatform reuses a code (E2 is APPEND RECORD here);
 /// [`command_name`] looks at the class byte to tell them apart.
 pub fn ins_name(ins: u8) -> &'static str {
-    // CODES[i] is named NAMES[i]. Two parallel tables and one search: smaller in the wasm
-    // than a 256-way match or a table of pairs (issue 18).
+    // CODES[i] is named by the i-th line of NAMES. One table, one text and one search:
+    // smaller in the wasm than a 256-way match or a table of pointers (issue 18).
     const CODES: [u8; 43] = [
         0x0E, 0x0F, 0x20, 0x21, 0x22, 0x24, 0x2A, 0x2C, 0x46, 0x47, 0x50, 0x70, 0x82, 0x84, 0x86,
         0x87, 0x88, 0xA2, 0xA4, 0xB0, 0xB1, 0xB2, 0xB3, 0xC0, 0xC2, 0xC3, 0xCA, 0xCB, 0xD0, 0xD1,
         0xD6, 0xD7, 0xD8, 0xDA, 0xDB, 0xDC, 0xDD, 0xE2, 0xE4, 0xE6, 0xE8, 0xF0, 0xF2,
     ];
-    const NAMES: [&str; 43] = [
-        "ERASE BINARY",
-        "ERASE BINARY",
-        "VERIFY",
-        "VERIFY",
-        "MANAGE SECURITY ENVIRONMENT",
-        "CHANGE REFERENCE DATA",
-        "PERFORM SECURITY OPERATION",
-        "RESET RETRY COUNTER",
-        "GENERATE ASYMMETRIC KEY PAIR",
-        "GENERATE ASYMMETRIC KEY PAIR",
-        "INITIALIZE UPDATE",
-        "MANAGE CHANNEL",
-        "EXTERNAL AUTHENTICATE",
-        "GET CHALLENGE",
-        "GENERAL AUTHENTICATE",
-        "GENERAL AUTHENTICATE",
-        "INTERNAL AUTHENTICATE",
-        "SEARCH RECORD",
-        "SELECT",
-        "READ BINARY",
-        "READ BINARY",
-        "READ RECORD",
-        "READ RECORD",
-        "GET RESPONSE",
-        "ENVELOPE",
-        "ENVELOPE",
-        "GET DATA",
-        "GET DATA",
-        "WRITE BINARY",
-        "WRITE BINARY",
-        "UPDATE BINARY",
-        "UPDATE BINARY",
-        "PUT KEY",
-        "PUT DATA",
-        "PUT DATA",
-        "UPDATE RECORD",
-        "UPDATE RECORD",
-        "APPEND RECORD",
-        "DELETE",
-        "INSTALL",
-        "LOAD",
-        "SET STATUS",
-        "GET STATUS",
-    ];
+    const NAMES: &str = "\
+ERASE BINARY\n\
+ERASE BINARY\n\
+VERIFY\n\
+VERIFY\n\
+MANAGE SECURITY ENVIRONMENT\n\
+CHANGE REFERENCE DATA\n\
+PERFORM SECURITY OPERATION\n\
+RESET RETRY COUNTER\n\
+GENERATE ASYMMETRIC KEY PAIR\n\
+GENERATE ASYMMETRIC KEY PAIR\n\
+INITIALIZE UPDATE\n\
+MANAGE CHANNEL\n\
+EXTERNAL AUTHENTICATE\n\
+GET CHALLENGE\n\
+GENERAL AUTHENTICATE\n\
+GENERAL AUTHENTICATE\n\
+INTERNAL AUTHENTICATE\n\
+SEARCH RECORD\n\
+SELECT\n\
+READ BINARY\n\
+READ BINARY\n\
+READ RECORD\n\
+READ RECORD\n\
+GET RESPONSE\n\
+ENVELOPE\n\
+ENVELOPE\n\
+GET DATA\n\
+GET DATA\n\
+WRITE BINARY\n\
+WRITE BINARY\n\
+UPDATE BINARY\n\
+UPDATE BINARY\n\
+PUT KEY\n\
+PUT DATA\n\
+PUT DATA\n\
+UPDATE RECORD\n\
+UPDATE RECORD\n\
+APPEND RECORD\n\
+DELETE\n\
+INSTALL\n\
+LOAD\n\
+SET STATUS\n\
+GET STATUS";
     CODES
         .iter()
         .position(|&code| code == ins)
-        .and_then(|i| NAMES.get(i))
-        .copied()
+        .and_then(|i| NAMES.split('\n').nth(i))
         .unwrap_or("UNKNOWN")
 }
 

@@ -115,10 +115,18 @@ impl Value {
     /// A number that is a non-negative integer (no fraction, no exponent) fitting in a
     /// `u64`; `None` for anything else.
     pub fn as_u64(&self) -> Option<u64> {
-        match self {
-            Value::Number(text) => text.parse().ok(),
-            _ => None,
+        let Value::Number(text) = self else {
+            return None;
+        };
+        if text.is_empty() {
+            return None;
         }
+        // Digits only (no sign, fraction or exponent), folded with overflow checks: core's
+        // `u64::from_str` is a generic parser the bundle does not need (issue 18).
+        text.bytes().try_fold(0u64, |n, b| {
+            let digit = b.checked_sub(b'0').filter(|d| *d < 10)?;
+            n.checked_mul(10)?.checked_add(u64::from(digit))
+        })
     }
 
     /// The document text: compact, strings escaped as RFC 8259 §7 requires.

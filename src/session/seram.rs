@@ -433,11 +433,11 @@ impl SeramSession {
     }
 
     fn request(&self, endpoint: &str, body: String) -> HttpRequest {
-        let url = format!(
-            "{}/{endpoint}?sessionId={}",
-            self.config.url.trim_end_matches('/'),
-            percent_encode(&self.config.session_id)
-        );
+        let mut url = self.config.url.trim_end_matches('/').to_owned();
+        url.push('/');
+        url.push_str(endpoint);
+        url.push_str("?sessionId=");
+        percent_encode(&mut url, &self.config.session_id);
         HttpRequest::post(url, &JSON_HEADERS, body.into_bytes())
     }
 
@@ -644,9 +644,8 @@ fn error_text(error: &SessionError) -> String {
     }
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+/// Appends `text` percent-encoded: everything but RFC 3986 unreserved characters.
+fn percent_encode(out: &mut String, text: &str) {
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
             out.push(char::from(b));
@@ -655,5 +654,4 @@ fn percent_encode(text: &str) -> String {
             out.push_str(&hex::compact(&[b]));
         }
     }
-    out
 }
