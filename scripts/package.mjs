@@ -3,13 +3,16 @@
 // package has no command line: that is the native agent (agent/, binary `card-relay`).
 // The JavaScript files of the package (the API layer, wasm-bindgen's glue and its inline
 // snippets) are minified by esbuild: comments and local names are half of their gzipped size
-// (the bundle target in bench/run.mjs). Property and export names are kept, so the wasm imports and the public
-// API are unchanged.
+// (the bundle target in bench/run.mjs). Property and export names are kept, so the public
+// API is unchanged. The names the wasm and the glue share (imports, exports) are shortened
+// first, in both (scripts/minify-names.mjs).
+// Runs once on wasm-pack's fresh output (scripts/build.sh), after wasm-opt -Oz.
 // Usage: node scripts/package.mjs <out-dir> [--simulator]
-import { readFileSync, writeFileSync, copyFileSync, existsSync, readdirSync } from "node:fs";
+import { readFileSync, writeFileSync, copyFileSync, existsSync, readdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { transformSync } from "esbuild";
+import { minifyNames } from "./minify-names.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const [outArg, ...flags] = process.argv.slice(2);
@@ -35,6 +38,14 @@ export { createSimulatedReader } from "./card_relay.js";
 const minify = (code) => transformSync(code, { minify: true, format: "esm", legalComments: "none" }).code;
 writeFileSync(path.join(out, "card-relay.js"), minify(entry));
 const glue = path.join(out, "card_relay.js");
+minifyNames({
+  wasmOpt: path.join(root, "node_modules/.bin/wasm-opt"),
+  wasmPath: path.join(out, "card_relay_bg.wasm"),
+  gluePath: glue,
+  typesPath: path.join(out, "card_relay.d.ts"),
+});
+// wasm-bindgen's types of the raw wasm exports (not in the package's files, now stale).
+rmSync(path.join(out, "card_relay_bg.wasm.d.ts"), { force: true });
 writeFileSync(glue, minify(readFileSync(glue, "utf8")));
 // wasm-bindgen's inline JS snippets (the platform glue of src/web/) ship as written.
 const snippets = path.join(out, "snippets");
