@@ -22,7 +22,7 @@ else
 build: ************************************************************************
 build: WARNING: $BROWSER_TOOLCHAIN (with rust-src and wasm32-unknown-unknown) is not
 build: installed: building the browser packages with STABLE, without -Zbuild-std and the
-build: size flags. The wasm is about 7 KB (gzip) bigger than the one that ships.
+build: size flags. The wasm is about 6 KB (gzip) bigger than the one that ships.
 build: Run scripts/setup.sh to install the pinned nightly.
 build: ************************************************************************
 WARN

@@ -92,7 +92,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # 6. npm packages (TypeScript, Playwright's driver for the system Chromium, binaryen, esbuild).
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+#    A node_modules that is a symbolic link (a git worktree sharing another checkout's
+#    packages) is left alone: `npm ci` empties the directory the link points to.
+if [ -L node_modules ]; then
+  log "node_modules links to $(readlink node_modules): not reinstalling npm packages there"
+elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing npm packages"
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund >&2; else npm install --no-audit --no-fund >&2; fi
 fi
