@@ -229,8 +229,8 @@ function measureBundle() {
     const gz = (bytes) => gzipSync(bytes, { level: zlib.Z_BEST_COMPRESSION }).length;
     const files = {
       "card_relay_bg.wasm (wasm-opt -Oz)": readFileSync(output),
-      "card_relay.js (wasm-bindgen glue)": readFileSync(path.join(root, "pkg/card_relay.js")),
-      "card-relay.js (API layer)": readFileSync(path.join(root, "pkg/card-relay.js")),
+      // scripts/package.mjs bundles the glue and src/web/platform.js into the API layer.
+      "card-relay.js (API layer + wasm-bindgen glue + platform.js)": readFileSync(path.join(root, "pkg/card-relay.js")),
     };
     // wasm-bindgen's inline JS snippets (pkg/snippets/<crate>/inlineN.js) ship too.
     const snippets = path.join(root, "pkg/snippets");
@@ -275,10 +275,9 @@ async function measureInstantiate(browser, url, wasm) {
     times.push(
       await page.evaluate(async () => {
         const bytes = await (await fetch("/__bench/card_relay_bg.wasm")).arrayBuffer();
-        const glue = await import("/pkg/card_relay.js");
         const api = await import("/pkg/card-relay.js");
         const t0 = performance.now();
-        await glue.default({ module_or_path: bytes });
+        await api.default({ module_or_path: bytes });
         const ms = performance.now() - t0;
         if (typeof api.version() !== "string") throw new Error("the optimised module does not work");
         return ms;

@@ -80,29 +80,38 @@ test("import and export names are minified in the wasm, and the glue supplies ev
     assert.ok(imports.length > 20 && exports.length > 10, `${dir}: imports and exports`);
     assert.deepEqual([...new Set(imports.map((i) => i.module))], ["a"], `${dir}: one import module`);
     for (const { name } of [...imports, ...exports]) assert.ok(name.length <= 3, `${dir}: ${name}`);
-    const glue = readFileSync(path.join(root, dir, "card_relay.js"), "utf8");
-    assert.doesNotMatch(glue, /__wbg_\w+_[0-9a-f]{16}/, `${dir}: no hashed wasm-bindgen name left in the glue`);
+    const js = readFileSync(path.join(root, dir, "card-relay.js"), "utf8");
+    assert.doesNotMatch(js, /__wbg_\w+_[0-9a-f]{16}/, `${dir}: no hashed wasm-bindgen name left in the glue`);
   }
 });
 
-let glue;
+let lib;
 
 before(async () => {
   // The simulator build, loaded as Node.js users load the package (the glue instantiates
   // the module with its minified imports: a missing one fails here).
   const entry = new URL("../../pkg-sim/card-relay.js", import.meta.url);
-  const lib = await import(entry.href);
+  lib = await import(entry.href);
   await lib.default({ module_or_path: readFileSync(new URL("card_relay_bg.wasm", entry)) });
-  glue = await import(new URL("card_relay.js", entry).href);
   assert.equal(typeof lib.version(), "string");
 });
 
+test("the package's JavaScript is one module beside the wasm", () => {
+  for (const dir of ["pkg", "pkg-sim"]) {
+    const pkg = JSON.parse(readFileSync(path.join(root, dir, "package.json"), "utf8"));
+    assert.deepEqual(pkg.files, ["card_relay_bg.wasm", "card-relay.js", "card-relay.d.ts"], dir);
+    const js = readFileSync(path.join(root, dir, "card-relay.js"), "utf8");
+    assert.doesNotMatch(js, /(^|[;}])import\s*[\w{*][^;]*?from\s*["']/, `${dir}: no static import`);
+  }
+});
+
 test("a trap in the wasm reaches the JavaScript caller as a WebAssembly.RuntimeError", () => {
-  // A ReaderCore whose pointer lies outside the wasm memory: the export's first read of its
-  // borrow flag traps, as a panic's `unreachable` does under -Cpanic=immediate-abort. The
-  // trap is an exception thrown from the call: nothing is swallowed, nothing hangs.
-  const forged = Object.create(glue.ReaderCore.prototype);
+  // A simulated reader (a wasm-bindgen object) whose pointer lies outside the wasm memory:
+  // the export's first read of its borrow flag traps, as a panic's `unreachable` does under
+  // -Cpanic=immediate-abort. The trap is an exception thrown from the call: nothing is
+  // swallowed, nothing hangs. The forged copy shares the real object's methods.
+  const real = lib.createSimulatedReader({});
+  const forged = Object.create(Object.getPrototypeOf(real));
   forged.__wbg_ptr = 0xfffffff0;
-  const name = Object.getOwnPropertyDescriptor(glue.ReaderCore.prototype, "name").get;
-  assert.throws(() => name.call(forged), WebAssembly.RuntimeError);
+  assert.throws(() => forged.open(), WebAssembly.RuntimeError);
 });
