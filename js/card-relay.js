@@ -925,7 +925,8 @@ export function parseLegacyUrl(legacyUrl) {
   try {
     parsed = new URL(legacyUrl, "http://localhost:27001/");
   } catch (e) {
-    throw new CardRelayError("invalid-argument", `not a url: ${legacyUrl}`, { cause: e });
+    // Not echoed: the URL may carry the session id.
+    throw new CardRelayError("invalid-argument", "the legacy URL is not a url", { cause: e });
   }
   const url = parsed.searchParams.get("url");
   if (!url) {
@@ -936,8 +937,11 @@ export function parseLegacyUrl(legacyUrl) {
   if (session) out.sessionId = session;
   const pin = parsed.searchParams.get("pinrequired");
   if (pin !== null) {
-    const n = Number.parseInt(pin, 10);
-    out.pinRequired = Number.isInteger(n) && n >= 0 && n <= 255 ? n : true;
+    // As the agent's daemon reads it: a decimal 0..=255 is the reference, any other value
+    // (present but not such a number) asks for the default reference.
+    const digits = pin.trim();
+    const n = /^\+?[0-9]+$/.test(digits) ? Number(digits) : NaN;
+    out.pinRequired = n <= 255 ? n : true;
   }
   return out;
 }

@@ -243,3 +243,35 @@ test("bad arguments: an agent origin that is not a URL, a seram update without a
     agent.close();
   }
 });
+
+test("parseLegacyUrl reads pinrequired as the agent's daemon does, and never echoes the URL", () => {
+  // agent/src/daemon.rs `pin_reference`: the trimmed value parsed as a u8 (Rust's u8 parse:
+  // decimal digits, an optional '+'), any other present value the default reference.
+  const cases = {
+    129: 129,
+    0: 0,
+    "+7": 7,
+    " 5 ": 5,
+    "007": 7,
+    255: 255,
+    256: true,
+    "12abc": true,
+    "0x81": true,
+    "-1": true,
+    "1e2": true,
+    yes: true,
+    "": true,
+  };
+  for (const [given, expected] of Object.entries(cases)) {
+    const legacy = `http://localhost:27001/x.png?url=%2Frt%2Ftest&pinrequired=${encodeURIComponent(given)}`;
+    assert.deepEqual(lib.parseLegacyUrl(legacy), { url: "/rt/test", pinRequired: expected }, `pinrequired=${given}`);
+  }
+  assert.deepEqual(lib.parseLegacyUrl("/x.png?url=%2Frt%2Ftest"), { url: "/rt/test" });
+  // A URL that does not parse: the error names the problem, not the URL (it may hold the
+  // session id).
+  const secret = "s3cr3t-session";
+  assert.throws(
+    () => lib.parseLegacyUrl(`http://[${secret}/x.png?url=%2Frt&sessionId=${secret}`),
+    (e) => e.code === "invalid-argument" && !e.message.includes(secret),
+  );
+});
