@@ -27,7 +27,8 @@ build: Run scripts/setup.sh to install the pinned nightly.
 build: ************************************************************************
 WARN
 fi
-# wasm-pack leaves snippets of earlier builds behind; the bench counts every one.
+# wasm-pack leaves snippets of earlier builds behind (scripts/package.mjs bundles the
+# current ones into card-relay.js and removes the folder).
 rm -rf pkg/snippets pkg-sim/snippets
 "${wasm_env[@]}" wasm-pack build --release --target web --out-dir pkg --out-name card_relay . --locked \
   "${wasm_args[@]}"

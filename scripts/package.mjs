@@ -4,7 +4,7 @@
 // The JavaScript of the package (the API layer, wasm-bindgen's glue and its inline snippets,
 // i.e. src/web/platform.js) becomes ONE minified ES module, card-relay.js, bundled by
 // esbuild: comments and local names are half of their gzipped size, and one module in one
-// gzip stream with names mangled across the three is another 1 200 bytes (the bundle target
+// gzip stream with names mangled across the three is another 1 100 bytes (the bundle target
 // in bench/run.mjs). Property and export names are kept, so the public API is unchanged.
 // The names the wasm and the glue share (imports, exports) are shortened first, in both
 // (scripts/minify-names.mjs).
