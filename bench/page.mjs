@@ -4,12 +4,13 @@
 // figures are the cost of the software, not of a reader or a card.
 import init, * as relay from "/pkg-sim/card-relay.js";
 
-let wasm;
+let memory;
 let profiles;
 
 /** Loads the package and the reader profiles; call once per page. */
 export async function setup() {
-  wasm = await init();
+  // The module's one memory (its export name is minified: scripts/minify-names.mjs).
+  memory = Object.values(await init()).find((value) => value instanceof WebAssembly.Memory);
   profiles = await (await fetch("/generated/profiles.json")).json();
   return { version: relay.version() };
 }
@@ -217,12 +218,12 @@ export async function manyApdus({ reader: name, length, count }) {
   } finally {
     await reader.close();
   }
-  return wasm.memory.buffer.byteLength;
+  return memory.buffer.byteLength;
 }
 
 /** The wasm linear memory size, in bytes. */
 export function wasmMemoryBytes() {
-  return wasm.memory.buffer.byteLength;
+  return memory.buffer.byteLength;
 }
 
 /**

@@ -180,6 +180,42 @@ async function measureSessions(page) {
   return results;
 }
 
+/**
+ * The rustc that built `wasm`, from its `producers` custom section (WebAssembly tool
+ * conventions, "Producers Section": a vector of fields, each a name and a vector of
+ * (name, version) pairs; strings are a LEB128 length and UTF-8). scripts/build.sh builds
+ * with the pinned nightly of scripts/browser-toolchain.sh, or with stable when that is not
+ * installed: the bench says which, so a bigger bundle from the fallback is never silent.
+ */
+function rustcOf(wasm) {
+  const [section] = WebAssembly.Module.customSections(new WebAssembly.Module(wasm), "producers");
+  if (!section) return null;
+  const bytes = new Uint8Array(section);
+  let at = 0;
+  const leb = () => {
+    let value = 0;
+    for (let shift = 0; ; shift += 7) {
+      const b = bytes[at++];
+      check(b !== undefined && shift < 35, "producers section cut short");
+      value += (b & 0x7f) * 2 ** shift;
+      if (!(b & 0x80)) return value;
+    }
+  };
+  const str = () => {
+    const n = leb();
+    check(at + n <= bytes.length, "producers section cut short");
+    return new TextDecoder().decode(bytes.subarray((at += n) - n, at));
+  };
+  for (let fields = leb(); fields > 0; fields--) {
+    const field = str();
+    for (let values = leb(); values > 0; values--) {
+      const [name, version] = [str(), str()];
+      if (field === "processed-by" && name === "rustc") return version;
+    }
+  }
+  return null;
+}
+
 /** Builds the production bundle (pkg/ with npm binaryen's wasm-opt -Oz) and measures it. */
 function measureBundle() {
   const dir = mkdtempSync(path.join(os.tmpdir(), "card-relay-bench-"));
@@ -193,8 +229,8 @@ function measureBundle() {
     const gz = (bytes) => gzipSync(bytes, { level: zlib.Z_BEST_COMPRESSION }).length;
     const files = {
       "card_relay_bg.wasm (wasm-opt -Oz)": readFileSync(output),
-      "card_relay.js (wasm-bindgen glue)": readFileSync(path.join(root, "pkg/card_relay.js")),
-      "card-relay.js (API layer)": readFileSync(path.join(root, "pkg/card-relay.js")),
+      // scripts/package.mjs bundles the glue and src/web/platform.js into the API layer.
+      "card-relay.js (API layer + wasm-bindgen glue + platform.js)": readFileSync(path.join(root, "pkg/card-relay.js")),
     };
     // wasm-bindgen's inline JS snippets (pkg/snippets/<crate>/inlineN.js) ship too.
     const snippets = path.join(root, "pkg/snippets");
@@ -211,6 +247,7 @@ function measureBundle() {
       wasm_opt: version,
       optimised: files["card_relay_bg.wasm (wasm-opt -Oz)"],
       result: {
+        rustc: rustcOf(before),
         wasm_before_wasm_opt: { raw_bytes: before.length, gzip_bytes: gz(before) },
         files: parts,
         raw_bytes: parts.reduce((a, p) => a + p.raw_bytes, 0),
@@ -238,10 +275,9 @@ async function measureInstantiate(browser, url, wasm) {
     times.push(
       await page.evaluate(async () => {
         const bytes = await (await fetch("/__bench/card_relay_bg.wasm")).arrayBuffer();
-        const glue = await import("/pkg/card_relay.js");
         const api = await import("/pkg/card-relay.js");
         const t0 = performance.now();
-        await glue.default({ module_or_path: bytes });
+        await api.default({ module_or_path: bytes });
         const ms = performance.now() - t0;
         if (typeof api.version() !== "string") throw new Error("the optimised module does not work");
         return ms;
@@ -342,6 +378,7 @@ function table(results) {
   lines.push("", "| production bundle (`pkg/`, no simulator) | raw bytes | gzip -9 bytes |", "|---|---:|---:|");
   for (const p of b.files) lines.push(`| ${p.file} | ${p.raw_bytes} | ${p.gzip_bytes} |`);
   lines.push(`| **total** | ${b.raw_bytes} | **${b.gzip_bytes}** |`);
+  lines.push(`| (built by rustc ${b.rustc ?? "unknown"}: scripts/browser-toolchain.sh) | | |`);
   lines.push(
     `| (pkg/card_relay_bg.wasm as shipped: scripts/build.sh already runs wasm-opt -Oz) | ${b.wasm_before_wasm_opt.raw_bytes} | ${b.wasm_before_wasm_opt.gzip_bytes} |`,
   );
@@ -439,6 +476,12 @@ async function main() {
       vite_app: measureViteApp(root),
     };
     sanity(results);
+    if (!/-nightly/.test(bundle.result.rustc ?? "")) {
+      console.warn(
+        `bench: WARNING: pkg/ was built by rustc ${bundle.result.rustc ?? "unknown"}, not the pinned nightly of ` +
+          "scripts/browser-toolchain.sh (scripts/build.sh fell back to stable): the bundle is bigger than the one that ships",
+      );
+    }
     const rounded = round(results);
     const markdown = `${table(rounded)}\n\n${agentTable(rounded.agent)}`;
     console.log(`\n${markdown}\n`);

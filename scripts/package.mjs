@@ -1,15 +1,20 @@
 // Turns wasm-pack's output folder into the card-relay npm package: adds the JavaScript API
 // layer (js/card-relay.js and its types) as the entry point and names the package. The
 // package has no command line: that is the native agent (agent/, binary `card-relay`).
-// The JavaScript files of the package (the API layer, wasm-bindgen's glue and its inline
-// snippets) are minified by esbuild: comments and local names are half of their gzipped size
-// (the bundle target in bench/run.mjs). Property and export names are kept, so the wasm imports and the public
-// API are unchanged.
+// The JavaScript of the package (the API layer, wasm-bindgen's glue and its inline snippets,
+// i.e. src/web/platform.js) becomes ONE minified ES module, card-relay.js, bundled by
+// esbuild: comments and local names are half of their gzipped size, and one module in one
+// gzip stream with names mangled across the three is another 1 100 bytes (the bundle target
+// in bench/run.mjs). Property and export names are kept, so the public API is unchanged.
+// The names the wasm and the glue share (imports, exports) are shortened first, in both
+// (scripts/minify-names.mjs).
+// Runs once on wasm-pack's fresh output (scripts/build.sh), after wasm-opt -Oz.
 // Usage: node scripts/package.mjs <out-dir> [--simulator]
-import { readFileSync, writeFileSync, copyFileSync, existsSync, readdirSync } from "node:fs";
+import { readFileSync, writeFileSync, copyFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { transformSync } from "esbuild";
+import { buildSync } from "esbuild";
+import { minifyNames } from "./minify-names.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const [outArg, ...flags] = process.argv.slice(2);
@@ -31,17 +36,34 @@ export { createSimulatedReader } from "./card_relay.js";
   const simulatorTypes = readFileSync(path.join(root, "js/simulator.d.ts"), "utf8");
   types += "\n" + simulatorTypes.replace(/^import type .*\n/m, "");
 }
-/** Minified ES module text (esbuild: whitespace, comments, local names; no bundling). */
-const minify = (code) => transformSync(code, { minify: true, format: "esm", legalComments: "none" }).code;
-writeFileSync(path.join(out, "card-relay.js"), minify(entry));
 const glue = path.join(out, "card_relay.js");
-writeFileSync(glue, minify(readFileSync(glue, "utf8")));
-// wasm-bindgen's inline JS snippets (the platform glue of src/web/) ship as written.
-const snippets = path.join(out, "snippets");
-for (const file of existsSync(snippets) ? readdirSync(snippets, { recursive: true }) : []) {
-  const full = path.join(snippets, String(file));
-  if (full.endsWith(".js")) writeFileSync(full, minify(readFileSync(full, "utf8")));
-}
+minifyNames({
+  wasmOpt: path.join(root, "node_modules/.bin/wasm-opt"),
+  wasmPath: path.join(out, "card_relay_bg.wasm"),
+  gluePath: glue,
+  typesPath: path.join(out, "card_relay.d.ts"),
+});
+// wasm-bindgen's types of the raw wasm exports (not in the package's files, now stale).
+rmSync(path.join(out, "card_relay_bg.wasm.d.ts"), { force: true });
+// One module: the API layer with the glue and the snippets it imports, minified. The glue
+// finds the wasm next to itself (`new URL("card_relay_bg.wasm", import.meta.url)`), which
+// stays true in the same folder. Dynamic imports of a computed name (Node's `usb` package)
+// are left as they are.
+const bundle = buildSync({
+  stdin: { contents: entry, resolveDir: out, sourcefile: "card-relay.js", loader: "js" },
+  bundle: true,
+  format: "esm",
+  platform: "neutral",
+  minify: true,
+  legalComments: "none",
+  write: false,
+  logLevel: "error",
+});
+writeFileSync(path.join(out, "card-relay.js"), bundle.outputFiles[0].contents);
+// What the bundle holds is no file of the package. card_relay.d.ts stays beside it (not in
+// the package's files): tests/ts/layer.ts checks the API layer against wasm-bindgen's types.
+rmSync(glue);
+rmSync(path.join(out, "snippets"), { recursive: true, force: true });
 writeFileSync(path.join(out, "card-relay.d.ts"), types);
 copyFileSync(path.join(root, "README.md"), path.join(out, "README.md"));
 
@@ -55,12 +77,10 @@ pkg.exports = {
   ".": { types: "./card-relay.d.ts", default: "./card-relay.js" },
   "./package.json": "./package.json",
 };
-pkg.files = Array.from(new Set([...(pkg.files ?? []), "card-relay.js", "card-relay.d.ts"]));
+pkg.files = ["card_relay_bg.wasm", "card-relay.js", "card-relay.d.ts"];
 delete pkg.bin;
-// Only wasm-bindgen's glue runs code at import (prototype patches, a TextEncoder polyfill);
-// the API layer does not. A bundler may drop everything else that a page does not use.
-pkg.sideEffects = ["./card_relay.js"];
-if (existsSync(path.join(out, "snippets"))) pkg.sideEffects.push("./snippets/*");
+// The glue in the bundle runs code at import (prototype patches, a TextDecoder).
+pkg.sideEffects = ["./card-relay.js"];
 pkg.peerDependencies = undefined;
 // The published types reference the WebUSB types (`/// <reference types="w3c-web-usb" />`):
 // a TypeScript consumer needs them, so they are a dependency, not an optional one.

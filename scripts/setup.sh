@@ -43,6 +43,19 @@ if ! rustc --print sysroot >/dev/null 2>&1 || \
   fi
 fi
 
+# 1b. The pinned nightly the browser packages are built with (scripts/browser-toolchain.sh,
+#     issue 18's bundle target): minimal profile, rust-src for -Zbuild-std and the wasm32
+#     target (wasm-pack refuses a toolchain without it). When rustup cannot install it,
+#     scripts/build.sh builds with stable and says so loudly.
+# shellcheck source=scripts/browser-toolchain.sh
+source scripts/browser-toolchain.sh
+if ! browser_toolchain_ready; then
+  log "installing $BROWSER_TOOLCHAIN (rust-src, wasm32-unknown-unknown) for the browser packages"
+  timeout -k 5 300 rustup toolchain install "$BROWSER_TOOLCHAIN" --profile minimal \
+    -c rust-src -t wasm32-unknown-unknown >&2 ||
+    log "rustup could not install $BROWSER_TOOLCHAIN: scripts/build.sh will fall back to stable (bigger wasm)"
+fi
+
 # 2. wasm-bindgen-cli, exactly the version in Cargo.lock (wasm-pack uses the one on PATH
 #    only when the versions are equal; otherwise it tries to download one, which fails here).
 want_wb="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)"
@@ -79,7 +92,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # 6. npm packages (TypeScript, Playwright's driver for the system Chromium, binaryen, esbuild).
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+#    A node_modules that is a symbolic link (a git worktree sharing another checkout's
+#    packages) is left alone: `npm ci` empties the directory the link points to.
+if [ -L node_modules ]; then
+  log "node_modules links to $(readlink node_modules): not reinstalling npm packages there"
+elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing npm packages"
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund >&2; else npm install --no-audit --no-fund >&2; fi
 fi

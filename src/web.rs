@@ -13,13 +13,6 @@ pub mod usb;
 
 use wasm_bindgen::prelude::*;
 
-/// Installs the panic hook once, when the module is instantiated, so a bug shows a Rust
-/// message in the console instead of `unreachable executed`.
-#[wasm_bindgen(start)]
-fn start() {
-    console_error_panic_hook::set_once();
-}
-
 /// The crate version, e.g. `"0.1.0"`.
 #[wasm_bindgen]
 pub fn version() -> String {
