@@ -9,7 +9,7 @@
 // The protocol work (CCID, T=0/T=1, RAMOverHTTP) runs in WebAssembly; this layer gives it
 // JavaScript shapes: promises, options objects, EventTarget events, AbortSignal, and
 // `CardRelayError` with a stable `code`.
-import init, { PinOptions, ReaderCore, SmartCardCore, runCardUpdate, version } from "./card_relay.js";
+import init, { PinOptions, ReaderCore, SmartCardCore, guard, runCardUpdate, version as wasmVersion } from "./card_relay.js";
 
 // The published types (card-relay.d.ts) type this file: tsc checks both against each other
 // (tests/ts/tsconfig.layer.json).
@@ -31,8 +31,39 @@ import init, { PinOptions, ReaderCore, SmartCardCore, runCardUpdate, version } f
  * @typedef {ReaderCore | (SmartCardCore & Partial<ReaderCore>)} Core
  */
 
-export default init;
-export { version };
+/**
+ * Calls `f(...args)` in the wasm. After init() it is src/web/platform.js's `enter`: a trap
+ * (a Rust panic, `-Cpanic=immediate-abort`) becomes CardRelayError `internal` (hint: Rust's
+ * ErrorCode::hint), rejects every pending promise of the module with it, releases the
+ * readers, and every later call fails with it at once, without entering the wasm.
+ * @type {<T>(f: (...args: any[]) => T, ...args: any[]) => T}
+ */
+let enter = (f, ...a) => f(...a);
+
+/** @type {typeof init} */
+const start = async (...a) => {
+  const exports = await init(...a);
+  enter = guard();
+  return exports;
+};
+export default start;
+
+/** The library's version. */
+export const version = () => enter(wasmVersion);
+
+/**
+ * `core` with its getters and methods called through `enter`.
+ * @template {object} T
+ * @param {T} core
+ * @returns {T}
+ */
+const guarded = (core) =>
+  new Proxy(core, {
+    get(target, key) {
+      const v = enter(Reflect.get, target, key);
+      return typeof v == "function" ? (/** @type {any[]} */ ...a) => enter(() => v.apply(target, a)) : v;
+    },
+  });
 
 /**
  * Every error code a CardRelayError can carry.
@@ -396,6 +427,7 @@ export class CardReader extends EventTarget {
     if (token !== CORE) {
       throw new TypeError("use CardReader.request() or CardReader.open(device)");
     }
+    core = guarded(core);
     this.#core = core;
     this.#device = device;
     this.#route = route;
@@ -475,7 +507,7 @@ export class CardReader extends EventTarget {
    */
   static async open(device, { usb: bus } = {}) {
     // A device of the Node.js `usb` package goes through an adapter (see NodeUsbDevice).
-    const core = await ReaderCore.open(isNodeUsbDevice(device) ? new NodeUsbDevice(device) : device);
+    const core = await enter(() => ReaderCore.open(isNodeUsbDevice(device) ? new NodeUsbDevice(device) : device));
     return new CardReader(CORE, core, device, bus ?? usb());
   }
 
@@ -511,7 +543,7 @@ export class CardReader extends EventTarget {
     if (reader !== undefined && reader !== null && typeof reader !== "string") {
       throw new CardRelayError("invalid-argument", "reader must be a reader name");
     }
-    const core = await SmartCardCore.open(smartCard, reader ?? undefined, signal);
+    const core = await enter(() => SmartCardCore.open(smartCard, reader ?? undefined, signal));
     return new CardReader(CORE, core, null, null, "smartcard");
   }
 
@@ -521,7 +553,7 @@ export class CardReader extends EventTarget {
    * @returns {Promise<string[]>}
    */
   static listSmartCardReaders({ smartCard } = {}) {
-    return SmartCardCore.list(smartCard);
+    return settle(() => enter(() => SmartCardCore.list(smartCard)));
   }
 
   /** "webusb", or "smartcard" for a reader opened with openSmartCard(). */
@@ -760,7 +792,7 @@ async function verifyPin(reader, options) {
     byte(pad.timeout, "timeout", 1),
     byte(pad.padding, "padding"),
   ];
-  const check = new PinOptions(reference, select);
+  const check = guarded(enter(() => new PinOptions(reference, select)));
   if (padBytes) {
     try {
       check.usePad(...padBytes);
@@ -827,7 +859,7 @@ export async function cardUpdate(reader, url, options = {}) {
   try {
     const run = reader.route === "smartcard"
       ? (url, opts) => /** @type {SmartCardCore} */ (reader[CORE]).runUpdate(url, opts)
-      : (url, opts) => runCardUpdate(/** @type {ReaderCore} */ (reader[CORE]), url, opts);
+      : (url, opts) => enter(() => runCardUpdate(/** @type {ReaderCore} */ (reader[CORE]), url, opts));
     return await run(target.url, {
       fetch,
       dialect: options.dialect,

@@ -1,4 +1,4 @@
-// Types of the simulator build's one extra export (pkg-sim/, the demo and the tests; never
+// Types of the simulator build's extra exports (pkg-sim/, the demo and the tests; never
 // the production package). scripts/package.mjs appends this file, without its import line,
 // to the simulator package's card-relay.d.ts; tests/ts/tsconfig.layer.json checks it
 // against the WebAssembly module's own createSimulatedReader.
@@ -29,3 +29,16 @@ export function createSimulatedReader(options?: {
   /** Seeds the card's random generator. */
   seed?: number;
 }): SimulatedReader;
+
+/**
+ * Simulator build only, for tests: a Rust panic (a WebAssembly trap in this build), at once
+ * (`later` false) or in a task after an await. The promise rejects with CardRelayError
+ * `internal`, and so does every later call: the module stays stopped until the page reloads.
+ *
+ * @example
+ * ```ts
+ * import { testPanic } from "card-relay-simulator";
+ * await testPanic(true).catch((e) => console.log(e.code)); // "internal"
+ * ```
+ */
+export function testPanic(later: boolean): Promise<never>;

@@ -29,8 +29,12 @@ let entry = readFileSync(path.join(root, "js/card-relay.js"), "utf8");
 let types = readFileSync(path.join(root, "js/card-relay.d.ts"), "utf8");
 if (simulator) {
   entry += `
-// Simulator build only (demo and tests): a virtual CCID reader shaped like a USBDevice.
-export { createSimulatedReader } from "./card_relay.js";
+// Simulator build only (demo and tests): a virtual CCID reader shaped like a USBDevice,
+// and testPanic(later), a Rust panic at once or in a task (tests/e2e/trap.test.mjs). Both
+// enter the wasm through the trap guard, as every export of the layer.
+import { createSimulatedReader as simulated, testPanic as panic } from "./card_relay.js";
+export const createSimulatedReader = (options) => enter(simulated, options);
+export const testPanic = (later) => settle(() => enter(panic, later));
 `;
   // js/simulator.d.ts, a file tsc checks; its import names types card-relay.d.ts declares.
   const simulatorTypes = readFileSync(path.join(root, "js/simulator.d.ts"), "utf8");

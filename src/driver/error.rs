@@ -170,9 +170,9 @@ impl ErrorCode {
                  add the server's origin to the policy's connect-src directive."
             }
             Self::Internal => {
-                "card-relay lost track of its own session state. This is a bug in card-relay, \
-                 not a problem with the card or the server: please report it. Running the \
-                 update again starts a new session."
+                "card-relay lost track of its own state. This is a bug in card-relay, \
+                 not a problem with the card or the server: please report it, then reload \
+                 the page and run the update again."
             }
             Self::ServiceUnavailable => {
                 "No smart card service is running. On ChromeOS install the Smart Card Connector \

@@ -25,19 +25,63 @@ const on = (p, f, i, map) =>
       try {
         m = map(v);
       } catch (e) {
-        return f(i, e, false);
+        return poll(f, i, e, false);
       }
-      f(i, m, true);
+      poll(f, i, m, true);
     },
-    (e) => f(i, e, false),
+    (e) => poll(f, i, e, false),
   );
 export const settle = (p, f, i) => on(p, f, i, (v) => v);
 // ---- Tasks (src/web/promise.rs) -------------------------------------------------------------
 // `soon(f, id)` calls f(id, undefined, true) in a microtask (f has the type of `settle`'s
 // callback, every argument given); `task(id)` is a promise that `done(id, fulfilled, value)`
 // settles (its resolvers wait in `tasks` until then).
-export const soon = (f, id) => void Promise.resolve().then(() => f(id, undefined, true));
+export const soon = (f, id) => void Promise.resolve().then(() => poll(f, id, undefined, true));
 const tasks = [];
+
+// ---- Traps -------------------------------------------------------------------------------
+// The browser build aborts on a panic (`-Cpanic=immediate-abort`): a WebAssembly.RuntimeError
+// ("unreachable", WebAssembly JS API §4.9) without unwinding, which leaves Rust's borrows
+// and task slots taken. The first one breaks the instance for good: every pending task's
+// promise rejects with `internal`, the readers this module opened are released as far as
+// JavaScript can (WebUSB releaseInterface and close, Web Smart Card disconnect "leave"),
+// and every later entry fails with the same error without entering the wasm. `guard(hint)`
+// (src/web/promise.rs, with ErrorCode::Internal's hint) hands the API layer `enter`.
+let broken;
+let hint;
+const devices = new Map();
+const connections = new Set();
+/** The `internal` CardRelayError (a plain Error named so, as Rust makes them) of a trap. */
+const internal = (cause) =>
+  Object.assign(new Error("card-relay stopped after an internal error", { cause }), { name: "CardRelayError", code: "internal", hint });
+/** `e`, or the instance's `internal` error once `e` is a trap (which breaks the instance). */
+const trap = (e) => {
+  if (broken || !(e instanceof WebAssembly.RuntimeError)) return broken ?? e;
+  broken = internal(e);
+  tasks.forEach((r) => r?.[1](broken));
+  tasks.length = 0;
+  for (const [d, n] of devices) call(d, "releaseInterface", n).finally(() => call(d, "close")).catch(() => {});
+  for (const h of connections) call(h, "disconnect", "leave").catch(() => {});
+  return broken;
+};
+/** `f(...a)`: a call into the wasm, never made once it is broken; a trap throws `internal`. */
+const enter = (f, ...a) => {
+  if (broken) throw broken;
+  try {
+    return f(...a);
+  } catch (e) {
+    throw trap(e);
+  }
+};
+/** A callback into the wasm from a promise reaction or a timer: a trap there ends in `trap`. */
+const poll = (...a) => {
+  try {
+    enter(...a);
+  } catch {
+    // Reported through the tasks' promises.
+  }
+};
+export const guard = (h) => ((hint = h), enter);
 export const task = (id) => new Promise((ok, no) => (tasks[id] = [ok, no]));
 export const done = (id, fulfilled, value) => {
   const r = tasks[id];
@@ -74,8 +118,11 @@ const args = (op, a, b, x) =>
   : op == 3 || op == 9 ? [a, b]
   : op == 0 || op == 5 ? []
   : [a];
-export const usb = (d, op, a, b, x, f, i) =>
-  on(call(d, USB[op], ...args(op, a, b, x)), f, i, op == 6 || op == 9 ? inResult : op == 7 || op == 8 ? outResult : (v) => v);
+export const usb = (d, op, a, b, x, f, i) => (
+  // The claimed interface of each open device, for `trap` to release.
+  op == 2 ? devices.set(d, a) : op == 5 && devices.delete(d),
+  on(call(d, USB[op], ...args(op, a, b, x)), f, i, op == 6 || op == 9 ? inResult : op == 7 || op == 8 ? outResult : (v) => v)
+);
 /**
  * What the driver reads of a USBDevice at open: [vendorId, productId, productName,
  * manufacturerName, serialNumber, opened, configuration's configurationValue]; a member that
@@ -91,10 +138,12 @@ export const usbInfo = (d) => {
 
 /** `target[name](...args)` as a promise: a missing method or a synchronous throw rejects. */
 export const call = (t, name, ...a) => {
+  if (name == "disconnect") connections.delete(t);
   try {
     return Promise.resolve(t[name](...a));
   } catch (e) {
-    return Promise.reject(e);
+    // A simulated device is the wasm itself.
+    return Promise.reject(trap(e));
   }
 };
 
@@ -256,6 +305,7 @@ const watch = async (ctx, name, signal, cb) => {
 export const scConnect = async (ctx, name, features) => {
   const r = await call(ctx, "connect", name, "shared", { preferredProtocols: ["t0", "t1"] }).catch(tag("connect"));
   const h = r?.connection;
+  connections.add(h);
   const s = await call(h, "status").catch(async (e) => {
     await call(h, "disconnect", "leave").catch(() => {});
     throw ["status", e];

@@ -377,3 +377,35 @@ pub fn spawn(future: Pin<Box<dyn Future<Output = ()>>>) {
 pub fn tasks() -> usize {
     TASKS.with(|tasks| tasks.borrow().tasks.len())
 }
+
+// ---- Traps -------------------------------------------------------------------------------
+
+#[wasm_bindgen(module = "/src/web/platform.js")]
+extern "C" {
+    /// Keeps `hint` for the `internal` error of a trap; returns platform.js's `enter`.
+    #[wasm_bindgen(js_name = guard)]
+    fn platform_guard(hint: &str) -> JsValue;
+}
+
+/// platform.js's `enter(f, ...args)`, through which the API layer makes every call into the
+/// wasm: a trap (a panic, `-Cpanic=immediate-abort`) breaks the instance, and it and every
+/// later call fail with `internal`, whose hint is [`ErrorCode::hint`]'s.
+///
+/// [`ErrorCode::hint`]: crate::driver::ErrorCode::hint
+#[wasm_bindgen]
+pub fn guard() -> JsValue {
+    platform_guard(crate::driver::ErrorCode::Internal.hint())
+}
+
+/// Test only (the `simulator` build): panics, at once or (`later`) in a task after an
+/// await, to show that a trap neither hangs a promise nor escapes untyped.
+#[cfg(feature = "simulator")]
+#[wasm_bindgen(js_name = testPanic)]
+pub fn test_panic(later: bool) -> Promise {
+    promise(Box::pin(async move {
+        if later {
+            let _ = Settled::new(&Promise::resolve(&JsValue::NULL)).await;
+        }
+        panic!("test panic")
+    }))
+}
