@@ -53,17 +53,18 @@ export const version = () => enter(wasmVersion);
 
 /**
  * `core` with its getters and methods called through `enter`.
- * @template {object} T
+ * @template T
  * @param {T} core
  * @returns {T}
  */
-const guarded = (core) =>
-  new Proxy(core, {
+function guarded(core) {
+  return new Proxy(/** @type {any} */ (core), {
     get(target, key) {
       const v = enter(Reflect.get, target, key);
       return typeof v == "function" ? (/** @type {any[]} */ ...a) => enter(() => v.apply(target, a)) : v;
     },
   });
+}
 
 /**
  * Every error code a CardRelayError can carry.

@@ -78,11 +78,20 @@ pub(crate) fn invalid(message: &str) -> JsValue {
     js_error(ErrorCode::InvalidArgument, message, None)
 }
 
+#[wasm_bindgen(module = "/src/web/platform.js")]
+extern "C" {
+    /// Adds an "abort" listener to `signal` that calls `f` through platform.js's trap
+    /// guard; returns the listener, for `removeEventListener`.
+    #[wasm_bindgen(js_name = onAbort)]
+    fn on_abort(signal: &AbortSignal, f: &JsValue) -> JsValue;
+}
+
 /// Bridges an `AbortSignal` to an [`Abort`] for the duration of one call.
 pub(crate) struct SignalLink {
     pub(crate) abort: Abort,
     signal: Option<AbortSignal>,
-    listener: Option<Closure<dyn FnMut()>>,
+    /// The Rust closure and the JavaScript listener that calls it.
+    listener: Option<(Closure<dyn FnMut()>, JsValue)>,
 }
 
 impl SignalLink {
@@ -100,20 +109,19 @@ impl SignalLink {
         }
         let fire = abort.clone();
         let listener = Closure::<dyn FnMut()>::new(move || fire.abort());
-        let _ = signal.add_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
+        let handler = on_abort(&signal, listener.as_ref());
         Self {
             abort,
             signal: Some(signal),
-            listener: Some(listener),
+            listener: Some((listener, handler)),
         }
     }
 }
 
 impl Drop for SignalLink {
     fn drop(&mut self) {
-        if let (Some(signal), Some(listener)) = (&self.signal, &self.listener) {
-            let _ = signal
-                .remove_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
+        if let (Some(signal), Some((_, handler))) = (&self.signal, &self.listener) {
+            let _ = signal.remove_event_listener_with_callback("abort", handler.unchecked_ref());
         }
     }
 }

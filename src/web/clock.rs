@@ -7,9 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use js_sys::Function;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
 use crate::driver::usb::{Clock, LocalBoxFuture};
 
@@ -17,10 +15,15 @@ use crate::driver::usb::{Clock, LocalBoxFuture};
 extern "C" {
     #[wasm_bindgen(js_namespace = performance, js_name = now)]
     fn performance_now() -> f64;
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(handler: &Function, ms: f64) -> JsValue;
     #[wasm_bindgen(js_name = clearTimeout)]
     fn clear_timeout(id: &JsValue);
+}
+
+#[wasm_bindgen(module = "/src/web/platform.js")]
+extern "C" {
+    /// `setTimeout` of `handler` through platform.js's trap guard; returns the timer's id.
+    #[wasm_bindgen(js_name = later)]
+    fn set_timeout(handler: &JsValue, ms: f64) -> JsValue;
 }
 
 /// The global clock and timer.
@@ -63,7 +66,7 @@ impl Alarm {
             .get_or_insert_with(|| Closure::<dyn FnMut()>::new(fire));
         // setTimeout delays are 32-bit signed milliseconds; a longer wait re-arms on firing.
         let delay = (deadline - performance_now()).clamp(0.0, f64::from(i32::MAX));
-        let id = set_timeout(callback.as_ref().unchecked_ref(), delay.ceil());
+        let id = set_timeout(callback.as_ref(), delay.ceil());
         self.timers += 1;
         self.armed = Some((deadline, id));
     }

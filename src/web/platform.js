@@ -82,6 +82,14 @@ const poll = (...a) => {
   }
 };
 export const guard = (h) => ((hint = h), enter);
+/** `setTimeout` of a callback into the wasm (src/web/clock.rs). */
+export const later = (f, ms) => setTimeout(poll, ms, f);
+/** An "abort" listener of `s` that calls `f` in the wasm (src/web/bindings.rs); returns it. */
+export const onAbort = (s, f) => {
+  const g = () => poll(f);
+  s.addEventListener("abort", g);
+  return g;
+};
 export const task = (id) => new Promise((ok, no) => (tasks[id] = [ok, no]));
 export const done = (id, fulfilled, value) => {
   const r = tasks[id];
@@ -273,7 +281,7 @@ export const scOpen = async (m, name, signal) => {
  * and eventCount go back as currentState and currentCount; an answer without a change waits
  * 250 ms (a stack that answers at once must not make this spin).
  */
-export const scWatch = (ctx, name, signal, cb) => void watch(ctx, name, signal, cb).catch(() => {});
+export const scWatch = (ctx, name, signal, cb) => void watch(ctx, name, signal, (...a) => poll(cb, ...a)).catch(() => {});
 const watch = async (ctx, name, signal, cb) => {
   let flags = { unaware: true };
   let n;

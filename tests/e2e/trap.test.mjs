@@ -10,6 +10,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { startServer, launchBrowser } from "./harness.mjs";
 
 // Well below node:test's default (none) and the driver's own timeouts (seconds).
@@ -103,6 +105,25 @@ for (const later of [false, true]) {
     }
   });
 }
+
+test("node: a script whose top-level await meets a panic in a task exits with the internal error", BOUND, async () => {
+  // The Node.js route: no hang, and not Node's exit 13 for a top-level await that never
+  // settles, but the uncaught CardRelayError `internal` (exit status 1).
+  const entry = new URL("../../pkg-sim/card-relay.js", import.meta.url);
+  const script = `
+    import { readFile } from "node:fs/promises";
+    const relay = await import(${JSON.stringify(entry.href)});
+    await relay.default({ module_or_path: await readFile(new URL("card_relay_bg.wasm", ${JSON.stringify(entry.href)})) });
+    await relay.testPanic(true);
+  `;
+  const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr += d));
+  const [code] = await once(child, "exit");
+  assert.equal(code, 1, stderr);
+  assert.match(stderr, /CardRelayError\]?: card-relay stopped after an internal error/);
+  assert.match(stderr, /code: 'internal'/);
+});
 
 // ---- Chromium ---------------------------------------------------------------------------
 
