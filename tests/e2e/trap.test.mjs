@@ -106,6 +106,24 @@ for (const later of [false, true]) {
   });
 }
 
+test("node: a panic disconnects the Web Smart Card connection a reader holds", BOUND, async () => {
+  // The fake of the Web Smart Card API the smartcard tests use (written from the WICG
+  // specification), a classic script that defines globalThis.FakeSmartCard.
+  (0, eval)(await readFile(new URL("../fixtures/fake-smartcard.js", import.meta.url), "utf8"));
+  const sys = globalThis.FakeSmartCard.createSystem();
+  sys.insertCard("Fake Reader 0", { protocol: "t1" });
+  const relay = await freshModule();
+  const reader = await relay.CardReader.openSmartCard({ smartCard: sys.resourceManager });
+  await reader.powerOn();
+  assert.equal(sys.reader("Fake Reader 0").connections, 1);
+  const e = await relay.testPanic(true).catch((e) => e);
+  assert.equal(e.code, "internal");
+  await new Promise((ok) => setTimeout(ok, 100));
+  assert.ok(sys.log.includes("disconnect leave"), sys.log.join("; "));
+  assert.equal(sys.reader("Fake Reader 0").connections, 0);
+  await assert.rejects(reader.transmit("00 84 00 00 08"), { code: "internal" });
+});
+
 test("node: a script whose top-level await meets a panic in a task exits with the internal error", BOUND, async () => {
   // The Node.js route: no hang, and not Node's exit 13 for a top-level await that never
   // settles, but the uncaught CardRelayError `internal` (exit status 1).
