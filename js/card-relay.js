@@ -440,7 +440,11 @@ export class CardReader extends EventTarget {
     this.#bus = bus;
     if (bus?.addEventListener) {
       this.#onDisconnect = (event) => {
-        if (event.device === device) core.markDisconnected?.();
+        try {
+          if (event.device === device) core.markDisconnected?.();
+        } catch {
+          // The module stopped after a trap (`enter`): nothing is left to tell.
+        }
       };
       bus.addEventListener("disconnect", this.#onDisconnect);
     }

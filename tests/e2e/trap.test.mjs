@@ -37,7 +37,9 @@ async function scenario(relay, later) {
     }
   };
   const device = relay.createSimulatedReader({ card: "seed" });
-  const reader = await relay.CardReader.open(device);
+  // The WebUSB object the reader watches for its `disconnect` event.
+  const bus = new EventTarget();
+  const reader = await relay.CardReader.open(device, { usb: bus });
   await reader.powerOn();
   // A slow card: the GET CHALLENGE stays pending in a task of the executor.
   device.setFault("late", 20000);
@@ -52,6 +54,9 @@ async function scenario(relay, later) {
   const version = sync(() => relay.version());
   const update = await outcome(relay.cardUpdate(reader, "http://127.0.0.1:9/rt/test", { approve: () => "once" }));
   const another = sync(() => relay.createSimulatedReader({ card: "seed" }));
+  // Unplugged after the trap: the layer's listener must not throw into the event loop.
+  const unplugged = Object.assign(new Event("disconnect"), { device });
+  bus.dispatchEvent(unplugged);
   const close = await outcome(reader.close());
   // The release runs in promise reactions: a few turns.
   await new Promise((r) => setTimeout(r, 100));
