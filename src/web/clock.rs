@@ -23,6 +23,12 @@ extern "C" {
     fn clear_timeout(id: &JsValue);
 }
 
+#[wasm_bindgen(module = "/src/web/platform.js")]
+extern "C" {
+    /// Whether `timer` keeps Node.js running (`ref()` / `unref()`; nothing in a browser).
+    fn hold(timer: &JsValue, on: bool);
+}
+
 /// The global clock and timer.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WebClock;
@@ -43,6 +49,9 @@ struct Alarm {
     callback: Option<Closure<dyn FnMut()>>,
     /// How many times `setTimeout` was called (see [`timers_armed`]).
     timers: u64,
+    /// Whether the armed timer keeps Node.js running: only while a sleep waits (a new
+    /// timer does; it is let go when the last sleep is dropped, see [`hold`]).
+    held: bool,
 }
 
 thread_local! {
@@ -66,6 +75,17 @@ impl Alarm {
         let id = set_timeout(callback.as_ref().unchecked_ref(), delay.ceil());
         self.timers += 1;
         self.armed = Some((deadline, id));
+        self.held = true;
+    }
+
+    /// Lets the armed timer hold Node.js (`on`) or not, when that changes.
+    fn hold(&mut self, on: bool) {
+        if let Some((_, id)) = &self.armed {
+            if self.held != on {
+                hold(id, on);
+                self.held = on;
+            }
+        }
     }
 }
 
@@ -127,6 +147,7 @@ impl Future for Sleep {
                     .push((self.id, self.deadline, Some(cx.waker().clone())));
             }
             alarm.arm(self.deadline);
+            alarm.hold(true);
         });
         Poll::Pending
     }
@@ -139,6 +160,11 @@ impl Drop for Sleep {
         let _ = ALARM.try_with(|alarm| {
             if let Ok(mut alarm) = alarm.try_borrow_mut() {
                 alarm.sleepers.retain(|e| e.0 != id);
+                if alarm.sleepers.is_empty() {
+                    // Nobody waits: the timer stays armed (the next read's sleep reuses it)
+                    // but no longer keeps a Node.js process alive.
+                    alarm.hold(false);
+                }
             }
         });
     }

@@ -205,3 +205,38 @@ test("a line break in sessionId or agentId forges no request header: the update 
     server.close();
   }
 });
+
+test("a Node.js script ends when its update ends, not when the HTTP timeout would have fired", { timeout: 60_000 }, async () => {
+  // The update's HTTP timeout (here 20 s) is a sleep on the clock's one timer; once the
+  // exchange is answered nobody waits for it, so it must not keep the process running
+  // (Node.js runs while a ref'd timer is armed). Measured from a child process: the time
+  // from the update's end to the process's exit.
+  const { spawn } = await import("node:child_process");
+  const server = await gpServer(1);
+  const entry = new URL("../../pkg-sim/card-relay.js", import.meta.url).href;
+  const script = `
+    import { readFile } from "node:fs/promises";
+    const lib = await import(${JSON.stringify(entry)});
+    await lib.default({ module_or_path: await readFile(new URL("card_relay_bg.wasm", ${JSON.stringify(entry)})) });
+    const reader = await lib.CardReader.open(lib.createSimulatedReader({ profile: "default", card: "seed" }));
+    const r = await lib.cardUpdate(reader, ${JSON.stringify(server.url)}, { dialect: "gp", approve: () => "once", timeout: 20000 });
+    await reader.close();
+    process.stdout.write(r.status + " " + r.apdus + "\\n");
+    const ended = Date.now();
+    process.on("exit", () => process.stdout.write("lingered " + (Date.now() - ended) + "\\n"));
+  `;
+  try {
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    const started = Date.now();
+    const [code] = await once(child, "exit");
+    assert.equal(code, 0);
+    assert.match(out, /^completed 1\n/);
+    const lingered = Number(/lingered (\d+)/.exec(out)?.[1]);
+    assert.ok(lingered < 1_000, `the process ran on ${lingered} ms after the update (${out.trim()})`);
+    assert.ok(Date.now() - started < 15_000);
+  } finally {
+    server.close();
+  }
+});
