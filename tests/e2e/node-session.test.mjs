@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { once } from "node:events";
 import { readFile } from "node:fs/promises";
+import { startServer } from "./harness.mjs";
 
 const GP_SCRIPT_TYPE = "application/vnd.globalplatform.card-content-mgt;version=1.0";
 // AA { 22 { GET CHALLENGE 8 } }: one C-APDU per script (GP Amd B command script).
@@ -238,5 +239,60 @@ test("a Node.js script ends when its update ends, not when the HTTP timeout woul
     assert.ok(Date.now() - started < 15_000);
   } finally {
     server.close();
+  }
+});
+
+test("a timeout beyond the timer range (2^31 - 1 ms) neither overflows a timer nor cuts the update short", async () => {
+  // setTimeout's delay is a WebIDL `long` (HTML "timer initialization steps"): a larger one
+  // wraps in browsers and becomes 1 ms in Node.js, with a TimeoutOverflowWarning.
+  const warnings = [];
+  const onWarning = (w) => warnings.push(w.name);
+  process.on("warning", onWarning);
+  const server = await gpServer(2);
+  try {
+    const result = await update(server.url, { timeout: 2 ** 32 });
+    assert.equal(result.apdus, 2);
+    assert.equal(server.posts.length, 3);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(warnings.filter((name) => name === "TimeoutOverflowWarning"), []);
+  } finally {
+    process.off("warning", onWarning);
+    server.close();
+  }
+});
+
+test("an abort while the server thinks ends the POST at once and tells the server (OpenSCDP cancel)", async () => {
+  // The reference server holds its first answer for 3 s; the update is aborted after 300 ms.
+  // The request is aborted then (not waited for), and the cancel reply (E1 "Session
+  // canceled", RAMOverHTTP) reaches the server, whose session then reads as failed.
+  const server = await startServer();
+  const id = `node-cancel-${process.pid}-${Date.now()}`;
+  const reader = await lib.CardReader.open(lib.createSimulatedReader({ profile: "default", card: "seed" }));
+  try {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 300);
+    const started = Date.now();
+    await assert.rejects(
+      lib.cardUpdate(reader, `${server.url}rt/fault/slow-ms/3000`, {
+        approve: () => "once",
+        sessionId: id,
+        signal: controller.signal,
+      }),
+      (e) => e.code === "aborted",
+    );
+    assert.ok(Date.now() - started < 2500, `rejected after ${Date.now() - started} ms`);
+    for (const deadline = Date.now() + 10_000; ; ) {
+      const r = await fetch(`${server.url}rt/session`, { headers: { cookie: `JSESSIONID=${id}` } });
+      const s = await r.json();
+      if (s.state === "failed") {
+        assert.match(s.error, /Session canceled/);
+        break;
+      }
+      assert.ok(Date.now() < deadline, JSON.stringify(s));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } finally {
+    await reader.close();
+    await server.stop();
   }
 });
