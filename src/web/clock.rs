@@ -24,6 +24,8 @@ extern "C" {
     /// `setTimeout` of `handler` through platform.js's trap guard; returns the timer's id.
     #[wasm_bindgen(js_name = later)]
     fn set_timeout(handler: &JsValue, ms: f64) -> JsValue;
+    /// Whether `timer` keeps Node.js running (`ref()` / `unref()`; nothing in a browser).
+    fn hold(timer: &JsValue, on: bool);
 }
 
 /// The global clock and timer.
@@ -46,6 +48,9 @@ struct Alarm {
     callback: Option<Closure<dyn FnMut()>>,
     /// How many times `setTimeout` was called (see [`timers_armed`]).
     timers: u64,
+    /// Whether the armed timer keeps Node.js running: only while a sleep waits (a new
+    /// timer does; it is let go when the last sleep is dropped, see [`hold`]).
+    held: bool,
 }
 
 thread_local! {
@@ -69,6 +74,17 @@ impl Alarm {
         let id = set_timeout(callback.as_ref(), delay.ceil());
         self.timers += 1;
         self.armed = Some((deadline, id));
+        self.held = true;
+    }
+
+    /// Lets the armed timer hold Node.js (`on`) or not, when that changes.
+    fn hold(&mut self, on: bool) {
+        if let Some((_, id)) = &self.armed {
+            if self.held != on {
+                hold(id, on);
+                self.held = on;
+            }
+        }
     }
 }
 
@@ -130,6 +146,7 @@ impl Future for Sleep {
                     .push((self.id, self.deadline, Some(cx.waker().clone())));
             }
             alarm.arm(self.deadline);
+            alarm.hold(true);
         });
         Poll::Pending
     }
@@ -142,6 +159,11 @@ impl Drop for Sleep {
         let _ = ALARM.try_with(|alarm| {
             if let Ok(mut alarm) = alarm.try_borrow_mut() {
                 alarm.sleepers.retain(|e| e.0 != id);
+                if alarm.sleepers.is_empty() {
+                    // Nobody waits: the timer stays armed (the next read's sleep reuses it)
+                    // but no longer keeps a Node.js process alive.
+                    alarm.hold(false);
+                }
             }
         });
     }

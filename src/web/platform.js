@@ -32,6 +32,13 @@ const on = (p, f, i, map) =>
     (e) => poll(f, i, e, false),
   );
 export const settle = (p, f, i) => on(p, f, i, (v) => v);
+// ---- Timer (src/web/clock.rs) -----------------------------------------------------------------
+// `hold(timer, on)`: whether the clock's one timer keeps Node.js running (a Node.js Timeout's
+// ref()/unref(); a browser's timer id is a number and holds nothing). The timer stays armed
+// while no sleep waits (re-arming it per read cost a setTimeout per APDU), so it holds the
+// process only while a sleep waits: a script ends when its update ends, not when the HTTP
+// timeout that no one waits for any more would have fired.
+export const hold = (t, on) => void t?.[on ? "ref" : "unref"]?.();
 // ---- Tasks (src/web/promise.rs) -------------------------------------------------------------
 // `soon(f, id)` calls f(id, undefined, true) in a microtask (f has the type of `settle`'s
 // callback, every argument given); `task(id)` is a promise that `done(id, fulfilled, value)`

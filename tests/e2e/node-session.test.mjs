@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { once } from "node:events";
 import { readFile } from "node:fs/promises";
+import { startServer } from "./harness.mjs";
 
 const GP_SCRIPT_TYPE = "application/vnd.globalplatform.card-content-mgt;version=1.0";
 // AA { 22 { GET CHALLENGE 8 } }: one C-APDU per script (GP Amd B command script).
@@ -203,5 +204,95 @@ test("a line break in sessionId or agentId forges no request header: the update 
     assert.deepEqual(server.posts.map((p) => p.cookie), ["JSESSIONID=abc"]);
   } finally {
     server.close();
+  }
+});
+
+test("a Node.js script ends when its update ends, not when the HTTP timeout would have fired", { timeout: 60_000 }, async () => {
+  // The update's HTTP timeout (here 20 s) is a sleep on the clock's one timer; once the
+  // exchange is answered nobody waits for it, so it must not keep the process running
+  // (Node.js runs while a ref'd timer is armed). Measured from a child process: the time
+  // from the update's end to the process's exit.
+  const { spawn } = await import("node:child_process");
+  const server = await gpServer(1);
+  const entry = new URL("../../pkg-sim/card-relay.js", import.meta.url).href;
+  const script = `
+    import { readFile } from "node:fs/promises";
+    const lib = await import(${JSON.stringify(entry)});
+    await lib.default({ module_or_path: await readFile(new URL("card_relay_bg.wasm", ${JSON.stringify(entry)})) });
+    const reader = await lib.CardReader.open(lib.createSimulatedReader({ profile: "default", card: "seed" }));
+    const r = await lib.cardUpdate(reader, ${JSON.stringify(server.url)}, { dialect: "gp", approve: () => "once", timeout: 20000 });
+    await reader.close();
+    process.stdout.write(r.status + " " + r.apdus + "\\n");
+    const ended = Date.now();
+    process.on("exit", () => process.stdout.write("lingered " + (Date.now() - ended) + "\\n"));
+  `;
+  try {
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    const started = Date.now();
+    const [code] = await once(child, "exit");
+    assert.equal(code, 0);
+    assert.match(out, /^completed 1\n/);
+    const lingered = Number(/lingered (\d+)/.exec(out)?.[1]);
+    assert.ok(lingered < 1_000, `the process ran on ${lingered} ms after the update (${out.trim()})`);
+    assert.ok(Date.now() - started < 15_000);
+  } finally {
+    server.close();
+  }
+});
+
+test("a timeout beyond the timer range (2^31 - 1 ms) neither overflows a timer nor cuts the update short", async () => {
+  // setTimeout's delay is a WebIDL `long` (HTML "timer initialization steps"): a larger one
+  // wraps in browsers and becomes 1 ms in Node.js, with a TimeoutOverflowWarning.
+  const warnings = [];
+  const onWarning = (w) => warnings.push(w.name);
+  process.on("warning", onWarning);
+  const server = await gpServer(2);
+  try {
+    const result = await update(server.url, { timeout: 2 ** 32 });
+    assert.equal(result.apdus, 2);
+    assert.equal(server.posts.length, 3);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(warnings.filter((name) => name === "TimeoutOverflowWarning"), []);
+  } finally {
+    process.off("warning", onWarning);
+    server.close();
+  }
+});
+
+test("an abort while the server thinks ends the POST at once and tells the server (OpenSCDP cancel)", async () => {
+  // The reference server holds its first answer for 3 s; the update is aborted after 300 ms.
+  // The request is aborted then (not waited for), and the cancel reply (E1 "Session
+  // canceled", RAMOverHTTP) reaches the server, whose session then reads as failed.
+  const server = await startServer();
+  const id = `node-cancel-${process.pid}-${Date.now()}`;
+  const reader = await lib.CardReader.open(lib.createSimulatedReader({ profile: "default", card: "seed" }));
+  try {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 300);
+    const started = Date.now();
+    await assert.rejects(
+      lib.cardUpdate(reader, `${server.url}rt/fault/slow-ms/3000`, {
+        approve: () => "once",
+        sessionId: id,
+        signal: controller.signal,
+      }),
+      (e) => e.code === "aborted",
+    );
+    assert.ok(Date.now() - started < 2500, `rejected after ${Date.now() - started} ms`);
+    for (const deadline = Date.now() + 10_000; ; ) {
+      const r = await fetch(`${server.url}rt/session`, { headers: { cookie: `JSESSIONID=${id}` } });
+      const s = await r.json();
+      if (s.state === "failed") {
+        assert.match(s.error, /Session canceled/);
+        break;
+      }
+      assert.ok(Date.now() < deadline, JSON.stringify(s));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } finally {
+    await reader.close();
+    await server.stop();
   }
 });
