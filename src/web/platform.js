@@ -67,6 +67,7 @@ const trap = (e) => {
   broken = internal(e);
   tasks.forEach((r) => r?.[1](broken));
   tasks.length = 0;
+  clearTimeout(timer);
   for (const [d, n] of devices) call(d, "releaseInterface", n).finally(() => call(d, "close")).catch(() => {});
   for (const h of connections) call(h, "disconnect", "leave").catch(() => {});
   return broken;
@@ -89,8 +90,12 @@ const poll = (...a) => {
   }
 };
 export const guard = (h) => ((hint = h), enter);
-/** `setTimeout` of a callback into the wasm (src/web/clock.rs). */
-export const later = (f, ms) => setTimeout(poll, ms, f);
+/**
+ * `setTimeout` of a callback into the wasm (src/web/clock.rs: its one armed timer, which
+ * `trap` clears: in Node.js it would keep a script running until the HTTP timeout).
+ */
+let timer;
+export const later = (f, ms) => (timer = setTimeout(poll, ms, f));
 /** An "abort" listener of `s` that calls `f` in the wasm (src/web/bindings.rs); returns it. */
 export const onAbort = (s, f) => {
   const g = () => poll(f);

@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { createServer as createNetServer } from "node:net";
 import { startServer, launchBrowser } from "./harness.mjs";
 
 // Well below node:test's default (none) and the driver's own timeouts (seconds).
@@ -146,6 +147,41 @@ test("node: a script whose top-level await meets a panic in a task exits with th
   assert.equal(code, 1, stderr);
   assert.match(stderr, /CardRelayError\]?: card-relay stopped after an internal error/);
   assert.match(stderr, /code: 'internal'/);
+});
+
+test("node: a script that catches the internal error of a panic during a card update ends at once", BOUND, async () => {
+  // A server that takes the request and never answers: the update waits for its HTTP
+  // timeout (30 s here) when the panic comes. The script catches the error and returns:
+  // nothing of the stopped module (its timer, the request) may keep Node.js running.
+  const silent = createNetServer((socket) => socket.on("data", () => {}));
+  silent.listen(0, "127.0.0.1");
+  await once(silent, "listening");
+  const { port } = silent.address();
+  const entry = new URL("../../pkg-sim/card-relay.js", import.meta.url);
+  const script = `
+    import { readFile } from "node:fs/promises";
+    const relay = await import(${JSON.stringify(entry.href)});
+    await relay.default({ module_or_path: await readFile(new URL("card_relay_bg.wasm", ${JSON.stringify(entry.href)})) });
+    const reader = await relay.CardReader.open(relay.createSimulatedReader({ card: "seed" }));
+    const update = relay.cardUpdate(reader, "http://127.0.0.1:${port}/rt/test", { approve: () => "once", timeout: 30000 });
+    await new Promise((ok) => setTimeout(ok, 300));
+    const codes = await Promise.all([relay.testPanic(true), update].map((p) => p.catch((e) => e.code)));
+    console.log(codes.join(" "));
+    globalThis.ended = performance.now();
+    process.on("exit", () => console.log(Math.round(performance.now() - globalThis.ended)));
+  `;
+  try {
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+    let stdout = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    const [code] = await once(child, "exit");
+    assert.equal(code, 0);
+    const [codes, lingered] = stdout.trim().split("\n");
+    assert.equal(codes, "internal internal");
+    assert.ok(Number(lingered) < 1000, `the script ran on ${lingered} ms after its end`);
+  } finally {
+    silent.close();
+  }
 });
 
 // ---- Chromium ---------------------------------------------------------------------------
