@@ -485,6 +485,21 @@ mod update {
 
     #[test]
     fn a_next_uri_to_another_origin_is_not_followed() {
+        // The plain case, and next URIs whose origin a strict reader cannot read but that a
+        // WHATWG URL parser (the one `fetch` uses) sends to evil.example: a backslash for the
+        // slashes, a scheme without "//", a percent-encoded host (URL §4.4, §3.5).
+        for next in [
+            "https://evil.example/steal",
+            "https:\\\\evil.example/steal",
+            "https:evil.example/steal",
+            "https://%65vil.example/steal",
+            "http:evil.example",
+        ] {
+            next_uri_is_refused(next);
+        }
+    }
+
+    fn next_uri_is_refused(next: &str) {
         let clock = VirtualClock::default();
         let usb = FakeUsb::new(acr1252_config(), Box::new(card));
         let driver = powered(&usb, &clock);
@@ -496,10 +511,7 @@ mod update {
                         "X-Admin-Protocol".into(),
                         "globalplatform-remote-admin/1.0".into(),
                     ),
-                    (
-                        "X-Admin-Next-URI".into(),
-                        "https://evil.example/steal".into(),
-                    ),
+                    ("X-Admin-Next-URI".into(), next.into()),
                 ],
                 body: h("AA 07 22 05 00 84 00 00 08"),
             }])),
@@ -511,11 +523,12 @@ mod update {
             &clock,
             card_update(&driver, &server, &clock, &options, &Silent, None),
         );
-        let err = result.expect_err("must refuse");
-        assert_eq!(err.code(), ErrorCode::NotApproved, "{err}");
+        let err = result.expect_err(next);
+        assert_eq!(err.code(), ErrorCode::NotApproved, "{next}: {err}");
         assert_eq!(
             server.urls.borrow().as_slice(),
-            ["https://ram.example/admin".to_owned()]
+            ["https://ram.example/admin".to_owned()],
+            "{next}"
         );
     }
 

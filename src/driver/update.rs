@@ -526,11 +526,13 @@ impl<'a> RamRun<'a> {
             };
             match action {
                 Action::Post(request) => {
-                    if let (Some(first), Some(next)) = (origin(&options.url), origin(&request.url))
-                    {
-                        if first != next {
-                            return Step::End(Err(UpdateError::OriginChanged { to: next }));
-                        }
+                    // Fail closed: a next URI whose origin cannot be read (`https:\\host`,
+                    // `https:host`, a percent-encoded host) is one `fetch` may still send
+                    // to another host, so it is refused like a visible change of origin.
+                    let next = origin(&request.url);
+                    if next.is_none() || next != origin(&options.url) {
+                        let to = next.unwrap_or_else(|| without_query(&request.url).to_owned());
+                        return Step::End(Err(UpdateError::OriginChanged { to }));
                     }
                     let request = with_cookie(request, options);
                     // GP Amd B resume applies inside a session: after the first exchange.
@@ -662,6 +664,12 @@ fn last_post(
 }
 
 /// Adds `Cookie: JSESSIONID=<id>` when the caller gave a session id (the OCF client's way).
+/// `url` up to its query or fragment (what an error may show of an address it refused).
+fn without_query(url: &str) -> &str {
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    url.get(..end).unwrap_or(url)
+}
+
 fn with_cookie(mut request: HttpRequest, options: &UpdateOptions) -> HttpRequest {
     if let Some(id) = &options.session_id {
         request
