@@ -105,7 +105,7 @@ impl Settled {
     /// `callback(slot, value, fulfilled)` once, when its promise settles (platform.js's
     /// `settle`, `usb`). Not generic: one instance however many helpers use it.
     pub fn start(start: &dyn Fn(&JsValue, u32)) -> Self {
-        let slot = TABLE.with(|table| {
+        let (slot, callback) = TABLE.with(|table| {
             let mut table = table.borrow_mut();
             let slot = match table.free.pop() {
                 Some(slot) => slot,
@@ -117,12 +117,12 @@ impl Settled {
             if let Some(s) = table.slots.get_mut(slot as usize) {
                 *s = Slot::Waiting(None);
             }
-            // Within the borrow: the helpers call back from a promise reaction, never
-            // before they return.
             let callback = table.callback.get_or_insert_with(|| Callback::new(settled));
-            start(callback.as_ref(), slot);
-            slot
+            (slot, callback.as_ref().clone())
         });
+        // Outside the borrow: `start` runs page code (a USBDevice method, a fake or a logging
+        // wrapper of one), which may call another export that awaits a promise here.
+        start(&callback, slot);
         Settled { slot: Some(slot) }
     }
 }

@@ -296,3 +296,47 @@ test("an abort while the server thinks ends the POST at once and tells the serve
     await server.stop();
   }
 });
+
+test("a USB device method that calls another reader at once neither traps nor stalls either reader", { timeout: 20_000 }, async () => {
+  // A page's wrapper of a USBDevice (a logger, a fake) may call the library from inside a
+  // device method: readerA's transferOut starts a transmit on readerB before it returns.
+  // The promise table must not be borrowed across that call (a nested borrow is a trap,
+  // which would stop the module). A module instance of its own (the URL's query), so a
+  // failure here does not break the other tests.
+  const entry = new URL("../../pkg-sim/card-relay.js", import.meta.url);
+  const own = await import(`${entry.href}?reentrant`);
+  await own.default({ module_or_path: await readFile(new URL("card_relay_bg.wasm", entry)) });
+  const GET_CHALLENGE = new Uint8Array([0x00, 0x84, 0x00, 0x00, 0x08]);
+  const readerB = await own.CardReader.open(own.createSimulatedReader({ profile: "default", card: "seed" }));
+  const simA = own.createSimulatedReader({ profile: "default", card: "seed" });
+  let armed = false;
+  let inner;
+  const wrapped = new Proxy(simA, {
+    get(target, key) {
+      const value = Reflect.get(target, key);
+      if (key === "transferOut") {
+        return (...args) => {
+          if (armed) {
+            armed = false;
+            inner = readerB.transmit(GET_CHALLENGE);
+          }
+          return value.apply(target, args);
+        };
+      }
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const readerA = await own.CardReader.open(wrapped);
+  const within = (p) => Promise.race([p, new Promise((_, no) => setTimeout(() => no(new Error("no answer in 3 s")), 3000))]);
+  try {
+    armed = true;
+    const outer = await within(readerA.transmit(GET_CHALLENGE));
+    assert.equal(outer.length, 10, "readerA: 8 bytes and 9000");
+    assert.equal((await within(inner)).length, 10, "the nested transmit on readerB");
+    assert.equal((await within(readerB.transmit(GET_CHALLENGE))).length, 10, "readerB afterwards");
+    assert.equal((await within(readerA.transmit(GET_CHALLENGE))).length, 10, "readerA afterwards");
+  } finally {
+    await readerA.close().catch(() => {});
+    await readerB.close().catch(() => {});
+  }
+});
