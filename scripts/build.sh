@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
-unset RUSTFLAGS RUSTUP_TOOLCHAIN
+unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS RUSTUP_TOOLCHAIN
 # Both packages are built the same way (the tests and the demo run what ships): with the
 # pinned nightly and the size flags of scripts/browser-toolchain.sh when it is installed
 # (scripts/setup.sh), else with stable and a warning (the bench then reports the bigger size
@@ -31,13 +31,13 @@ fi
 # current ones into card-relay.js and removes the folder).
 rm -rf pkg/snippets pkg-sim/snippets
 "${wasm_env[@]}" wasm-pack build --release --target web --out-dir pkg --out-name card_relay . --locked \
-  "${wasm_args[@]}"
+  ${wasm_args[@]+"${wasm_args[@]}"}
 # npm's binaryen (Debian's wasm-opt is too old for wasm-bindgen's output); wasm-pack's own
 # wasm-opt step is off in Cargo.toml for the same reason.
 node_modules/.bin/wasm-opt -Oz pkg/card_relay_bg.wasm -o pkg/card_relay_bg.wasm
 node scripts/package.mjs pkg
 "${wasm_env[@]}" wasm-pack build --release --target web --out-dir pkg-sim --out-name card_relay . --locked \
-  --features simulator "${wasm_args[@]}"
+  --features simulator ${wasm_args[@]+"${wasm_args[@]}"}
 node_modules/.bin/wasm-opt -Oz pkg-sim/card_relay_bg.wasm -o pkg-sim/card_relay_bg.wasm
 node scripts/package.mjs pkg-sim --simulator
 node scripts/profiles.mjs
