@@ -340,3 +340,30 @@ test("a USB device method that calls another reader at once neither traps nor st
     await readerB.close().catch(() => {});
   }
 });
+
+test("a next URI to another host is refused however it is spelled, before any request reaches that host", async () => {
+  // GP Amd B's X-Admin-Next-URI, written in forms a WHATWG URL parser (fetch's) reads as
+  // another host: a backslash for the slashes, a scheme without "//", a percent-encoded
+  // host (URL §4.4 special-scheme quirks, §3.5 host parsing).
+  const other = await gpServer(5);
+  const port = new URL(other.url).port;
+  try {
+    for (const next of [
+      `http://127.0.0.2:${port}/a`,
+      `http:\\\\127.0.0.1:${port}/b`,
+      `http:127.0.0.1:${port}/c`,
+      `http://%31%32%37.0.0.1:${port}/d`,
+    ]) {
+      const server = await gpServer(3, () => ({ "x-admin-next-uri": next }));
+      try {
+        await assert.rejects(update(server.url), (e) => e.code === "not-approved", next);
+        assert.equal(server.posts.length, 1, next);
+      } finally {
+        server.close();
+      }
+    }
+    assert.equal(other.posts.length, 0, "the other server got no request");
+  } finally {
+    other.close();
+  }
+});
