@@ -8,8 +8,9 @@
 
 // ---- Promises (src/web/promise.rs) -------------------------------------------------------
 // `settle(promise, callback, slot)` calls `callback(slot, value, fulfilled)` once the promise
-// settles; `settleIn` / `settleOut` reduce a WebUSB transfer result (USBInTransferResult /
-// USBOutTransferResult) to what the driver reads of it, in the same call: the status unless
+// settles; `inResult` / `outResult` (for `usb` below) reduce a WebUSB transfer result
+// (USBInTransferResult / USBOutTransferResult) to what the driver reads of it, in the same
+// call: the status unless
 // it is "ok", else the data as a Uint8Array (empty without data) or the number of bytes
 // written. A result that cannot be read (not an object) rejects with the TypeError, and so
 // does a "promise" that is none (a fake device's method may return anything): never a hang,
@@ -108,8 +109,6 @@ export const done = (id, fulfilled, value) => {
   tasks[id] = undefined;
   r?.[fulfilled ? 0 : 1](value);
 };
-export const settleIn = (p, f, i) => on(p, f, i, inResult);
-export const settleOut = (p, f, i) => on(p, f, i, outResult);
 
 // ---- WebUSB (src/web/usb.rs) --------------------------------------------------------------
 // The USBDevice is used structurally (a real device, the simulator, a Node adapter, a test
@@ -119,7 +118,7 @@ export const settleOut = (p, f, i) => on(p, f, i, outResult);
 // is 0, else "out", b); the control transfers take their setup from x, the 8-byte SETUP packet
 // of USB 2.0 §9.3 (bmRequestType's type and recipient bits, bRequest, wValue, wIndex, then
 // wLength for controlTransferIn and the data after the packet for controlTransferOut). A
-// transfer's result is reduced as in `settleIn` / `settleOut`.
+// transfer's result is reduced by `inResult` / `outResult`.
 const USB = ["open", "selectConfiguration", "claimInterface", "selectAlternateInterface", "releaseInterface", "close", "controlTransferIn", "controlTransferOut", "transferOut", "transferIn", "clearHalt"];
 const word = (x, k) => x[k] | (x[k + 1] << 8);
 /** A USBControlTransferParameters dictionary (WebUSB §USBControlTransferParameters). */
