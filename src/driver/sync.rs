@@ -210,7 +210,11 @@ impl Future for AbortFuture {
         if s.aborted {
             Poll::Ready(())
         } else {
-            s.wakers.push(cx.waker().clone());
+            // One waker per task: the update loop makes a new wait for every POST and
+            // sleep of a session, each polled a few times, all from the same task.
+            if !s.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                s.wakers.push(cx.waker().clone());
+            }
             Poll::Pending
         }
     }
@@ -320,5 +324,27 @@ mod tests {
         let mut r = race(Never, std::future::ready(7));
         let (p, _) = poll_once(&mut r);
         assert!(matches!(p, Poll::Ready(Either::Right(7))));
+    }
+
+    #[test]
+    fn abort_waits_of_one_task_keep_one_waker() {
+        // A session makes a new wait per POST and sleep, each polled several times, all
+        // from one task: the signal keeps one waker for it, not one per poll.
+        let abort = Abort::new();
+        let flag = std::sync::Arc::new(Woken(std::sync::atomic::AtomicBool::new(false)));
+        let waker = Waker::from(std::sync::Arc::clone(&flag));
+        for _ in 0..1000 {
+            let mut wait = abort.wait();
+            for _ in 0..3 {
+                let polled = Pin::new(&mut wait).poll(&mut Context::from_waker(&waker));
+                assert!(polled.is_pending());
+            }
+        }
+        assert_eq!(abort.state.borrow().wakers.len(), 1);
+        abort.abort();
+        assert!(
+            flag.0.load(std::sync::atomic::Ordering::SeqCst),
+            "the task is woken"
+        );
     }
 }
