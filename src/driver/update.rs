@@ -404,6 +404,8 @@ enum Wait {
 /// The loop of the OpenSCDP and GP Amd B dialects over a [`Session`].
 struct RamRun<'a> {
     options: &'a UpdateOptions,
+    /// The origin the session is held to: `options.url`'s, read once.
+    origin: Option<String>,
     started: u64,
     session: Option<Session>,
     wait: Wait,
@@ -417,6 +419,7 @@ impl<'a> RamRun<'a> {
     fn new(options: &'a UpdateOptions, started: u64) -> Self {
         Self {
             options,
+            origin: origin(&options.url),
             started,
             session: None,
             wait: Wait::Nothing,
@@ -530,7 +533,7 @@ impl<'a> RamRun<'a> {
                     // `https:host`, a percent-encoded host) is one `fetch` may still send
                     // to another host, so it is refused like a visible change of origin.
                     let next = origin(&request.url);
-                    if next.is_none() || next != origin(&options.url) {
+                    if next.is_none() || next != self.origin {
                         let to = next.unwrap_or_else(|| without_query(&request.url).to_owned());
                         return Step::End(Err(UpdateError::OriginChanged { to }));
                     }
