@@ -1094,40 +1094,61 @@ mod events {
         events
     }
 
-    #[test]
-    fn status_answers_absent_when_the_removal_notification_overtakes_it() {
-        let clock = VirtualClock::default();
+    /// A reader on `clock` (the ACR1252's configuration) whose answers come from
+    /// `respond(usb, command)`: besides answering, it may act on its own reader (an
+    /// interrupt message, an answer that comes later). Until the reader exists, the card.
+    fn reader_that_acts(
+        clock: &VirtualClock,
+        respond: impl Fn(&FakeUsb, &[u8]) -> Vec<Vec<u8>> + 'static,
+    ) -> FakeUsb {
         let handle: Rc<RefCell<Option<FakeUsb>>> = Rc::default();
         let h2 = Rc::clone(&handle);
-        let at = clock.clone();
         let usb = FakeUsb::new(
             acr1252_config(),
-            Box::new(move |out| {
-                let cmd = PcToRdr::decode(out).expect("command");
-                if let PcToRdr::GetSlotStatus(_) = cmd {
-                    // The card leaves while GetSlotStatus is on its way: the interrupt
-                    // pipe tells first, the answer (slot empty) follows 5 ms later.
-                    if let Some(usb) = h2.borrow().as_ref() {
-                        usb.interrupt(removed());
-                        usb.answer_at(at.now_ms() + 5, slot_status(&cmd, IccStatus::Absent));
-                    }
-                    return Vec::new();
-                }
-                card(out)
+            Box::new(move |out| match h2.borrow().as_ref() {
+                Some(usb) => respond(usb, out),
+                None => card(out),
             }),
         )
-        .with_clock(&clock);
+        .with_clock(clock);
         *handle.borrow_mut() = Some(usb.clone());
-        let driver = powered(&usb, &clock);
-        let events = recorder(&driver);
-        let status = Box::pin(driver.run(Status { slot: 0 }, None));
+        usb
+    }
+
+    /// Runs `operation` while the driver's watcher runs (the watcher must not end first).
+    fn while_watching<T>(
+        driver: &CcidDriver<FakeUsb>,
+        clock: &VirtualClock,
+        operation: impl std::future::Future<Output = T>,
+    ) -> T {
+        let operation = Box::pin(operation);
         let watch = Box::pin(driver.watch());
-        let r = block_on(&clock, async {
-            match race(status, watch).await {
+        block_on(clock, async {
+            match race(operation, watch).await {
                 Either::Left(r) => r,
                 Either::Right(()) => panic!("the watcher ended"),
             }
+        })
+    }
+
+    #[test]
+    fn status_answers_absent_when_the_removal_notification_overtakes_it() {
+        let clock = VirtualClock::default();
+        let at = clock.clone();
+        let usb = reader_that_acts(&clock, move |usb, out| {
+            let cmd = PcToRdr::decode(out).expect("command");
+            if let PcToRdr::GetSlotStatus(_) = cmd {
+                // The card leaves while GetSlotStatus is on its way: the interrupt pipe
+                // tells first, the answer (slot empty) follows 5 ms later.
+                usb.interrupt(removed());
+                usb.answer_at(at.now_ms() + 5, slot_status(&cmd, IccStatus::Absent));
+                return Vec::new();
+            }
+            card(out)
         });
+        let driver = powered(&usb, &clock);
+        let events = recorder(&driver);
+        let r = while_watching(&driver, &clock, driver.run(Status { slot: 0 }, None));
         assert_eq!(r, Ok(IccStatus::Absent));
         assert_eq!(events.borrow().as_slice(), &[DriverEvent::CardRemoved(0)]);
         assert_eq!(driver.card_present(0), Some(false));
@@ -1139,41 +1160,29 @@ mod events {
     #[test]
     fn an_event_during_a_transmit_does_not_end_it() {
         let clock = VirtualClock::default();
-        let handle: Rc<RefCell<Option<FakeUsb>>> = Rc::default();
-        let h2 = Rc::clone(&handle);
         let at = clock.clone();
-        let usb = FakeUsb::new(
-            acr1252_config(),
-            Box::new(move |out| {
-                let cmd = PcToRdr::decode(out).expect("command");
-                if let PcToRdr::XfrBlock(_) = cmd {
-                    if let Some(usb) = h2.borrow().as_ref() {
-                        let overcurrent = card_relay::proto::ccid::RdrToPcHardwareError {
-                            slot: 0,
-                            seq: cmd.seq(),
-                            hard_error_code: 1,
-                        };
-                        usb.interrupt(InterruptMessage::HardwareError(overcurrent).encode());
-                        let answer = card(out).remove(0);
-                        usb.answer_at(at.now_ms() + 5, answer);
-                    }
-                    return Vec::new();
-                }
-                card(out)
-            }),
-        )
-        .with_clock(&clock);
-        *handle.borrow_mut() = Some(usb.clone());
+        let usb = reader_that_acts(&clock, move |usb, out| {
+            let cmd = PcToRdr::decode(out).expect("command");
+            if let PcToRdr::XfrBlock(_) = cmd {
+                let overcurrent = card_relay::proto::ccid::RdrToPcHardwareError {
+                    slot: 0,
+                    seq: cmd.seq(),
+                    hard_error_code: 1,
+                };
+                usb.interrupt(InterruptMessage::HardwareError(overcurrent).encode());
+                let answer = card(out).remove(0);
+                usb.answer_at(at.now_ms() + 5, answer);
+                return Vec::new();
+            }
+            card(out)
+        });
         let driver = powered(&usb, &clock);
         let events = recorder(&driver);
-        let transmit = Box::pin(driver.transmit(0, cmd(h("00 84 00 00 04")), None));
-        let watch = Box::pin(driver.watch());
-        let r = block_on(&clock, async {
-            match race(transmit, watch).await {
-                Either::Left(r) => r,
-                Either::Right(()) => panic!("the watcher ended"),
-            }
-        });
+        let r = while_watching(
+            &driver,
+            &clock,
+            driver.transmit(0, cmd(h("00 84 00 00 04")), None),
+        );
         assert_eq!(r, Ok(h("00 01 02 03 90 00")));
         assert_eq!(
             events.borrow().as_slice(),

@@ -162,6 +162,21 @@ fn t0_card(tpdu: &[u8], pending: &mut Vec<u8>) -> Vec<u8> {
     }
 }
 
+/// GET CHALLENGE of 8 bytes (ISO/IEC 7816-4, INS 84) on slot 0.
+fn get_challenge() -> Transmit {
+    Transmit {
+        slot: 0,
+        command: cmd(h("00 84 00 00 08")),
+    }
+}
+
+/// A short-APDU reader (wMaxIFSD 271) with the HSM card powered on in slot 0.
+fn hsm_reader() -> Reader {
+    let mut reader = Reader::new(descriptor(SHORT_APDU_AUTO, 271)).unwrap();
+    power_on(&mut reader, &h(HSM_ATR));
+    reader
+}
+
 fn power_on(reader: &mut Reader, atr: &[u8]) -> Vec<PcToRdr> {
     let atr = atr.to_vec();
     let (result, sent) = run(
@@ -462,17 +477,8 @@ fn extended_apdu_reader_chains_command_and_response() {
 
 #[test]
 fn stale_answers_are_dropped_and_time_extension_moves_the_deadline() {
-    let mut reader = Reader::new(descriptor(SHORT_APDU_AUTO, 271)).unwrap();
-    power_on(&mut reader, &h(HSM_ATR));
-    let ticket = reader
-        .start(
-            Transmit {
-                slot: 0,
-                command: cmd(h("00 84 00 00 08")),
-            },
-            10_000,
-        )
-        .unwrap();
+    let mut reader = hsm_reader();
+    let ticket = reader.start(get_challenge(), 10_000).unwrap();
     let out = reader.poll_transmit().unwrap();
     let cmd = PcToRdr::decode(&out).unwrap();
     let first_deadline = reader.poll_timeout().unwrap();
@@ -520,16 +526,8 @@ fn stale_answers_are_dropped_and_time_extension_moves_the_deadline() {
 
 #[test]
 fn silent_reader_times_out_and_the_late_answer_is_dropped() {
-    let mut reader = Reader::new(descriptor(SHORT_APDU_AUTO, 271)).unwrap();
-    power_on(&mut reader, &h(HSM_ATR));
-    let (result, sent) = run(
-        &mut reader,
-        Transmit {
-            slot: 0,
-            command: cmd(h("00 84 00 00 08")),
-        },
-        |_| Vec::new(),
-    );
+    let mut reader = hsm_reader();
+    let (result, sent) = run(&mut reader, get_challenge(), |_| Vec::new());
     assert_eq!(result, Err(ReaderError::Timeout));
     // The late answer arrives during the next operation and is ignored.
     let late = ok_data(&sent[0], h("90 00"));
@@ -548,17 +546,8 @@ fn silent_reader_times_out_and_the_late_answer_is_dropped() {
 
 #[test]
 fn card_removal_fails_the_operation_and_forgets_the_card() {
-    let mut reader = Reader::new(descriptor(SHORT_APDU_AUTO, 271)).unwrap();
-    power_on(&mut reader, &h(HSM_ATR));
-    let ticket = reader
-        .start(
-            Transmit {
-                slot: 0,
-                command: cmd(h("00 84 00 00 08")),
-            },
-            0,
-        )
-        .unwrap();
+    let mut reader = hsm_reader();
+    let ticket = reader.start(get_challenge(), 0).unwrap();
     let _ = reader.poll_transmit();
     let notify = InterruptMessage::NotifySlotChange(RdrToPcNotifySlotChange::new(&[(false, true)]));
     reader.handle_interrupt(&notify.encode()).unwrap();
@@ -570,25 +559,13 @@ fn card_removal_fails_the_operation_and_forgets_the_card() {
         Some(Err(ReaderError::CardAbsent))
     );
     assert_eq!(reader.atr(0), None);
-    let err = reader.start(
-        Transmit {
-            slot: 0,
-            command: cmd(h("00 84 00 00 08")),
-        },
-        0,
-    );
+    let err = reader.start(get_challenge(), 0);
     assert_eq!(err, Err(ReaderError::CardAbsent));
     let notify = InterruptMessage::NotifySlotChange(RdrToPcNotifySlotChange::new(&[(true, true)]));
     reader.handle_interrupt(&notify.encode()).unwrap();
     assert_eq!(reader.poll_event(), Some(ReaderEvent::CardInserted(0)));
     assert_eq!(
-        reader.start(
-            Transmit {
-                slot: 0,
-                command: cmd(h("00 84 00 00 08")),
-            },
-            0
-        ),
+        reader.start(get_challenge(), 0),
         Err(ReaderError::NotPowered)
     );
 }
@@ -705,17 +682,8 @@ fn busy_and_bad_slot() {
 /// only: the transmit goes on and ends with its own answer.
 #[test]
 fn a_card_event_during_an_operation_does_not_complete_it() {
-    let mut reader = Reader::new(descriptor(SHORT_APDU_AUTO, 271)).unwrap();
-    power_on(&mut reader, &h(HSM_ATR));
-    let ticket = reader
-        .start(
-            Transmit {
-                slot: 0,
-                command: cmd(h("00 84 00 00 08")),
-            },
-            0,
-        )
-        .unwrap();
+    let mut reader = hsm_reader();
+    let ticket = reader.start(get_challenge(), 0).unwrap();
     let sent = PcToRdr::decode(&reader.poll_transmit().unwrap()).unwrap();
     let swapped = InterruptMessage::NotifySlotChange(RdrToPcNotifySlotChange::new(&[(true, true)]));
     reader.handle_interrupt(&swapped.encode()).unwrap();
@@ -820,22 +788,13 @@ fn run_keeping_events<O: Operation>(
 /// operation drops one nobody took; `end` abandons an operation that still runs.
 #[test]
 fn results_are_taken_once_by_their_ticket_and_end_abandons() {
-    let mut reader = Reader::new(descriptor(SHORT_APDU_AUTO, 271)).unwrap();
-    power_on(&mut reader, &h(HSM_ATR));
+    let mut reader = hsm_reader();
     let status = reader.start(Status { slot: 0 }, 0).unwrap();
     let sent = PcToRdr::decode(&reader.poll_transmit().unwrap()).unwrap();
     reader.handle_message(&ok_status(&sent, IccStatus::PresentActive), 1);
     assert!(!reader.is_busy());
     // Not taken: the next operation drops it.
-    let transmit = reader
-        .start(
-            Transmit {
-                slot: 0,
-                command: cmd(h("00 84 00 00 08")),
-            },
-            2,
-        )
-        .unwrap();
+    let transmit = reader.start(get_challenge(), 2).unwrap();
     assert_eq!(reader.poll_completion(&status), None);
     assert_eq!(reader.poll_completion(&transmit), None);
     assert!(reader.poll_transmit().is_some());
