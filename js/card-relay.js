@@ -58,10 +58,16 @@ export const version = () => enter(wasmVersion);
  * @returns {T}
  */
 function guarded(core) {
+  // One wrapper per method, made once: a transmit allocates no closure here.
+  /** @type {Map<PropertyKey, Function>} */
+  const methods = new Map();
   return new Proxy(/** @type {any} */ (core), {
     get(target, key) {
       const v = enter(Reflect.get, target, key);
-      return typeof v == "function" ? (/** @type {any[]} */ ...a) => enter(() => v.apply(target, a)) : v;
+      if (typeof v != "function") return v;
+      let m = methods.get(key);
+      if (!m) methods.set(key, (m = (/** @type {any[]} */ ...a) => enter(Reflect.apply, v, target, a)));
+      return m;
     },
   });
 }
